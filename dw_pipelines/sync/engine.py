@@ -1,0 +1,401 @@
+"""The sync engine: one stream, one warehouse transaction, exactly once.
+
+Every sync runs inside a single warehouse transaction: rows are streamed from the source into
+a scratch table (or, for a full refresh, into the replacement table), applied to the target, and
+the stream's state is written last. A crash at any instant leaves the previous commit intact, and
+a rerun starts again from the state that commit recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from dw_pipelines.sync.errors import CursorNullError, DuplicateKeyError, SchemaDriftError, SyncError
+from dw_pipelines.sync.schema import Column, fingerprint
+from dw_pipelines.sync.sources.base import ReadRequest, Source
+from dw_pipelines.sync.spec import SchemaPolicy, StreamSpec, SyncMode, parse_duration
+from dw_pipelines.sync.state import (
+    CursorValue,
+    StreamState,
+    parse_cursor_text,
+    subtract_lookback,
+)
+from dw_pipelines.sync.warehouses.base import SYNCED_AT, Warehouse
+
+CURSOR_TYPES = {"int16", "int32", "int64", "decimal", "date", "timestamp", "timestamptz", "string"}
+
+
+@dataclass(frozen=True)
+class Window:
+    """Load `start <= cursor < end` without reading or moving the stream's live cursor."""
+
+    start: CursorValue | str | None = None
+    end: CursorValue | str | None = None
+
+
+@dataclass
+class SyncResult:
+    stream_id: str
+    mode: str
+    table: str
+    rows_read: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_deleted: int = 0
+    row_count: int = 0
+    cursor_before: CursorValue | None = None
+    cursor_after: CursorValue | None = None
+    window: Window | None = None
+    columns: list[Column] = field(default_factory=list)
+    columns_added: list[str] = field(default_factory=list)
+    columns_altered: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+@dataclass
+class _SchemaPlan:
+    target: list[Column]  # the warehouse table's data columns after this sync
+    added: list[Column]
+    altered: list[Column]
+
+
+def sync_stream(
+    spec: StreamSpec,
+    source: Source,
+    warehouse: Warehouse,
+    *,
+    window: Window | None = None,
+    log: Callable[[str], None] | None = None,
+) -> SyncResult:
+    """Sync one stream; raise SyncError (having advanced nothing) when it cannot."""
+    spec.validate()
+    started, now = time.monotonic(), datetime.now(UTC)
+    say = log or (lambda _msg: None)
+    if window is not None and not spec.mode.incremental:
+        raise SyncError(f"stream '{spec.stream_id}': a window needs an incremental mode")
+
+    columns = _select_columns(spec, source.describe(spec.object))
+    cursor_col = _cursor_column(spec, columns)
+    if cursor_col is not None and cursor_col.nullable:
+        nulls = source.count_nulls(spec.object, cursor_col.name)
+        if nulls:
+            raise CursorNullError(
+                f"stream '{spec.stream_id}': {nulls} row(s) of '{spec.object}' have NULL in the"
+                f" cursor column '{cursor_col.name}'; an incremental sync would never read them."
+                " Fill the column, choose a NOT NULL cursor, or use mode full_refresh."
+            )
+    bounds = _window_bounds(window, cursor_col)
+
+    target = warehouse.table(spec.source, spec.name)
+    result = SyncResult(
+        spec.stream_id, spec.mode.value, f"{spec.source}.{spec.name}", window=window
+    )
+    with warehouse.transaction():
+        warehouse.ensure_state_table()
+        warehouse.lock_stream(spec.stream_id)
+        warehouse.ensure_schema(spec.source)
+        exists = warehouse.table_exists(spec.source, spec.name)
+        state = warehouse.read_state(spec.stream_id) if exists else None
+        known = list(state.columns) if state and state.columns else None
+        plan = _plan_schema(spec, columns, known)
+        result.cursor_before = state.cursor if state else None
+
+        if spec.mode is SyncMode.FULL_REFRESH:
+            cursor_after = _full_refresh(spec, source, warehouse, columns, target, now, result)
+        else:
+            if bounds is None:
+                lower = _lower_bound(spec, state.cursor if state else None)
+                upper = None
+            else:
+                lower, upper = bounds
+            say(f"{spec.stream_id}: reading {spec.cursor} >= {lower} and < {upper}")
+            cursor_after = _incremental(
+                spec, source, warehouse, columns, plan, target, exists, lower, upper, now, result
+            )
+            if bounds is not None or result.rows_read == 0:
+                cursor_after = result.cursor_before
+            elif result.cursor_before is not None and cursor_after is not None:
+                cursor_after = max(cursor_after, result.cursor_before)  # type: ignore[type-var]
+            if state is not None:
+                result.row_count = state.row_count + result.rows_inserted
+            else:
+                result.row_count = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
+
+        result.cursor_after = cursor_after
+        result.columns = plan.target
+        result.columns_added = [c.name for c in plan.added]
+        result.columns_altered = [c.name for c in plan.altered]
+        new_state = StreamState(
+            cursor=cursor_after,
+            columns=tuple(plan.target),
+            schema_fingerprint=fingerprint(plan.target),
+            row_count=result.row_count,
+            extra=state.extra if state else {},
+        )
+        warehouse.write_state(spec.stream_id, new_state, now)
+    result.duration_s = round(time.monotonic() - started, 3)
+    return result
+
+
+# -- modes ------------------------------------------------------------------------------------
+
+
+def _full_refresh(
+    spec: StreamSpec,
+    source: Source,
+    warehouse: Warehouse,
+    columns: list[Column],
+    target: str,
+    now: datetime,
+    result: SyncResult,
+) -> CursorValue | None:
+    # Build the replacement beside the live table and swap in the same transaction:
+    # readers see the old table until the commit, then the new one, never a half-load.
+    new_name = f"{spec.name}__dw_new"
+    new_table = warehouse.table(spec.source, new_name)
+    warehouse.execute(f"DROP TABLE IF EXISTS {new_table}")
+    warehouse.create_table(new_table, columns)
+    reader = source.read(ReadRequest(spec.object, tuple(columns)))
+    result.rows_read = result.rows_inserted = warehouse.load(new_table, columns, reader, now)
+    if spec.primary_key:
+        _check_keys(spec, warehouse, new_table)
+    warehouse.execute(f"DROP TABLE IF EXISTS {target}")
+    warehouse.execute(f"ALTER TABLE {new_table} RENAME TO {warehouse.quote(spec.name)}")
+    result.row_count = result.rows_read
+    if spec.cursor is None:
+        return None
+    return _coerce_cursor(
+        warehouse.scalar(f"SELECT max({warehouse.quote(spec.cursor)}) FROM {target}"),
+        _cursor_column(spec, columns),
+    )
+
+
+def _incremental(
+    spec: StreamSpec,
+    source: Source,
+    warehouse: Warehouse,
+    columns: list[Column],
+    plan: _SchemaPlan,
+    target: str,
+    exists: bool,
+    lower: CursorValue | None,
+    upper: CursorValue | None,
+    now: datetime,
+    result: SyncResult,
+) -> CursorValue | None:
+    if not exists:
+        warehouse.create_table(target, plan.target)
+    for column in plan.added:
+        warehouse.add_column(target, column)
+    for column in plan.altered:
+        warehouse.alter_column_type(target, column)
+
+    stage = warehouse.create_stage(warehouse.stage_name(spec.stream_id), columns)
+    request = ReadRequest(spec.object, tuple(columns), spec.cursor, lower, upper)
+    result.rows_read = warehouse.load(stage, columns, source.read(request))
+    q = warehouse.quote
+    cursor_after = _coerce_cursor(
+        warehouse.scalar(f"SELECT max({q(spec.cursor or '')}) FROM {stage}"),
+        _cursor_column(spec, columns),
+    )
+    names = ", ".join(q(c.name) for c in columns) + f", {q(SYNCED_AT)}"
+    values = ", ".join(f"s.{q(c.name)}" for c in columns) + ", $1"
+    same_row = " AND ".join(f"t.{q(c.name)} IS NOT DISTINCT FROM s.{q(c.name)}" for c in columns)
+
+    if spec.mode is SyncMode.INCREMENTAL_MERGE:
+        _check_keys(spec, warehouse, stage)
+        same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
+        matched = warehouse.rows(
+            f"SELECT count(*), count(*) FILTER (WHERE {same_row})"
+            f" FROM {stage} s JOIN {target} t ON {same_key}"
+        )[0]
+        result.rows_updated = int(matched[0]) - int(matched[1])
+        result.rows_unchanged = int(matched[1])
+        # Rows re-read by the lookback that did not change are left alone, so _dw_synced_at
+        # keeps meaning "last changed" and unchanged rows cost no write.
+        warehouse.execute(
+            f"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {target} t WHERE {same_row})"
+        )
+        warehouse.execute(
+            f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
+        )
+        warehouse.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM {stage} s", [now])
+        result.rows_inserted = result.rows_read - result.rows_updated - result.rows_unchanged
+    else:
+        # Append skips rows it already holds: same key and cursor when a key is declared,
+        # otherwise the same whole row, so the lookback never duplicates anything.
+        key = [*spec.primary_key, spec.cursor] if spec.primary_key else [c.name for c in columns]
+        same = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM s.{q(k)}" for k in key if k)
+        inserted = warehouse.count(
+            f"INSERT INTO {target} ({names}) SELECT {values} FROM {stage} s"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {same})",
+            [now],
+        )
+        result.rows_inserted = inserted
+        result.rows_unchanged = result.rows_read - inserted
+    warehouse.drop_stage(stage)
+    return cursor_after
+
+
+def _check_keys(spec: StreamSpec, warehouse: Warehouse, table: str) -> None:
+    q = warehouse.quote
+    keys = ", ".join(q(k) for k in spec.primary_key)
+    null_key = " OR ".join(f"{q(k)} IS NULL" for k in spec.primary_key)
+    nulls = int(warehouse.scalar(f"SELECT count(*) FROM {table} WHERE {null_key}"))
+    if nulls:
+        raise DuplicateKeyError(
+            f"stream '{spec.stream_id}': {nulls} source row(s) have a NULL primary key"
+            f" ({', '.join(spec.primary_key)}); nothing was loaded"
+        )
+    dupes = warehouse.rows(
+        f"SELECT {keys}, count(*) AS n FROM {table} GROUP BY {keys} HAVING count(*) > 1"
+        f" ORDER BY n DESC LIMIT 5"
+    )
+    if dupes:
+        examples = "; ".join(
+            ", ".join(f"{k}={v!r}" for k, v in zip(spec.primary_key, row[:-1], strict=True))
+            + f" ({row[-1]} rows)"
+            for row in dupes
+        )
+        raise DuplicateKeyError(
+            f"stream '{spec.stream_id}': the source delivered duplicate primary keys"
+            f" ({', '.join(spec.primary_key)}), e.g. {examples}. The declared primary key is"
+            " not unique in the source; nothing was loaded."
+        )
+
+
+# -- columns and cursor ---------------------------------------------------------------------
+
+
+def _select_columns(spec: StreamSpec, described: list[Column]) -> list[Column]:
+    by_name = {c.name: c for c in described}
+    wanted = list(spec.columns) if spec.columns is not None else [c.name for c in described]
+    for field_name, names in (
+        ("columns", wanted),
+        ("primary_key", spec.primary_key),
+        ("cursor", [spec.cursor] if spec.cursor else []),
+    ):
+        for name in names:
+            if name not in by_name:
+                raise SchemaDriftError(
+                    f"stream '{spec.stream_id}': field '{field_name}': column '{name}' does not"
+                    f" exist in source table '{spec.object}'"
+                    f" (it has: {', '.join(by_name) or 'no columns'})"
+                )
+    return [by_name[n] for n in wanted]
+
+
+def _cursor_column(spec: StreamSpec, columns: Sequence[Column]) -> Column | None:
+    if not spec.cursor:
+        return None
+    column = next(c for c in columns if c.name == spec.cursor)
+    if column.type not in CURSOR_TYPES:
+        raise SyncError(
+            f"stream '{spec.stream_id}': field 'cursor': column '{column.name}' is"
+            f" {column.type_label}; a cursor must be an integer, decimal, date, timestamp or text"
+        )
+    return column
+
+
+def _lower_bound(spec: StreamSpec, cursor: CursorValue | None) -> CursorValue | None:
+    if cursor is None:
+        return None
+    lookback: int | timedelta | None = None
+    if isinstance(spec.lookback, int) and isinstance(cursor, datetime | date):
+        lookback = timedelta(seconds=spec.lookback)
+    elif isinstance(spec.lookback, int):
+        lookback = spec.lookback
+    elif spec.lookback:
+        lookback = parse_duration(spec.lookback)
+    try:
+        return subtract_lookback(cursor, lookback)
+    except TypeError as exc:
+        raise SyncError(f"stream '{spec.stream_id}': field 'lookback': {exc}") from None
+
+
+def _window_bounds(
+    window: Window | None, cursor: Column | None
+) -> tuple[CursorValue | None, CursorValue | None] | None:
+    if window is None or cursor is None:
+        return None
+
+    def typed(value: CursorValue | str | None) -> CursorValue | None:
+        if isinstance(value, str) and cursor.type != "string":
+            return parse_cursor_text(value, cursor.type)
+        return _coerce_cursor(value, cursor)
+
+    return typed(window.start), typed(window.end)
+
+
+def _coerce_cursor(value: Any, column: Column | None) -> CursorValue | None:
+    """Normalize what a warehouse driver returns for max(cursor) to one Python type per type."""
+    if value is None or column is None:
+        return value
+    kind = column.type
+    if kind in ("int16", "int32", "int64"):
+        return int(value)
+    if kind == "decimal":
+        return Decimal(str(value))
+    if kind == "timestamptz":
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    if kind == "timestamp":
+        return (
+            datetime.fromisoformat(value) if isinstance(value, str) else value.replace(tzinfo=None)
+        )
+    if kind == "date":
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    return str(value)
+
+
+def _plan_schema(spec: StreamSpec, source: list[Column], known: list[Column] | None) -> _SchemaPlan:
+    """Compare the source's columns with the warehouse table's and apply the schema policy."""
+    if known is None:
+        return _SchemaPlan(target=list(source), added=[], altered=[])
+    known_by = {c.name: c for c in known}
+    source_by = {c.name: c for c in source}
+    added = [c for c in source if c.name not in known_by]
+    dropped = [c for c in known if c.name not in source_by]
+    altered = [
+        c for c in source if c.name in known_by and c.type_label != known_by[c.name].type_label
+    ]
+    policy = spec.schema_policy
+
+    def fail(what: str, remedy: str) -> SchemaDriftError:
+        return SchemaDriftError(
+            f"stream '{spec.stream_id}': {what} in source table '{spec.object}'."
+            f" Schema policy '{policy.value}' stops here: {remedy}"
+        )
+
+    if policy is SchemaPolicy.FREEZE and added:
+        names = ", ".join(f"'{c.name}' ({c.type_label})" for c in added)
+        raise fail(
+            f"new column {names}", "select columns explicitly or set schema_policy: add_columns"
+        )
+    if dropped and policy is not SchemaPolicy.EVOLVE:
+        names = ", ".join(f"'{c.name}'" for c in dropped)
+        raise fail(
+            f"column {names} was dropped",
+            "restore it, or set schema_policy: evolve to keep it in the warehouse as NULL",
+        )
+    if altered and policy is not SchemaPolicy.EVOLVE:
+        c = altered[0]
+        raise fail(
+            f"column '{c.name}' changed type from {known_by[c.name].type_label} to {c.type_label}",
+            "revert it, or set schema_policy: evolve to alter the warehouse column",
+        )
+    if spec.mode is SyncMode.FULL_REFRESH:
+        # A full refresh rebuilds the table: its schema simply becomes the source's.
+        return _SchemaPlan(target=list(source), added=added, altered=altered)
+    altered_by = {c.name: c for c in altered}
+    target = [altered_by.get(c.name, c) for c in known] + added
+    return _SchemaPlan(target=target, added=added, altered=altered)

@@ -1,0 +1,36 @@
+"""The contract between the engine and any source (SQL databases today; files, SaaS APIs later)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import pyarrow as pa
+
+from dw_pipelines.sync.schema import Column
+from dw_pipelines.sync.state import CursorValue
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """Rows of `object` with `lower <= cursor < upper` (either bound optional), these columns."""
+
+    object: str
+    columns: tuple[Column, ...]
+    cursor: str | None = None
+    lower: CursorValue | None = None
+    upper: CursorValue | None = None
+
+
+class Source(Protocol):
+    def describe(self, obj: str) -> list[Column]:
+        """The object's columns in source order; SourceObjectMissing if it does not exist."""
+        ...
+
+    def read(self, request: ReadRequest) -> pa.RecordBatchReader:
+        """A stream of batches typed exactly as `request.columns` say, bounded in size."""
+        ...
+
+    def count_nulls(self, obj: str, column: str) -> int: ...
+
+    def close(self) -> None: ...

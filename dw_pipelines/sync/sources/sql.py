@@ -1,0 +1,314 @@
+"""SQL databases (PostgreSQL, MySQL/MariaDB, SQLite) as a source.
+
+PostgreSQL is read through ADBC, which streams `COPY ... TO STDOUT (FORMAT binary)` straight
+into Arrow: measured here at the speed of `psql \\copy` for a 1M-row table, with memory bounded
+by its batch size. Other databases are read through SQLAlchemy with a server-side cursor and
+`fetchmany`, converted to Arrow one batch at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy import types as sat
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.engine import make_url
+
+from dw_pipelines.sync.errors import (
+    DataConversionError,
+    SourceObjectMissing,
+    SourceUnreachable,
+    SyncError,
+)
+from dw_pipelines.sync.redact import redact, safe_url
+from dw_pipelines.sync.schema import Column, arrow_schema, decimal_column
+from dw_pipelines.sync.sources.base import ReadRequest
+from dw_pipelines.sync.state import CursorValue
+
+CONNECT_TIMEOUT_S = 10
+
+
+def sqlalchemy_url(url: str) -> sa.URL:
+    """Our driver choice for each backend when the URL names none."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in ("mysql", "mariadb"):
+        return parsed.set(drivername="mysql+pymysql")
+    return parsed
+
+
+def libpq_url(url: str) -> str:
+    """The same PostgreSQL URL without SQLAlchemy's `+driver`, as libpq (and ADBC) want it."""
+    parsed = make_url(url).set(drivername="postgresql")
+    query = dict(parsed.query)
+    query.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
+    return parsed.set(query=query).render_as_string(hide_password=False)
+
+
+def split_object(obj: str) -> tuple[str | None, str]:
+    schema, _, table = obj.rpartition(".")
+    return (schema or None), table
+
+
+def logical_column(name: str, t: sat.TypeEngine[Any], nullable: bool, dialect: str) -> Column:
+    """Map a reflected SQLAlchemy type onto the engine's logical types."""
+    if isinstance(t, sat.Boolean):
+        return Column(name, "boolean", nullable)
+    if isinstance(t, sat.Uuid | postgresql.UUID):
+        return Column(name, "uuid", nullable)
+    if isinstance(t, sat.JSON):
+        return Column(name, "json", nullable)
+    if isinstance(t, postgresql.ARRAY):
+        return Column(name, "json", nullable)
+    if isinstance(t, sat.Float):
+        single = isinstance(t, postgresql.REAL) or type(t) is mysql.FLOAT
+        return Column(name, "float32" if single and dialect != "sqlite" else "float64", nullable)
+    if isinstance(t, sat.Integer):
+        if dialect == "sqlite":
+            return Column(name, "int64", nullable)
+        unsigned = getattr(t, "unsigned", False)
+        if isinstance(t, sat.BigInteger):
+            return (
+                decimal_column(name, 20, 0, nullable)
+                if unsigned
+                else Column(name, "int64", nullable)
+            )
+        if isinstance(t, sat.SmallInteger) or type(t).__name__ == "TINYINT":
+            return Column(name, "int32" if unsigned else "int16", nullable)
+        return Column(name, "int64" if unsigned else "int32", nullable)
+    if isinstance(t, sat.Numeric):
+        return decimal_column(name, t.precision, t.scale, nullable)
+    if isinstance(t, sat.DateTime):
+        aware = bool(getattr(t, "timezone", False)) or isinstance(t, mysql.TIMESTAMP)
+        return Column(name, "timestamptz" if aware else "timestamp", nullable)
+    if isinstance(t, sat.Date):
+        return Column(name, "date", nullable)
+    if isinstance(t, sat.Time) and not getattr(t, "timezone", False):
+        return Column(name, "time", nullable)
+    if isinstance(t, sat._Binary):
+        return Column(name, "binary", nullable)
+    return Column(name, "string", nullable)
+
+
+def _needs_text_cast(t: sat.TypeEngine[Any], column: Column) -> bool:
+    """Types delivered as text whatever the driver would make of them (uuid, json, interval…)."""
+    if column.type in ("uuid", "json"):
+        return True
+    return column.type == "string" and not isinstance(t, sat.String | sat.Enum)
+
+
+class SqlSource:
+    """One SQL database. Connections open lazily and errors never show the password."""
+
+    def __init__(self, url: str, name: str = "source", batch_rows: int = 50_000) -> None:
+        self.url, self.name, self.batch_rows = url, name, batch_rows
+        self._sa_url = sqlalchemy_url(url)
+        self.dialect = self._sa_url.get_backend_name()
+        self._engine: sa.Engine | None = None
+        self._tables: dict[str, sa.Table] = {}
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _fail(self, exc: BaseException, what: str) -> SyncError:
+        detail = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], self.url)
+        return SourceUnreachable(
+            f"source '{self.name}' ({safe_url(self.url)}): {what}: {type(exc).__name__}: {detail}"
+        )
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            connect_args: dict[str, Any] = {}
+            if self.dialect in ("postgresql", "mysql"):
+                connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+            if self.dialect == "mysql":
+                # TIMESTAMP columns come back in the session time zone: make that UTC.
+                connect_args["init_command"] = "SET time_zone = '+00:00'"
+            self._engine = sa.create_engine(
+                self._sa_url, connect_args=connect_args, poolclass=sa.pool.NullPool
+            )
+        return self._engine
+
+    def _connect(self) -> sa.Connection:
+        try:
+            return self.engine.connect()
+        except sa.exc.DBAPIError as exc:
+            raise self._fail(exc, "cannot connect") from None
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _table(self, obj: str) -> sa.Table:
+        if obj not in self._tables:
+            schema, table = split_object(obj)
+            with self._connect() as conn:
+                try:
+                    self._tables[obj] = sa.Table(
+                        table, sa.MetaData(), schema=schema, autoload_with=conn
+                    )
+                except sa.exc.NoSuchTableError:
+                    raise SourceObjectMissing(
+                        f"source '{self.name}': table '{obj}' does not exist "
+                        "(dropped or renamed?); nothing was synced"
+                    ) from None
+                except sa.exc.DBAPIError as exc:
+                    raise self._fail(exc, f"cannot read the definition of '{obj}'") from None
+        return self._tables[obj]
+
+    def describe(self, obj: str) -> list[Column]:
+        self._tables.pop(obj, None)  # always look again: the schema may have changed
+        table = self._table(obj)
+        return [logical_column(c.name, c.type, bool(c.nullable), self.dialect) for c in table.c]
+
+    def count_nulls(self, obj: str, column: str) -> int:
+        table = self._table(obj)
+        query = sa.select(sa.func.count()).select_from(table).where(table.c[column].is_(None))
+        with self._connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def read(self, request: ReadRequest) -> pa.RecordBatchReader:
+        schema = arrow_schema(list(request.columns))
+        if self.dialect == "postgresql":
+            batches = self._read_postgres(request, schema)
+        else:
+            batches = self._read_sqlalchemy(request, schema)
+        return pa.RecordBatchReader.from_batches(schema, batches)
+
+    def _read_sqlalchemy(self, request: ReadRequest, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        table = self._table(request.object)
+        selected = []
+        for column in request.columns:
+            col = table.c[column.name]
+            if _needs_text_cast(col.type, column):
+                col = (
+                    sa.type_coerce(col, sa.String)
+                    if column.type != "string"
+                    else sa.cast(col, sa.String)
+                )
+            selected.append(col.label(column.name))
+        query = sa.select(*selected)
+        if request.cursor is not None:
+            cursor_col = table.c[request.cursor]
+            if request.lower is not None:
+                query = query.where(cursor_col >= self._driver_value(request.lower))
+            if request.upper is not None:
+                query = query.where(cursor_col < self._driver_value(request.upper))
+        with self._connect() as conn:
+            try:
+                result = conn.execution_options(
+                    stream_results=True, yield_per=self.batch_rows
+                ).execute(query)
+                while rows := result.fetchmany(self.batch_rows):
+                    yield _rows_to_batch(rows, schema)
+            except sa.exc.DBAPIError as exc:
+                raise self._fail(exc, f"reading '{request.object}' failed") from None
+
+    def _driver_value(self, value: CursorValue) -> CursorValue:
+        # MySQL and SQLite hold naive UTC wall times; compare them with naive UTC values.
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def _read_postgres(self, request: ReadRequest, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        import adbc_driver_postgresql.dbapi as adbc
+
+        table = self._table(request.object)
+        quote = self.engine.dialect.identifier_preparer.quote
+        exprs = []
+        for column in request.columns:
+            ident = quote(column.name)
+            sa_type = table.c[column.name].type
+            if isinstance(sa_type, postgresql.ARRAY):
+                exprs.append(f"to_json({ident})::text AS {ident}")
+            elif _needs_text_cast(sa_type, column):
+                exprs.append(f"{ident}::text AS {ident}")
+            else:
+                exprs.append(ident)
+        schema_name, table_name = split_object(request.object)
+        source = (
+            quote(table_name)
+            if schema_name is None
+            else f"{quote(schema_name)}.{quote(table_name)}"
+        )
+        where = []
+        if request.cursor is not None:
+            if request.lower is not None:
+                where.append(f"{quote(request.cursor)} >= {pg_literal(request.lower)}")
+            if request.upper is not None:
+                where.append(f"{quote(request.cursor)} < {pg_literal(request.upper)}")
+        sql = f"SELECT {', '.join(exprs)} FROM {source}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        try:
+            conn = adbc.connect(libpq_url(self.url))
+        except Exception as exc:  # ADBC raises its own DB-API error classes
+            raise self._fail(exc, "cannot connect") from None
+        try:
+            with conn.cursor() as cur:
+                try:
+                    cur.execute(sql)
+                    reader = cur.fetch_record_batch()
+                    for batch in reader:
+                        yield conform_batch(batch, schema)
+                except SyncError:
+                    raise
+                except Exception as exc:
+                    raise self._fail(exc, f"reading '{request.object}' failed") from None
+        finally:
+            conn.close()
+
+
+def pg_literal(value: CursorValue) -> str:
+    """A typed PostgreSQL literal for a cursor bound (values come from typed state, never text)."""
+    if isinstance(value, bool):
+        raise TypeError("boolean cursors are not supported")
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        kind = "timestamptz" if value.tzinfo is not None else "timestamp"
+        return f"'{value.isoformat()}'::{kind}"
+    if isinstance(value, date):
+        return f"'{value.isoformat()}'::date"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Cast a driver's batch to the declared types; refuse values that would lose precision."""
+    arrays = []
+    for field, array in zip(schema, batch.columns, strict=True):
+        if isinstance(array.type, pa.ExtensionType) or hasattr(array, "storage"):
+            array = array.storage
+        if array.type != field.type:
+            try:
+                array = array.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise DataConversionError(
+                    f"column '{field.name}': source values do not fit {field.type}: {exc}"
+                ) from None
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _rows_to_batch(rows: list[Any], schema: pa.Schema) -> pa.RecordBatch:
+    arrays = []
+    for i, field in enumerate(schema):
+        values = [row[i] for row in rows]
+        try:
+            arrays.append(pa.array(values, type=field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            raise DataConversionError(
+                f"column '{field.name}': source values do not fit {field.type}: {exc}"
+            ) from None
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

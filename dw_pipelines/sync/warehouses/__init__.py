@@ -1,0 +1,21 @@
+"""Warehouses the engine loads into, chosen by URL: a DuckDB path or a postgresql:// URL."""
+
+from __future__ import annotations
+
+from dw_pipelines.sync.warehouses.base import SYNCED_AT, Warehouse
+
+DEFAULT_WAREHOUSE_URL = ".dw/warehouse.duckdb"
+
+
+def open_warehouse(url: str | None = None) -> Warehouse:
+    url = url or DEFAULT_WAREHOUSE_URL
+    if url.startswith(("postgresql://", "postgres://", "postgresql+")):
+        from dw_pipelines.sync.warehouses.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(url)
+    from dw_pipelines.sync.warehouses.duckdb import DuckDBWarehouse
+
+    return DuckDBWarehouse(url.removeprefix("duckdb:///").removeprefix("duckdb://"))
+
+
+__all__ = ["DEFAULT_WAREHOUSE_URL", "SYNCED_AT", "Warehouse", "open_warehouse"]

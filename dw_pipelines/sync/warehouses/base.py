@@ -1,0 +1,203 @@
+"""What the engine needs from a warehouse, and the SQL that is the same in every one of them."""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from dw_pipelines.sync.schema import Column
+from dw_pipelines.sync.state import StreamState
+
+STATE_SCHEMA = "_dw"
+STATE_TABLE = "stream_state"
+SYNCED_AT = "_dw_synced_at"
+
+
+class Warehouse(ABC):
+    """One open connection to a warehouse. All writes of one sync happen in `transaction()`."""
+
+    dialect: str
+    catalog: str
+
+    # -- primitives each warehouse implements -------------------------------------------------
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    @abstractmethod
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def begin(self) -> None: ...
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
+
+    @abstractmethod
+    def type_ddl(self, column: Column) -> str: ...
+
+    @abstractmethod
+    def count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an INSERT/UPDATE/DELETE and return how many rows it touched."""
+
+    def load(
+        self,
+        table: str,
+        columns: Sequence[Column],
+        reader: pa.RecordBatchReader,
+        synced_at: datetime | None = None,
+    ) -> int:
+        """Append every batch of `reader` to `table` (already created), casting to its types,
+        stamping `_dw_synced_at` when given; returns the number of rows."""
+        # The warehouse driver pulls the batches, so a source failure surfaces wrapped in the
+        # driver's own error: keep the source's error and raise that one instead.
+        failure: list[BaseException] = []
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except BaseException as exc:
+                failure.append(exc)
+                raise
+
+        guarded = pa.RecordBatchReader.from_batches(reader.schema, batches())
+        try:
+            return self._load(table, columns, guarded, synced_at)
+        except Exception:
+            if failure:
+                raise failure[0] from None
+            raise
+
+    @abstractmethod
+    def _load(
+        self,
+        table: str,
+        columns: Sequence[Column],
+        reader: pa.RecordBatchReader,
+        synced_at: datetime | None,
+    ) -> int: ...
+
+    @abstractmethod
+    def create_stage(self, name: str, columns: Sequence[Column]) -> str:
+        """A scratch table that disappears with the transaction; returns its quoted name."""
+
+    @abstractmethod
+    def lock_stream(self, stream_id: str) -> None:
+        """Serialize concurrent syncs of one stream until the transaction ends."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- shared SQL ---------------------------------------------------------------------------
+
+    @staticmethod
+    def quote(identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def table(self, schema: str, name: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(name)}"
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        result = self.rows(sql, params)
+        return result[0][0] if result else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def table_exists(self, schema: str, name: str) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_schema = $1 AND table_name = $2",
+                [schema, name],
+            )
+        )
+
+    def ensure_schema(self, schema: str) -> None:
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}")
+
+    def column_defs(self, columns: Sequence[Column], synced_at: bool) -> str:
+        defs = [f"{self.quote(c.name)} {self.type_ddl(c)}" for c in columns]
+        if synced_at:
+            defs.append(
+                f"{self.quote(SYNCED_AT)} {self.type_ddl(Column(SYNCED_AT, 'timestamptz'))}"
+            )
+        return ", ".join(defs)
+
+    def create_table(self, table: str, columns: Sequence[Column]) -> None:
+        self.execute(f"CREATE TABLE {table} ({self.column_defs(columns, synced_at=True)})")
+
+    def add_column(self, table: str, column: Column) -> None:
+        self.execute(
+            f"ALTER TABLE {table} ADD COLUMN {self.quote(column.name)} {self.type_ddl(column)}"
+        )
+
+    def alter_column_type(self, table: str, column: Column) -> None:
+        ident, ddl = self.quote(column.name), self.type_ddl(column)
+        self.execute(
+            f"ALTER TABLE {table} ALTER COLUMN {ident} TYPE {ddl} USING CAST({ident} AS {ddl})"
+        )
+
+    def cast_select(self, columns: Sequence[Column]) -> str:
+        return ", ".join(f"CAST({self.quote(c.name)} AS {self.type_ddl(c)})" for c in columns)
+
+    def insert_lists(
+        self, columns: Sequence[Column], synced_at: datetime | None
+    ) -> tuple[str, str]:
+        """Column names and SELECT expressions for an INSERT ... SELECT of `columns`."""
+        names = ", ".join(self.quote(c.name) for c in columns)
+        exprs = self.cast_select(columns)
+        if synced_at is not None:
+            names += f", {self.quote(SYNCED_AT)}"
+            exprs += ", $1"
+        return names, exprs
+
+    def drop_stage(self, table: str) -> None:
+        self.execute(f"DROP TABLE IF EXISTS {table}")
+
+    @staticmethod
+    def stage_name(stream_id: str) -> str:
+        return f"stage_{stream_id.replace('.', '__')}_{uuid.uuid4().hex[:8]}"
+
+    # -- state --------------------------------------------------------------------------------
+
+    def ensure_state_table(self) -> None:
+        self.ensure_schema(STATE_SCHEMA)
+        self.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.table(STATE_SCHEMA, STATE_TABLE)} ("
+            "stream_id VARCHAR PRIMARY KEY, state VARCHAR NOT NULL,"
+            f" updated_at {self.type_ddl(Column('updated_at', 'timestamptz'))} NOT NULL)"
+        )
+
+    def read_state(self, stream_id: str) -> StreamState | None:
+        if not self.table_exists(STATE_SCHEMA, STATE_TABLE):
+            return None
+        raw = self.scalar(
+            f"SELECT state FROM {self.table(STATE_SCHEMA, STATE_TABLE)} WHERE stream_id = $1",
+            [stream_id],
+        )
+        return StreamState.from_json(raw) if raw is not None else None
+
+    def write_state(self, stream_id: str, state: StreamState, now: datetime) -> None:
+        self.execute(
+            f"INSERT INTO {self.table(STATE_SCHEMA, STATE_TABLE)} (stream_id, state, updated_at)"
+            " VALUES ($1, $2, $3) ON CONFLICT (stream_id)"
+            " DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            [stream_id, state.to_json(), now],
+        )

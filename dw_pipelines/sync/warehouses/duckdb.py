@@ -1,0 +1,140 @@
+"""DuckDB, the embedded default warehouse: one file, zero setup."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from dw_pipelines.sync.errors import WarehouseUnreachable
+from dw_pipelines.sync.schema import Column
+from dw_pipelines.sync.warehouses.base import Warehouse
+
+_TYPES = {
+    "boolean": "BOOLEAN",
+    "int16": "SMALLINT",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "float32": "REAL",
+    "float64": "DOUBLE",
+    "string": "VARCHAR",
+    "json": "JSON",
+    "uuid": "UUID",
+    "date": "DATE",
+    "time": "TIME",
+    "timestamp": "TIMESTAMP",
+    "timestamptz": "TIMESTAMPTZ",
+    "binary": "BLOB",
+}
+STAGING_SCHEMA = "_dw_staging"
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        lock_timeout_s: float = 600.0,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.path = path
+        self.catalog = Path(path).stem if path != ":memory:" else "memory"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.con = self._connect(lock_timeout_s)
+        # Not through connect(config=...): that autoloads the icu extension, unavailable offline.
+        self.execute("SET TimeZone = 'UTC'")
+        memory_limit = memory_limit or os.environ.get("DW_DUCKDB_MEMORY_LIMIT")
+        if memory_limit:
+            self.execute(f"SET memory_limit = '{memory_limit}'")
+        if threads:
+            self.execute(f"SET threads = {int(threads)}")
+
+    def _connect(self, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
+        # One process writes a DuckDB file at a time: parallel syncs wait their turn for the lock.
+        deadline = time.monotonic() + lock_timeout_s
+        while True:
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise WarehouseUnreachable(
+                        f"cannot open DuckDB warehouse {self.path}: {exc}"
+                    ) from None
+                time.sleep(0.2)
+            except duckdb.Error as exc:
+                raise WarehouseUnreachable(
+                    f"cannot open DuckDB warehouse {self.path}: {exc}"
+                ) from None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.con.execute(sql, list(params))
+
+    def count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        result = self.con.execute(sql, list(params)).fetchone()
+        return int(result[0]) if result else 0
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, list(params)).fetchall()
+
+    def begin(self) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self.con.execute("COMMIT")
+
+    def rollback(self) -> None:
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # already rolled back by the failing statement
+
+    def type_ddl(self, column: Column) -> str:
+        if column.type == "decimal":
+            return f"DECIMAL({column.precision},{column.scale})"
+        return _TYPES[column.type]
+
+    def _load(
+        self,
+        table: str,
+        columns: Sequence[Column],
+        reader: pa.RecordBatchReader,
+        synced_at: datetime | None,
+    ) -> int:
+        # DuckDB scans the reader batch by batch: nothing is materialized in Python.
+        view = "_dw_incoming"
+        names, exprs = self.insert_lists(columns, synced_at)
+        self.con.register(view, reader)
+        try:
+            result = self.con.execute(
+                f"INSERT INTO {table} ({names}) SELECT {exprs} FROM {view}",
+                [synced_at] if synced_at else [],
+            ).fetchone()
+        finally:
+            try:
+                self.con.unregister(view)
+            except duckdb.Error:
+                pass  # an aborted transaction refuses even this; the view dies with it
+        return int(result[0]) if result else 0
+
+    def create_stage(self, name: str, columns: Sequence[Column]) -> str:
+        # A real table (not TEMP) so large stages spill to disk; uncommitted, it never persists.
+        self.ensure_schema(STAGING_SCHEMA)
+        table = self.table(STAGING_SCHEMA, name)
+        self.execute(f"CREATE TABLE {table} ({self.column_defs(columns, synced_at=False)})")
+        return table
+
+    def lock_stream(self, stream_id: str) -> None:
+        pass  # the file lock already makes this process the only writer
+
+    def close(self) -> None:
+        self.con.close()
