@@ -1,0 +1,26 @@
+"""Operational SQL databases (PostgreSQL, MySQL/MariaDB, SQLite) read by the sync engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+
+from dw_pipelines.sync.sources.sql import SqlSource
+
+
+class SqlSourceResource(dg.ConfigurableResource):
+    """A database by SQLAlchemy URL; give it as `dg.EnvVar` so the password stays secret."""
+
+    url: str
+    name: str = "source"
+    batch_rows: int = 50_000
+
+    @contextmanager
+    def open(self) -> Iterator[SqlSource]:
+        source = SqlSource(self.url, name=self.name, batch_rows=self.batch_rows)
+        try:
+            yield source
+        finally:
+            source.close()

@@ -1,0 +1,24 @@
+"""The warehouse every stream loads into: embedded DuckDB by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+
+from dw_pipelines.sync.warehouses import Warehouse, open_warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """`url` is a DuckDB file path (default `.dw/warehouse.duckdb`) or a `postgresql://` URL."""
+
+    url: str
+
+    @contextmanager
+    def open(self) -> Iterator[Warehouse]:
+        warehouse = open_warehouse(self.url)
+        try:
+            yield warehouse
+        finally:
+            warehouse.close()

@@ -1,0 +1,121 @@
+"""Shared fixtures: throwaway databases on the machine's real PostgreSQL and MariaDB servers.
+
+A test that needs a service skips when it is unreachable on a developer's machine, and fails
+when `CI` is set, so CI can never go green without having run it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_HOST, PG_PORT = os.environ.get("DW_TEST_PG_HOST", "127.0.0.1"), 5432
+MYSQL_HOST, MYSQL_PORT = os.environ.get("DW_TEST_MYSQL_HOST", "127.0.0.1"), 3306
+PG_ADMIN_URL = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/postgres"
+MYSQL_ADMIN_URL = f"mysql+pymysql://root@{MYSQL_HOST}:{MYSQL_PORT}/"
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as exc:
+        message = f"{name} is not reachable at {host}:{port}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _admin_execute(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
+def new_postgres_database(prefix: str) -> str:
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _admin_execute(PG_ADMIN_URL, f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_postgres_database(name: str) -> None:
+    _admin_execute(PG_ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_source_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database to use as a source (SQLAlchemy/libpq URL)."""
+    name = new_postgres_database("dwt_src")
+    yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    drop_postgres_database(name)
+
+
+@pytest.fixture
+def mysql_source_url() -> Iterator[str]:
+    """A fresh, empty MariaDB database to use as a source."""
+    require_service("MariaDB", MYSQL_HOST, MYSQL_PORT)
+    name = f"dwt_src_{uuid.uuid4().hex[:10]}"
+    _admin_execute(MYSQL_ADMIN_URL, f"CREATE DATABASE `{name}`")
+    yield f"mysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+    _admin_execute(MYSQL_ADMIN_URL, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture
+def pg_warehouse_url() -> Iterator[str]:
+    name = new_postgres_database("dwt_wh")
+    yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    drop_postgres_database(name)
+
+
+@pytest.fixture
+def duckdb_warehouse_url(tmp_path: Path) -> str:
+    return str(tmp_path / "warehouse.duckdb")
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs once per warehouse: embedded DuckDB and PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_warehouse_url")
+
+
+@pytest.fixture(params=["postgres", "mysql"])
+def source_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs once per source server: PostgreSQL and MariaDB."""
+    fixture = "pg_source_url" if request.param == "postgres" else "mysql_source_url"
+    return request.getfixturevalue(fixture)
+
+
+def run_sql(url: str, *statements: str) -> None:
+    """Run statements on a source database (autocommit), e.g. to create and change test data."""
+    from dw_pipelines.sync.sources.sql import sqlalchemy_url
+
+    _admin_execute(sqlalchemy_url(url).render_as_string(hide_password=False), *statements)
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    from dw_pipelines.sync.sources.sql import sqlalchemy_url
+
+    engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.exec_driver_sql(sql)]
+    engine.dispose()
+    return rows
+
+
+def warehouse_rows(warehouse_url: str, sql: str) -> list[tuple]:
+    """Rows of a query against a warehouse (DuckDB path or PostgreSQL URL)."""
+    from dw_pipelines.sync.warehouses import open_warehouse
+
+    warehouse = open_warehouse(warehouse_url)
+    try:
+        return [tuple(r) for r in warehouse.rows(sql)]
+    finally:
+        warehouse.close()
