@@ -1,6 +1,8 @@
-"""One software-defined asset per declared stream, running the sync engine."""
+"""One software-defined asset per declared stream, running the sync engine.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Dagster reads the config annotation at runtime.
+"""
+
 
 from collections.abc import Sequence
 
@@ -92,7 +94,9 @@ def materialization_metadata(spec: StreamSpec, result: SyncResult) -> dict[str, 
         )
         for c in result.columns
     ]
-    columns.append(dg.TableColumn(SYNCED_AT, "timestamptz", description="when the row last changed"))
+    columns.append(
+        dg.TableColumn(SYNCED_AT, "timestamptz", description="when the row last changed")
+    )
     metadata: dict[str, object] = {
         "dagster/row_count": result.row_count,
         "dagster/column_schema": dg.TableSchema(columns=columns),

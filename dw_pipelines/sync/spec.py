@@ -37,9 +37,11 @@ class SchemaPolicy(StrEnum):
 class DeclarationError(SyncError):
     """A stream declaration is invalid; the message names the stream and the field."""
 
-    def __init__(self, stream: str, field_name: str, problem: str) -> None:
-        super().__init__(f"stream '{stream}': field '{field_name}': {problem}")
-        self.stream, self.field_name = stream, field_name
+    def __init__(
+        self, stream: str, field_name: str, problem: str, where: str | None = None
+    ) -> None:
+        super().__init__(f"{where or f'stream {stream!r}'}: field '{field_name}': {problem}")
+        self.stream, self.field_name, self.problem = stream, field_name, problem
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$")

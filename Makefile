@@ -1,0 +1,47 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export DW_HOME ?= $(CURDIR)/.dw
+export DAGSTER_HOME ?= $(DW_HOME)/dagster
+export DW_WAREHOUSE_URL ?= $(DW_HOME)/warehouse.duckdb
+export DW_DEMO_SHOP_URL ?= sqlite:///$(DW_HOME)/demo_shop.sqlite
+
+.PHONY: install demo dev test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+# Build (first run) or churn (later runs) the demo shop, sync every asset, print a summary.
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m dw_pipelines.demo prepare
+	$(BIN)/dagster job execute -m dw_pipelines.definitions -j all_streams_job
+	$(BIN)/python -m dw_pipelines.demo summary
+
+# The same project in the Dagster UI, with the daemon for schedules: http://127.0.0.1:3000
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check dw_pipelines dw_pipelines_tests bench
+	$(BIN)/ruff format --check dw_pipelines dw_pipelines_tests bench
+
+bench: install
+	$(BIN)/python bench/sync_bench.py
+
+clean:
+	rm -rf $(DW_HOME)

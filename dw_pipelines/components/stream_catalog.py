@@ -1,0 +1,143 @@
+"""The stream catalog: sources and the streams read from them, declared in YAML.
+
+Adding a table is one entry under `streams:`; connection URLs come from environment variables
+that the YAML names, so no secret is ever written in it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import dagster as dg
+
+from dw_pipelines.ingest.assets import build_stream_asset, source_resource_key
+from dw_pipelines.resources.sql_source import SqlSourceResource
+from dw_pipelines.sync.spec import DeclarationError, StreamSpec
+
+
+class SourceModel(dg.Model):
+    """A system streams are read from."""
+
+    type: Literal["postgres", "mysql", "sqlite"]
+    url_env: str
+    """Name of the environment variable holding the SQLAlchemy URL (with its credentials)."""
+    batch_rows: int = 50_000
+    description: str | None = None
+
+
+class StreamModel(dg.Model):
+    """One source table synced into one warehouse table `<source>.<name>`."""
+
+    source: str
+    object: str
+    name: str | None = None
+    mode: Literal["full_refresh", "incremental_append", "incremental_merge"] = "full_refresh"
+    primary_key: list[str] = []
+    cursor: str | None = None
+    lookback: int | str | None = None
+    columns: list[str] | None = None
+    schema_policy: Literal["add_columns", "evolve", "freeze"] = "add_columns"
+    group: str | None = None
+    owners: list[str] | None = None
+    description: str | None = None
+    schedule: str | None = None
+    """Optional cron: gives this stream its own job and schedule besides the shared ones."""
+
+    def to_spec(self) -> StreamSpec:
+        return StreamSpec(
+            source=self.source,
+            object=self.object,
+            mode=self.mode,  # type: ignore[arg-type]
+            primary_key=tuple(self.primary_key),
+            cursor=self.cursor,
+            lookback=self.lookback,
+            columns=tuple(self.columns) if self.columns is not None else None,
+            schema_policy=self.schema_policy,  # type: ignore[arg-type]
+            name=self.name or "",
+        )
+
+
+class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
+    """Declares sources and streams; builds one asset per stream, one resource per source."""
+
+    sources: dict[str, SourceModel]
+    streams: list[StreamModel]
+    owners: list[str] = []
+    """Default owners for every stream that names none."""
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        specs = self.validated_specs()
+        assets, jobs, schedules = [], [], []
+        for stream, spec in zip(self.streams, specs, strict=True):
+            source = self.sources[spec.source]
+            assets.append(
+                build_stream_asset(
+                    spec,
+                    source_kind=source.type,
+                    description=stream.description,
+                    owners=stream.owners if stream.owners is not None else self.owners,
+                    group=stream.group,
+                )
+            )
+            if stream.schedule:
+                job = dg.define_asset_job(
+                    f"{spec.source}_{spec.name}_job",
+                    selection=[dg.AssetKey([spec.source, spec.name])],
+                )
+                jobs.append(job)
+                schedules.append(
+                    dg.ScheduleDefinition(
+                        name=f"{spec.source}_{spec.name}_schedule",
+                        job=job,
+                        cron_schedule=stream.schedule,
+                        execution_timezone="UTC",
+                        default_status=dg.DefaultScheduleStatus.STOPPED,
+                    )
+                )
+        resources = {
+            source_resource_key(name): SqlSourceResource(
+                url=dg.EnvVar(source.url_env), name=name, batch_rows=source.batch_rows
+            )
+            for name, source in self.sources.items()
+        }
+        return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=resources)
+
+    def validated_specs(self) -> list[StreamSpec]:
+        """Specs for every stream, or an error naming the offending entry and field."""
+        specs: list[StreamSpec] = []
+        seen: dict[str, int] = {}
+        for index, stream in enumerate(self.streams):
+            sid = f"{stream.source}.{stream.name or stream.object}"
+            entry = f"streams[{index}] ('{sid}')"
+            if stream.source not in self.sources:
+                known = ", ".join(sorted(self.sources)) or "none declared"
+                raise DeclarationError(
+                    sid, "source", f"unknown source '{stream.source}' (sources: {known})", entry
+                )
+            spec = stream.to_spec()
+            try:
+                spec.validate()
+            except DeclarationError as exc:
+                raise DeclarationError(sid, exc.field_name, exc.problem, entry) from None
+            if spec.stream_id in seen:
+                raise DeclarationError(
+                    sid,
+                    "name",
+                    f"duplicate stream '{spec.stream_id}' (also streams[{seen[spec.stream_id]}]);"
+                    " give one of them a distinct 'name'",
+                    entry,
+                )
+            if stream.schedule:
+                _check_cron(sid, entry, stream.schedule)
+            seen[spec.stream_id] = index
+            specs.append(spec)
+        return specs
+
+
+def _check_cron(sid: str, entry: str, cron: str) -> None:
+    try:
+        dg.ScheduleDefinition(name="cron_check", cron_schedule=cron, job_name="cron_check")
+    except Exception as exc:
+        raise DeclarationError(
+            sid, "schedule", f"'{cron}' is not a valid cron: {exc}", entry
+        ) from None
