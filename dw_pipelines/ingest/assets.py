@@ -3,7 +3,6 @@
 No `from __future__ import annotations` here: Dagster reads the config annotation at runtime.
 """
 
-
 from collections.abc import Sequence
 
 import dagster as dg

@@ -22,6 +22,7 @@ from dw_pipelines.sync.spec import SchemaPolicy, StreamSpec, SyncMode, parse_dur
 from dw_pipelines.sync.state import (
     CursorValue,
     StreamState,
+    cursor_text,
     parse_cursor_text,
     subtract_lookback,
 )
@@ -139,6 +140,23 @@ def sync_stream(
             extra=state.extra if state else {},
         )
         warehouse.write_state(spec.stream_id, new_state, now)
+        window_text = f"[{window.start}, {window.end})" if window is not None else None
+        warehouse.log_sync(
+            spec.stream_id,
+            now,
+            [
+                result.mode,
+                result.rows_read,
+                result.rows_inserted,
+                result.rows_updated,
+                result.rows_unchanged,
+                result.rows_deleted,
+                result.row_count,
+                cursor_text(result.cursor_before),
+                cursor_text(cursor_after),
+                window_text,
+            ],
+        )
     result.duration_s = round(time.monotonic() - started, 3)
     return result
 

@@ -16,6 +16,7 @@ from dw_pipelines.sync.state import StreamState
 
 STATE_SCHEMA = "_dw"
 STATE_TABLE = "stream_state"
+SYNC_LOG_TABLE = "sync_log"
 SYNCED_AT = "_dw_synced_at"
 
 
@@ -178,11 +179,26 @@ class Warehouse(ABC):
     # -- state --------------------------------------------------------------------------------
 
     def ensure_state_table(self) -> None:
+        ts = self.type_ddl(Column("ts", "timestamptz"))
         self.ensure_schema(STATE_SCHEMA)
         self.execute(
             f"CREATE TABLE IF NOT EXISTS {self.table(STATE_SCHEMA, STATE_TABLE)} ("
-            "stream_id VARCHAR PRIMARY KEY, state VARCHAR NOT NULL,"
-            f" updated_at {self.type_ddl(Column('updated_at', 'timestamptz'))} NOT NULL)"
+            f"stream_id VARCHAR PRIMARY KEY, state VARCHAR NOT NULL, updated_at {ts} NOT NULL)"
+        )
+        self.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.table(STATE_SCHEMA, SYNC_LOG_TABLE)} ("
+            f"stream_id VARCHAR NOT NULL, finished_at {ts} NOT NULL, mode VARCHAR NOT NULL,"
+            " rows_read BIGINT, rows_inserted BIGINT, rows_updated BIGINT, rows_unchanged BIGINT,"
+            " rows_deleted BIGINT, row_count BIGINT, cursor_before VARCHAR, cursor_after VARCHAR,"
+            " window_text VARCHAR)"
+        )
+
+    def log_sync(self, stream_id: str, finished_at: datetime, values: Sequence[Any]) -> None:
+        """Append one line of run history, committed with the sync it describes."""
+        self.execute(
+            f"INSERT INTO {self.table(STATE_SCHEMA, SYNC_LOG_TABLE)} VALUES"
+            " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            [stream_id, finished_at, *values],
         )
 
     def read_state(self, stream_id: str) -> StreamState | None:

@@ -1,0 +1,97 @@
+"""`python -m dw_pipelines.demo prepare|summary`: the two ends of `make demo`.
+
+prepare: builds the demo shop's SQLite database on the first run, and on every later run
+simulates a day of business in it, so the next sync has changes to pick up incrementally.
+summary: prints each synced table, its row count and cursor, and where everything lives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from dw_pipelines import settings
+from dw_pipelines.demo import shop
+from dw_pipelines.sync.redact import safe_url
+from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL, open_warehouse
+from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, STATE_TABLE, SYNC_LOG_TABLE
+
+DEMO_URL_ENV = "DW_DEMO_SHOP_URL"
+
+
+def demo_db_path() -> Path:
+    url = make_url(os.environ.get(DEMO_URL_ENV, "sqlite:///.dw/demo_shop.sqlite"))
+    if url.get_backend_name() != "sqlite" or not url.database:
+        sys.exit(f"{DEMO_URL_ENV} must be a sqlite:/// URL for the demo (it is {safe_url(str(url))})")
+    return Path(url.database)
+
+
+def prepare() -> None:
+    path = demo_db_path()
+    if path.exists():
+        counts = shop.churn(path)
+        print(f"demo shop: a day of business in {path}: {counts}")
+    else:
+        counts = shop.build(path)
+        print(f"demo shop: built {path}: {counts}")
+
+
+def summary() -> None:
+    url = os.environ.get(settings.WAREHOUSE_URL_ENV) or DEFAULT_WAREHOUSE_URL
+    warehouse = open_warehouse(url)
+    try:
+        states = warehouse.rows(
+            f"SELECT stream_id, state FROM {warehouse.table(STATE_SCHEMA, STATE_TABLE)}"
+            " ORDER BY stream_id"
+        )
+        last = {
+            row[0]: row[1:]
+            for row in warehouse.rows(
+                "SELECT stream_id, mode, rows_read, rows_inserted, rows_updated, cursor_after"
+                f" FROM {warehouse.table(STATE_SCHEMA, SYNC_LOG_TABLE)}"
+                " QUALIFY row_number() OVER (PARTITION BY stream_id ORDER BY finished_at DESC) = 1"
+                if warehouse.dialect == "duckdb"
+                else "SELECT DISTINCT ON (stream_id) stream_id, mode, rows_read, rows_inserted,"
+                f" rows_updated, cursor_after FROM {warehouse.table(STATE_SCHEMA, SYNC_LOG_TABLE)}"
+                " ORDER BY stream_id, finished_at DESC"
+            )
+        }
+        tables = []
+        for stream_id, _state in states:
+            schema, name = stream_id.split(".", 1)
+            count = warehouse.scalar(f"SELECT count(*) FROM {warehouse.table(schema, name)}")
+            tables.append((stream_id, count, *last.get(stream_id, ("", "", "", "", ""))))
+    finally:
+        warehouse.close()
+
+    print("\nSynced into the warehouse:\n")
+    header = ("table", "rows", "last sync", "read", "inserted", "updated", "cursor")
+    print("  {:<26} {:>7}  {:<19} {:>6} {:>8} {:>7}  {}".format(*header))
+    for stream_id, count, mode, read, inserted, updated, cursor in tables:
+        print(
+            f"  {stream_id:<26} {count:>7}  {mode:<19} {read:>6} {inserted:>8} {updated:>7}  {cursor}"
+        )
+    print(
+        f"\nWarehouse (DuckDB):   {safe_url(url)}"
+        f"\nDemo source (SQLite): {demo_db_path()}"
+        f"\nDagster home:         {os.environ.get('DAGSTER_HOME', '(temporary)')}"
+        f"\n\nQuery it:   .venv/bin/python -c \"import duckdb; print(duckdb.connect('{url}',"
+        " read_only=True).sql('FROM demo_shop.orders LIMIT 5'))\""
+        "\nSee it:     make dev   (Dagster UI on http://127.0.0.1:3000, runs and lineage)"
+        "\nRun again:  make demo  (a day of new orders, synced incrementally)\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m dw_pipelines.demo")
+    parser.add_argument("command", choices=["prepare", "summary"])
+    args = parser.parse_args()
+    prepare() if args.command == "prepare" else summary()
+
+
+if __name__ == "__main__":
+    main()

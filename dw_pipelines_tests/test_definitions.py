@@ -1,0 +1,67 @@
+"""The code location loads, and what it declares is what a data engineer sees in the UI."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from dw_pipelines.definitions import defs as load_defs
+
+DEMO_STREAMS = {"customers", "products", "orders", "order_items"}
+
+
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    return load_defs()
+
+
+def _spec(defs: dg.Definitions, name: str) -> dg.AssetSpec:
+    return next(iter(defs.get_assets_def(dg.AssetKey(["demo_shop", name])).specs))
+
+
+def test_every_declared_stream_is_an_asset_keyed_by_source_and_table(defs: dg.Definitions) -> None:
+    keys = {tuple(k.path) for k in defs.resolve_all_asset_keys()}
+    assert keys == {("demo_shop", name) for name in DEMO_STREAMS}
+
+
+def test_stream_assets_carry_group_kinds_owners_description_and_table_name(
+    defs: dg.Definitions,
+) -> None:
+    spec = _spec(defs, "orders")
+    assert spec.group_name == "demo_shop"
+    assert spec.kinds == {"sqlite", "duckdb"}
+    assert spec.owners == ["team:data-platform"]
+    assert spec.description and "order" in spec.description.lower()
+    assert spec.metadata["dagster/table_name"] == "warehouse.demo_shop.orders"
+    assert spec.metadata["primary_key"] == "id"
+    assert spec.metadata["cursor"] == "updated_at"
+
+
+def test_incremental_job_selects_exactly_the_incremental_streams(defs: dg.Definitions) -> None:
+    job = defs.resolve_job_def("incremental_sync_job")
+    selected = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
+    assert selected == {"customers", "orders", "order_items"}
+
+
+def test_full_refresh_job_selects_exactly_the_full_refresh_streams(defs: dg.Definitions) -> None:
+    job = defs.resolve_job_def("full_refresh_sync_job")
+    assert {k.path[-1] for k in job.asset_layer.selected_asset_keys} == {"products"}
+
+
+def test_schedules_exist_and_start_stopped_until_switched_on(defs: dg.Definitions) -> None:
+    schedules = {s.name: defs.resolve_schedule_def(s.name) for s in defs.schedules or []}
+    assert set(schedules) == {
+        "incremental_sync_schedule",
+        "full_refresh_sync_schedule",
+        "demo_shop_orders_schedule",
+    }
+    assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
+    assert schedules["demo_shop_orders_schedule"].cron_schedule == "*/15 * * * *"
+    assert schedules["incremental_sync_schedule"].cron_schedule == "0 * * * *"
+
+
+def test_source_urls_come_from_the_environment_variable_the_yaml_names(
+    defs: dg.Definitions,
+) -> None:
+    resource = defs.resources["source_demo_shop"]
+    assert resource.url == dg.EnvVar("DW_DEMO_SHOP_URL")
