@@ -28,7 +28,6 @@ def load(streams: str) -> dg.Definitions:
 
 def test_one_yaml_entry_is_one_asset_with_its_owners_and_group() -> None:
     defs = load(
-        tmp_path,
         """
         - source: shop
           object: sales.orders
