@@ -76,7 +76,7 @@ def sync_stream(
 ) -> SyncResult:
     """Sync one stream; raise SyncError (having advanced nothing) when it cannot."""
     spec.validate()
-    started, now = time.monotonic(), datetime.now(UTC)
+    started = time.monotonic()
     say = log or (lambda _msg: None)
     if window is not None and not spec.mode.incremental:
         raise SyncError(f"stream '{spec.stream_id}': a window needs an incremental mode")
@@ -93,14 +93,33 @@ def sync_stream(
             )
     bounds = _window_bounds(window, cursor_col)
 
+    _prepare_warehouse(warehouse, spec.source)
+    try:
+        result = _sync_in_transaction(spec, source, warehouse, columns, bounds, window, say)
+    except SyncError as exc:
+        if spec.stream_id in str(exc):
+            raise
+        raise type(exc)(f"stream '{spec.stream_id}': {exc}") from None
+    result.duration_s = round(time.monotonic() - started, 3)
+    return result
+
+
+def _sync_in_transaction(
+    spec: StreamSpec,
+    source: Source,
+    warehouse: Warehouse,
+    columns: list[Column],
+    bounds: tuple[CursorValue | None, CursorValue | None] | None,
+    window: Window | None,
+    say: Callable[[str], None],
+) -> SyncResult:
+    now = datetime.now(UTC)
     target = warehouse.table(spec.source, spec.name)
     result = SyncResult(
         spec.stream_id, spec.mode.value, f"{spec.source}.{spec.name}", window=window
     )
     with warehouse.transaction():
-        warehouse.ensure_state_table()
         warehouse.lock_stream(spec.stream_id)
-        warehouse.ensure_schema(spec.source)
         exists = warehouse.table_exists(spec.source, spec.name)
         state = warehouse.read_state(spec.stream_id) if exists else None
         known = list(state.columns) if state and state.columns else None
@@ -157,8 +176,23 @@ def sync_stream(
                 window_text,
             ],
         )
-    result.duration_s = round(time.monotonic() - started, 3)
     return result
+
+
+def _prepare_warehouse(warehouse: Warehouse, schema: str) -> None:
+    """Create the state tables and the stream's schema in their own short transaction, so that
+    syncs starting together on a fresh PostgreSQL warehouse do not race on the DDL."""
+    for attempt in (1, 2):
+        try:
+            with warehouse.transaction():
+                warehouse.ensure_state_table()
+                warehouse.ensure_schema(schema)
+            return
+        except SyncError:
+            raise
+        except Exception:
+            if attempt == 2:
+                raise
 
 
 # -- modes ------------------------------------------------------------------------------------

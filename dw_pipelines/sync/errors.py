@@ -1,4 +1,4 @@
-"""Errors the sync engine raises. Every message is safe to show: no URL with a password, no secret."""
+"""Errors the sync engine raises. Messages are safe to show: no password, no secret."""
 
 from __future__ import annotations
 
