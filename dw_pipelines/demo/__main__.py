@@ -26,7 +26,9 @@ DEMO_URL_ENV = "DW_DEMO_SHOP_URL"
 def demo_db_path() -> Path:
     url = make_url(os.environ.get(DEMO_URL_ENV, "sqlite:///.dw/demo_shop.sqlite"))
     if url.get_backend_name() != "sqlite" or not url.database:
-        sys.exit(f"{DEMO_URL_ENV} must be a sqlite:/// URL for the demo (it is {safe_url(str(url))})")
+        sys.exit(
+            f"{DEMO_URL_ENV} must be a sqlite:/// URL for the demo (it is {safe_url(str(url))})"
+        )
     return Path(url.database)
 
 

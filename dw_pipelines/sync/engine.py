@@ -243,6 +243,10 @@ def _incremental(
 ) -> CursorValue | None:
     if not exists:
         warehouse.create_table(target, plan.target)
+    if spec.mode is SyncMode.INCREMENTAL_MERGE:
+        warehouse.index_keys(spec.source, spec.name, spec.primary_key)
+    else:
+        warehouse.index_keys(spec.source, spec.name, [spec.cursor or "", *spec.primary_key])
     for column in plan.added:
         warehouse.add_column(target, column)
     for column in plan.altered:
@@ -272,7 +276,8 @@ def _incremental(
         # Rows re-read by the lookback that did not change are left alone, so _dw_synced_at
         # keeps meaning "last changed" and unchanged rows cost no write.
         warehouse.execute(
-            f"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {target} t WHERE {same_row})"
+            f"DELETE FROM {stage} s"
+            f" WHERE EXISTS (SELECT 1 FROM {target} t WHERE {same_key} AND {same_row})"
         )
         warehouse.execute(
             f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
@@ -282,8 +287,12 @@ def _incremental(
     else:
         # Append skips rows it already holds: same key and cursor when a key is declared,
         # otherwise the same whole row, so the lookback never duplicates anything.
-        key = [*spec.primary_key, spec.cursor] if spec.primary_key else [c.name for c in columns]
-        same = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM s.{q(k)}" for k in key if k)
+        # The cursor is never NULL here, so `=` on it lets every warehouse hash-join.
+        cursor = q(spec.cursor or "")
+        rest = spec.primary_key or [c.name for c in columns if c.name != spec.cursor]
+        same = " AND ".join(
+            [f"t.{cursor} = s.{cursor}"] + [f"t.{q(k)} IS NOT DISTINCT FROM s.{q(k)}" for k in rest]
+        )
         inserted = warehouse.count(
             f"INSERT INTO {target} ({names}) SELECT {values} FROM {stage} s"
             f" WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {same})",

@@ -169,6 +169,9 @@ class Warehouse(ABC):
             exprs += ", $1"
         return names, exprs
 
+    def index_keys(self, schema: str, name: str, keys: Sequence[str]) -> None:
+        """Index the columns incremental syncs match rows on, where the warehouse needs it."""
+
     def drop_stage(self, table: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {table}")
 

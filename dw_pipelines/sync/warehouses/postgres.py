@@ -106,6 +106,12 @@ class PostgresWarehouse(Warehouse):
         self.execute(f"CREATE TEMP TABLE {table} ({cols}) ON COMMIT DROP")
         return table
 
+    def index_keys(self, schema: str, name: str, keys: Sequence[str]) -> None:
+        # Without it every merge would scan the whole target table to find the changed keys.
+        index = self.quote(f"{name}__dw_key")
+        cols = ", ".join(self.quote(k) for k in keys)
+        self.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {self.table(schema, name)} ({cols})")
+
     def lock_stream(self, stream_id: str) -> None:
         self.execute("SELECT pg_advisory_xact_lock(hashtext($1))", [stream_id])
 
