@@ -134,7 +134,7 @@ def _sync_in_transaction(
                 upper = None
             else:
                 lower, upper = bounds
-            say(f"{spec.stream_id}: reading {spec.cursor} >= {lower} and < {upper}")
+            say(f"{spec.stream_id}: reading {_range_text(spec.cursor or '', lower, upper)}")
             cursor_after = _incremental(
                 spec, source, warehouse, columns, plan, target, exists, lower, upper, now, result
             )
@@ -362,6 +362,12 @@ def _cursor_column(spec: StreamSpec, columns: Sequence[Column]) -> Column | None
             f" {column.type_label}; a cursor must be an integer, decimal, date, timestamp or text"
         )
     return column
+
+
+def _range_text(cursor: str, lower: CursorValue | None, upper: CursorValue | None) -> str:
+    parts = [f"{cursor} >= {cursor_text(lower)}" if lower is not None else ""]
+    parts.append(f"{cursor} < {cursor_text(upper)}" if upper is not None else "")
+    return " and ".join(p for p in parts if p) or "all rows (no cursor yet)"
 
 
 def _lower_bound(spec: StreamSpec, cursor: CursorValue | None) -> CursorValue | None:
