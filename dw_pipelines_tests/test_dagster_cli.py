@@ -1,0 +1,121 @@
+"""End to end through the `dagster` CLI, as a data engineer runs it: real runs, a real instance."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dw_pipelines.demo import shop
+from dw_pipelines_tests.conftest import warehouse_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+DAGSTER = str(Path(sys.executable).parent / "dagster")
+SECRET = "Sup3r-S3cret-Pw!"
+
+
+@pytest.fixture
+def project_env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    db = tmp_path / "shop.sqlite"
+    shop.build(db)
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DW_WAREHOUSE_URL": str(tmp_path / "warehouse.duckdb"),
+        "DW_DEMO_SHOP_URL": f"sqlite:///{db}",
+    }
+
+
+def dagster(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DAGSTER, *args, "-m", "dw_pipelines.definitions"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def latest_metadata(env: dict[str, str], key: list[str]) -> dict[str, object]:
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(key))
+        assert event is not None and event.asset_materialization is not None
+        return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_asset_materialize_records_counts_cursor_and_schema(project_env: dict[str, str]) -> None:
+    done = dagster(project_env, "asset", "materialize", "--select", "demo_shop/orders")
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    metadata = latest_metadata(project_env, ["demo_shop", "orders"])
+    assert metadata["dagster/row_count"] == 2000
+    assert metadata["rows_inserted"] == 2000
+    assert metadata["rows_read"] == 2000
+    assert metadata["cursor_before"] == ""
+    assert metadata["cursor_after"]
+    assert metadata["dagster/table_name"] == "warehouse.demo_shop.orders"
+    schema = metadata["dagster/column_schema"]
+    assert [c.name for c in schema.columns][:3] == ["id", "customer_id", "status"]
+    assert {c.name: c.type for c in schema.columns}["total_amount"] == "decimal(12,2)"
+
+
+def test_second_run_of_the_main_job_reads_only_the_changes(
+    project_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert dagster(project_env, "job", "execute", "-j", "all_streams_job").returncode == 0
+    changes = shop.churn(tmp_path / "shop.sqlite")
+    done = dagster(project_env, "job", "execute", "-j", "all_streams_job")
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    orders = latest_metadata(project_env, ["demo_shop", "orders"])
+    assert orders["rows_inserted"] == changes["orders_inserted"]
+    assert orders["rows_updated"] == changes["orders_updated"]
+    assert orders["dagster/row_count"] == 2000 + changes["orders_inserted"]
+    count = warehouse_rows(project_env["DW_WAREHOUSE_URL"], "SELECT count(*) FROM demo_shop.orders")
+    assert count == [(2000 + changes["orders_inserted"],)]
+
+
+def test_a_window_backfill_loads_the_range_and_leaves_the_cursor(
+    project_env: dict[str, str],
+) -> None:
+    config = (
+        '{"ops": {"demo_shop__orders": {"config":'
+        ' {"window_start": "2000-01-01", "window_end": "2100-01-01"}}}}'
+    )
+    done = dagster(
+        project_env, "asset", "materialize", "--select", "demo_shop/orders", "--config-json", config
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    metadata = latest_metadata(project_env, ["demo_shop", "orders"])
+    assert metadata["rows_inserted"] == 2000
+    assert metadata["cursor_after"] == ""
+    assert metadata["window"] == "[2000-01-01, 2100-01-01)"
+
+
+def test_a_failed_sync_says_why_and_never_shows_the_password(project_env: dict[str, str]) -> None:
+    env = {**project_env, "DW_DEMO_SHOP_URL": f"postgresql://dw_user:{SECRET}@127.0.0.1:1/shop"}
+    done = dagster(env, "asset", "materialize", "--select", "demo_shop/orders")
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "cannot connect" in output
+    assert SECRET not in output
+
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        records = instance.get_records_for_run(instance.get_runs()[0].run_id).records
+        logged = "\n".join(str(r.event_log_entry) for r in records)
+    assert "cannot connect" in logged
+    assert SECRET not in logged
+    # Nothing Dagster stored (run and event databases, compute logs) holds it either.
+    for path in Path(env["DAGSTER_HOME"]).rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
