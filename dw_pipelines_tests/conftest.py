@@ -32,11 +32,17 @@ def require_service(name: str, host: str, port: int) -> None:
 
 
 def _admin_execute(url: str, *statements: str) -> None:
+    # Straight to the driver without parameters, so '%' in SQL is just the modulo operator.
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with engine.connect() as conn:
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
         for statement in statements:
-            conn.exec_driver_sql(statement)
-    engine.dispose()
+            cursor.execute(statement)
+        cursor.close()
+    finally:
+        connection.close()
+        engine.dispose()
 
 
 def new_postgres_database(prefix: str) -> str:
@@ -83,7 +89,8 @@ def duckdb_warehouse_url(tmp_path: Path) -> str:
 @pytest.fixture(params=["duckdb", "postgres"])
 def warehouse_url(request: pytest.FixtureRequest) -> str:
     """Each test using this runs once per warehouse: embedded DuckDB and PostgreSQL."""
-    return request.getfixturevalue(f"{request.param}_warehouse_url")
+    fixture = "pg_warehouse_url" if request.param == "postgres" else "duckdb_warehouse_url"
+    return request.getfixturevalue(fixture)
 
 
 @pytest.fixture(params=["postgres", "mysql"])
@@ -111,11 +118,40 @@ def query(url: str, sql: str) -> list[tuple]:
 
 
 def warehouse_rows(warehouse_url: str, sql: str) -> list[tuple]:
-    """Rows of a query against a warehouse (DuckDB path or PostgreSQL URL)."""
+    """Rows of a query against a warehouse (DuckDB path or PostgreSQL URL).
+
+    PostgreSQL is read with psycopg, a different driver from the one that loaded it, so that
+    values (exact Decimals, aware datetimes) are checked independently of the load path."""
     from dw_pipelines.sync.warehouses import open_warehouse
+
+    if warehouse_url.startswith("postgresql"):
+        return query(warehouse_url, sql)
 
     warehouse = open_warehouse(warehouse_url)
     try:
         return [tuple(r) for r in warehouse.rows(sql)]
     finally:
         warehouse.close()
+
+
+def run_sync(
+    source_url: str,
+    warehouse_url: str,
+    *,
+    window: object | None = None,
+    batch_rows: int = 50_000,
+    **spec: object,
+):
+    """Sync one stream of source `src` with real engine objects, closing them afterwards."""
+    from dw_pipelines.sync.engine import sync_stream
+    from dw_pipelines.sync.sources.sql import SqlSource
+    from dw_pipelines.sync.spec import StreamSpec
+    from dw_pipelines.sync.warehouses import open_warehouse
+
+    source = SqlSource(source_url, name="src", batch_rows=batch_rows)
+    warehouse = open_warehouse(warehouse_url)
+    try:
+        return sync_stream(StreamSpec(source="src", **spec), source, warehouse, window=window)  # type: ignore[arg-type]
+    finally:
+        warehouse.close()
+        source.close()

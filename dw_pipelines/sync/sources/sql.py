@@ -106,8 +106,15 @@ def _needs_text_cast(t: sat.TypeEngine[Any], column: Column) -> bool:
 class SqlSource:
     """One SQL database. Connections open lazily and errors never show the password."""
 
-    def __init__(self, url: str, name: str = "source", batch_rows: int = 50_000) -> None:
-        self.url, self.name, self.batch_rows = url, name, batch_rows
+    def __init__(
+        self,
+        url: str,
+        name: str = "source",
+        batch_rows: int = 50_000,
+        batch_bytes: int = 16 << 20,
+    ) -> None:
+        # batch_rows bounds SQLAlchemy batches; ADBC (PostgreSQL) batches are bounded in bytes.
+        self.url, self.name, self.batch_rows, self.batch_bytes = url, name, batch_rows, batch_bytes
         self._sa_url = sqlalchemy_url(url)
         self.dialect = self._sa_url.get_backend_name()
         self._engine: sa.Engine | None = None
@@ -258,6 +265,9 @@ class SqlSource:
         try:
             with conn.cursor() as cur:
                 try:
+                    cur.adbc_statement.set_options(
+                        **{"adbc.postgresql.batch_size_hint_bytes": str(self.batch_bytes)}
+                    )
                     cur.execute(sql)
                     reader = cur.fetch_record_batch()
                     for batch in reader:
