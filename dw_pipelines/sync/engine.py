@@ -252,10 +252,22 @@ def _incremental(
     for column in plan.altered:
         warehouse.alter_column_type(target, column)
 
-    stage = warehouse.create_stage(warehouse.stage_name(spec.stream_id), columns)
     request = ReadRequest(spec.object, tuple(columns), spec.cursor, lower, upper)
-    result.rows_read = warehouse.load(stage, columns, source.read(request))
     q = warehouse.quote
+    if not exists:
+        # A first load has nothing to merge with: stream straight into the new table.
+        result.rows_read = result.rows_inserted = warehouse.load(
+            target, columns, source.read(request), now
+        )
+        if spec.mode is SyncMode.INCREMENTAL_MERGE:
+            _check_keys(spec, warehouse, target)
+        return _coerce_cursor(
+            warehouse.scalar(f"SELECT max({q(spec.cursor or '')}) FROM {target}"),
+            _cursor_column(spec, columns),
+        )
+
+    stage = warehouse.create_stage(warehouse.stage_name(spec.stream_id), columns)
+    result.rows_read = warehouse.load(stage, columns, source.read(request))
     cursor_after = _coerce_cursor(
         warehouse.scalar(f"SELECT max({q(spec.cursor or '')}) FROM {stage}"),
         _cursor_column(spec, columns),
@@ -267,19 +279,13 @@ def _incremental(
     if spec.mode is SyncMode.INCREMENTAL_MERGE:
         _check_keys(spec, warehouse, stage)
         same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
-        matched = warehouse.rows(
-            f"SELECT count(*), count(*) FILTER (WHERE {same_row})"
-            f" FROM {stage} s JOIN {target} t ON {same_key}"
-        )[0]
-        result.rows_updated = int(matched[0]) - int(matched[1])
-        result.rows_unchanged = int(matched[1])
         # Rows re-read by the lookback that did not change are left alone, so _dw_synced_at
         # keeps meaning "last changed" and unchanged rows cost no write.
-        warehouse.execute(
+        result.rows_unchanged = warehouse.count(
             f"DELETE FROM {stage} s"
             f" WHERE EXISTS (SELECT 1 FROM {target} t WHERE {same_key} AND {same_row})"
         )
-        warehouse.execute(
+        result.rows_updated = warehouse.count(
             f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
         )
         warehouse.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM {stage} s", [now])

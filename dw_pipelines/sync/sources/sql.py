@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import adbc_driver_manager
+import adbc_driver_postgresql
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy import types as sat
@@ -160,8 +162,16 @@ class SqlSource:
             schema, table = split_object(obj)
             with self._connect() as conn:
                 try:
+                    # Columns only: full Table reflection also reads keys, indexes and comments.
+                    reflected = sa.inspect(conn).get_columns(table, schema=schema)
                     self._tables[obj] = sa.Table(
-                        table, sa.MetaData(), schema=schema, autoload_with=conn
+                        table,
+                        sa.MetaData(),
+                        *(
+                            sa.Column(c["name"], c["type"], nullable=c["nullable"])
+                            for c in reflected
+                        ),
+                        schema=schema,
                     )
                 except sa.exc.NoSuchTableError:
                     raise SourceObjectMissing(
@@ -229,8 +239,6 @@ class SqlSource:
         return value
 
     def _read_postgres(self, request: ReadRequest, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        import adbc_driver_postgresql.dbapi as adbc
-
         table = self._table(request.object)
         quote = self.engine.dialect.identifier_preparer.quote
         exprs = []
@@ -258,26 +266,38 @@ class SqlSource:
         sql = f"SELECT {', '.join(exprs)} FROM {source}"
         if where:
             sql += " WHERE " + " AND ".join(where)
+        # The low-level ADBC API: its DB-API layer imports pyarrow.dataset and pandas (~0.5 s).
         try:
-            conn = adbc.connect(libpq_url(self.url))
-        except Exception as exc:  # ADBC raises its own DB-API error classes
+            database = adbc_driver_postgresql.connect(libpq_url(self.url))
+        except Exception as exc:  # ADBC raises its own error classes
             raise self._fail(exc, "cannot connect") from None
+        connection = statement = None
         try:
-            with conn.cursor() as cur:
-                try:
-                    cur.adbc_statement.set_options(
-                        **{"adbc.postgresql.batch_size_hint_bytes": str(self.batch_bytes)}
+            connection = adbc_driver_manager.AdbcConnection(database)
+            statement = adbc_driver_manager.AdbcStatement(connection)
+            statement.set_options(
+                **{
+                    adbc_driver_postgresql.StatementOptions.BATCH_SIZE_HINT_BYTES.value: str(
+                        self.batch_bytes
                     )
-                    cur.execute(sql)
-                    reader = cur.fetch_record_batch()
-                    for batch in reader:
-                        yield conform_batch(batch, schema)
-                except SyncError:
-                    raise
-                except Exception as exc:
-                    raise self._fail(exc, f"reading '{request.object}' failed") from None
+                }
+            )
+            statement.set_sql_query(sql)
+            handle, _ = statement.execute_query()
+            reader = pa.RecordBatchReader._import_from_c(handle.address)
+            for batch in reader:
+                yield conform_batch(batch, schema)
+        except SyncError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc, f"reading '{request.object}' failed") from None
         finally:
-            conn.close()
+            for handle_ in (statement, connection, database):
+                if handle_ is not None:
+                    try:
+                        handle_.close()
+                    except Exception:
+                        pass  # closing after a failure must not hide the failure
 
 
 def pg_literal(value: CursorValue) -> str:

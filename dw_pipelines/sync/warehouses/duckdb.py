@@ -53,6 +53,7 @@ class DuckDBWarehouse(Warehouse):
         self.con = self._connect(lock_timeout_s)
         # Not through connect(config=...): that autoloads the icu extension, unavailable offline.
         self.execute("SET TimeZone = 'UTC'")
+        self.execute("SET enable_progress_bar = false")  # it would litter run logs
         memory_limit = memory_limit or os.environ.get("DW_DUCKDB_MEMORY_LIMIT")
         if memory_limit:
             self.execute(f"SET memory_limit = '{memory_limit}'")
