@@ -113,7 +113,7 @@ class SqlSource:
         url: str,
         name: str = "source",
         batch_rows: int = 50_000,
-        batch_bytes: int = 16 << 20,
+        batch_bytes: int = 1 << 20,
     ) -> None:
         # batch_rows bounds SQLAlchemy batches; ADBC (PostgreSQL) batches are bounded in bytes.
         self.url, self.name, self.batch_rows, self.batch_bytes = url, name, batch_rows, batch_bytes

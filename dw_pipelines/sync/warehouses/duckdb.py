@@ -33,6 +33,7 @@ _TYPES = {
     "binary": "BLOB",
 }
 STAGING_SCHEMA = "_dw_staging"
+DEFAULT_MEMORY_LIMIT = "256MB"
 
 
 class DuckDBWarehouse(Warehouse):
@@ -54,9 +55,10 @@ class DuckDBWarehouse(Warehouse):
         # Not through connect(config=...): that autoloads the icu extension, unavailable offline.
         self.execute("SET TimeZone = 'UTC'")
         self.execute("SET enable_progress_bar = false")  # it would litter run logs
-        memory_limit = memory_limit or os.environ.get("DW_DUCKDB_MEMORY_LIMIT")
-        if memory_limit:
-            self.execute(f"SET memory_limit = '{memory_limit}'")
+        # DuckDB's default (80% of RAM) lets its buffer pool grow with the table; a cap keeps a
+        # sync's memory flat, and DuckDB spills to `<file>.tmp` beyond it.
+        memory_limit = memory_limit or os.environ.get("DW_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+        self.execute(f"SET memory_limit = '{memory_limit}'")
         if threads:
             self.execute(f"SET threads = {int(threads)}")
 
