@@ -87,7 +87,7 @@ def churn(db: str, rows: int) -> int:
     psql(
         db,
         "UPDATE orders_bench SET status = 'refunded', amount = amount + 1, updated_at = now()"
-        f" WHERE id % 100 = 7",
+        " WHERE id % 100 = 7",
     )
     psql(
         db,

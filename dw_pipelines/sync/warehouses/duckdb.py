@@ -57,7 +57,9 @@ class DuckDBWarehouse(Warehouse):
         self.execute("SET enable_progress_bar = false")  # it would litter run logs
         # DuckDB's default (80% of RAM) lets its buffer pool grow with the table; a cap keeps a
         # sync's memory flat, and DuckDB spills to `<file>.tmp` beyond it.
-        memory_limit = memory_limit or os.environ.get("DW_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+        memory_limit = memory_limit or os.environ.get(
+            "DW_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT
+        )
         self.execute(f"SET memory_limit = '{memory_limit}'")
         if threads:
             self.execute(f"SET threads = {int(threads)}")
