@@ -33,7 +33,7 @@ _TYPES = {
     "binary": "BLOB",
 }
 STAGING_SCHEMA = "_dw_staging"
-DEFAULT_MEMORY_LIMIT = "256MB"
+DEFAULT_MEMORY_LIMIT = "192MB"
 
 
 class DuckDBWarehouse(Warehouse):
