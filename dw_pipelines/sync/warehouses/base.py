@@ -43,8 +43,13 @@ class Warehouse(ABC):
     @abstractmethod
     def rollback(self) -> None: ...
 
-    @abstractmethod
-    def type_ddl(self, column: Column) -> str: ...
+    type_names: dict[str, str]  # logical type -> this warehouse's SQL type
+
+    def type_ddl(self, column: Column) -> str:
+        name = self.type_names[column.type]
+        if column.type == "decimal":
+            return f"{name}({column.precision},{column.scale})"
+        return name
 
     @abstractmethod
     def count(self, sql: str, params: Sequence[Any] = ()) -> int:

@@ -23,6 +23,7 @@ _TYPES = {
     "int64": "BIGINT",
     "float32": "REAL",
     "float64": "DOUBLE",
+    "decimal": "DECIMAL",
     "string": "VARCHAR",
     "json": "JSON",
     "uuid": "UUID",
@@ -38,6 +39,7 @@ DEFAULT_MEMORY_LIMIT = "192MB"
 
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
+    type_names = _TYPES
 
     def __init__(
         self,
@@ -102,11 +104,6 @@ class DuckDBWarehouse(Warehouse):
             self.con.execute("ROLLBACK")
         except duckdb.Error:
             pass  # already rolled back by the failing statement
-
-    def type_ddl(self, column: Column) -> str:
-        if column.type == "decimal":
-            return f"DECIMAL({column.precision},{column.scale})"
-        return _TYPES[column.type]
 
     def _load(
         self,

@@ -22,6 +22,7 @@ _TYPES = {
     "int64": "BIGINT",
     "float32": "REAL",
     "float64": "DOUBLE PRECISION",
+    "decimal": "NUMERIC",
     "string": "TEXT",
     "json": "JSONB",
     "uuid": "UUID",
@@ -35,6 +36,7 @@ _TYPES = {
 
 class PostgresWarehouse(Warehouse):
     dialect = "postgres"
+    type_names = _TYPES
 
     def __init__(self, url: str) -> None:
         import adbc_driver_postgresql.dbapi as adbc
@@ -75,11 +77,6 @@ class PostgresWarehouse(Warehouse):
 
     def rollback(self) -> None:
         self.con.rollback()
-
-    def type_ddl(self, column: Column) -> str:
-        if column.type == "decimal":
-            return f"NUMERIC({column.precision},{column.scale})"
-        return _TYPES[column.type]
 
     def _load(
         self,
