@@ -36,17 +36,17 @@ full_refresh_sync_job = dg.define_asset_job(
 def sync_schedules() -> list[dg.ScheduleDefinition]:
     """Schedules start stopped; crons come from DW_INCREMENTAL_CRON / DW_FULL_REFRESH_CRON."""
     return [
-        _stopped_schedule("incremental_sync_schedule", incremental_sync_job, "DW_INCREMENTAL_CRON", DEFAULT_INCREMENTAL_CRON),
-        _stopped_schedule("full_refresh_sync_schedule", full_refresh_sync_job, "DW_FULL_REFRESH_CRON", DEFAULT_FULL_REFRESH_CRON),
+        _stopped_schedule("incremental_sync_schedule", incremental_sync_job.name, "DW_INCREMENTAL_CRON", DEFAULT_INCREMENTAL_CRON),
+        _stopped_schedule("full_refresh_sync_schedule", full_refresh_sync_job.name, "DW_FULL_REFRESH_CRON", DEFAULT_FULL_REFRESH_CRON),
     ]  # fmt: skip
 
 
 def _stopped_schedule(
-    name: str, job: dg.UnresolvedAssetJobDefinition, cron_env: str, default_cron: str
+    name: str, job_name: str, cron_env: str, default_cron: str
 ) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name=name,
-        job=job,
+        job_name=job_name,
         cron_schedule=os.environ.get(cron_env, default_cron),
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED,
