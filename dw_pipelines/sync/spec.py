@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
@@ -84,7 +84,6 @@ class StreamSpec:
     columns: tuple[str, ...] | None = None
     schema_policy: SchemaPolicy = SchemaPolicy.ADD_COLUMNS
     name: str = ""
-    options: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", SyncMode(self.mode))

@@ -4,7 +4,7 @@ the rows it describes, so the data and the position it was read up to can never 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -109,6 +109,3 @@ class StreamState:
             row_count=raw.get("row_count", 0),
             extra=raw.get("extra", {}),
         )
-
-    def evolve(self, **changes: Any) -> StreamState:
-        return replace(self, **changes)
