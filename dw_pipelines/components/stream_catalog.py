@@ -11,6 +11,7 @@ from typing import Literal
 import dagster as dg
 
 from dw_pipelines.ingest.assets import build_stream_asset, source_resource_key
+from dw_pipelines.ingest.checks import build_stream_checks
 from dw_pipelines.resources.sql_source import SqlSourceResource
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec
 
@@ -67,8 +68,9 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         specs = self.validated_specs()
-        assets, jobs, schedules = [], [], []
+        assets, checks, jobs, schedules = [], [], [], []
         for stream, spec in zip(self.streams, specs, strict=True):
+            checks += build_stream_checks(spec)
             source = self.sources[spec.source]
             assets.append(
                 build_stream_asset(
@@ -100,7 +102,9 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
             )
             for name, source in self.sources.items()
         }
-        return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=resources)
+        return dg.Definitions(
+            assets=assets, asset_checks=checks, jobs=jobs, schedules=schedules, resources=resources
+        )
 
     def validated_specs(self) -> list[StreamSpec]:
         """Specs for every stream, or an error naming the offending entry and field."""
