@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/ruff format --check dw_pipelines dw_pipelines_tests bench
 
 bench: install
-	$(BIN)/python bench/sync_bench.py
+	$(BIN)/python bench/sql_sync.py
 
 clean:
 	rm -rf $(DW_HOME)
