@@ -53,7 +53,15 @@ def new_postgres_database(prefix: str) -> str:
 
 
 def drop_postgres_database(name: str) -> None:
-    _admin_execute(PG_ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # A database with replication slots (CDC tests) cannot be dropped until they are.
+    _admin_execute(
+        PG_ADMIN_URL,
+        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots"
+        f" WHERE database = '{name}' AND active_pid IS NOT NULL",
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+        f" WHERE database = '{name}' AND NOT active",
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+    )
 
 
 @pytest.fixture

@@ -11,9 +11,44 @@ from typing import Literal
 import dagster as dg
 
 from dw_pipelines.ingest.assets import build_stream_asset, source_resource_key
+from dw_pipelines.ingest.cdc import CdcSettings, build_cdc_defs
 from dw_pipelines.ingest.checks import build_stream_checks
 from dw_pipelines.resources.sql_source import SqlSourceResource
-from dw_pipelines.sync.spec import DeclarationError, StreamSpec
+from dw_pipelines.sync.cdc.runner import CdcOptions
+from dw_pipelines.sync.spec import DeclarationError, StreamSpec, SyncMode, parse_duration
+
+
+class CdcModel(dg.Model):
+    """Change data capture settings of a PostgreSQL source (used by its `mode: cdc` streams)."""
+
+    slot: str | None = None
+    """Replication slot name; default `dw_<source>`."""
+    publication: str | None = None
+    """Publication name; default `dw_<source>`."""
+    sensor_interval_seconds: int = 30
+    batch_changes: int = 50_000
+    commit_interval_seconds: float = 5.0
+    advance_after_bytes: int = 16 << 20
+    lag_warn_bytes: int = 256 << 20
+    lag_fail_bytes: int = 1 << 30
+    lag_warn_age: str = "15 minutes"
+    lag_fail_age: str = "1 hour"
+
+    def to_settings(self) -> CdcSettings:
+        return CdcSettings(
+            options=CdcOptions(
+                slot=self.slot,
+                publication=self.publication,
+                batch_changes=self.batch_changes,
+                commit_interval_s=self.commit_interval_seconds,
+            ),
+            sensor_interval_s=self.sensor_interval_seconds,
+            advance_after_bytes=self.advance_after_bytes,
+            lag_warn_bytes=self.lag_warn_bytes,
+            lag_fail_bytes=self.lag_fail_bytes,
+            lag_warn_age=parse_duration(self.lag_warn_age),
+            lag_fail_age=parse_duration(self.lag_fail_age),
+        )
 
 
 class SourceModel(dg.Model):
@@ -24,6 +59,8 @@ class SourceModel(dg.Model):
     """Name of the environment variable holding the SQLAlchemy URL (with its credentials)."""
     batch_rows: int = 50_000
     description: str | None = None
+    cdc: CdcModel | None = None
+    """Change data capture settings (PostgreSQL), for streams with `mode: cdc`."""
 
 
 class StreamModel(dg.Model):
@@ -32,7 +69,7 @@ class StreamModel(dg.Model):
     source: str
     object: str
     name: str | None = None
-    mode: Literal["full_refresh", "incremental_append", "incremental_merge"] = "full_refresh"
+    mode: Literal["full_refresh", "incremental_append", "incremental_merge", "cdc"] = "full_refresh"
     primary_key: list[str] = []
     cursor: str | None = None
     lookback: int | str | None = None
@@ -43,6 +80,8 @@ class StreamModel(dg.Model):
     description: str | None = None
     schedule: str | None = None
     """Optional cron: gives this stream its own job and schedule besides the shared ones."""
+    deletes: Literal["hard", "soft"] = "hard"
+    """cdc: remove deleted rows, or keep them with `_dw_deleted_at` set."""
 
     def to_spec(self) -> StreamSpec:
         return StreamSpec(
@@ -55,6 +94,7 @@ class StreamModel(dg.Model):
             columns=tuple(self.columns) if self.columns is not None else None,
             schema_policy=self.schema_policy,  # type: ignore[arg-type]
             name=self.name or "",
+            deletes=self.deletes,
         )
 
 
@@ -69,7 +109,10 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         specs = self.validated_specs()
         assets, checks, jobs, schedules = [], [], [], []
+        cdc_defs = [self._cdc_defs(name) for name in self.sources if self._cdc_streams(name)]
         for stream, spec in zip(self.streams, specs, strict=True):
+            if spec.mode is SyncMode.CDC:
+                continue
             checks += build_stream_checks(spec)
             source = self.sources[spec.source]
             assets.append(
@@ -102,8 +145,34 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
             )
             for name, source in self.sources.items()
         }
-        return dg.Definitions(
-            assets=assets, asset_checks=checks, jobs=jobs, schedules=schedules, resources=resources
+        return dg.Definitions.merge(
+            dg.Definitions(
+                assets=assets,
+                asset_checks=checks,
+                jobs=jobs,
+                schedules=schedules,
+                resources=resources,
+            ),
+            *cdc_defs,
+        )
+
+    def _cdc_streams(self, source: str) -> list[StreamModel]:
+        return [s for s in self.streams if s.source == source and s.mode == "cdc"]
+
+    def _cdc_defs(self, source: str) -> dg.Definitions:
+        streams = self._cdc_streams(source)
+        specs = [s.to_spec() for s in streams]
+        settings = (self.sources[source].cdc or CdcModel()).to_settings()
+        return build_cdc_defs(
+            source,
+            specs,
+            settings,
+            descriptions={sp.name: s.description for s, sp in zip(streams, specs, strict=True)},
+            owners={
+                sp.name: s.owners if s.owners is not None else self.owners
+                for s, sp in zip(streams, specs, strict=True)
+            },
+            groups={sp.name: s.group for s, sp in zip(streams, specs, strict=True)},
         )
 
     def validated_specs(self) -> list[StreamSpec]:
@@ -133,9 +202,34 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                 )
             if stream.schedule:
                 _check_cron(sid, entry, stream.schedule)
+            if spec.mode is SyncMode.CDC:
+                self._check_cdc(sid, entry, stream)
             seen[spec.stream_id] = index
             specs.append(spec)
         return specs
+
+    def _check_cdc(self, sid: str, entry: str, stream: StreamModel) -> None:
+        source = self.sources[stream.source]
+        if source.type != "postgres":
+            raise DeclarationError(
+                sid,
+                "mode",
+                f"cdc needs a postgres source; '{stream.source}' is {source.type}",
+                entry,
+            )
+        if stream.schedule:
+            raise DeclarationError(
+                sid,
+                "schedule",
+                f"cdc streams run together per source: use the {stream.source}_cdc_sensor",
+                entry,
+            )
+        if source.cdc is not None:
+            for field_name in ("lag_warn_age", "lag_fail_age"):
+                try:
+                    parse_duration(getattr(source.cdc, field_name))
+                except ValueError as exc:
+                    raise DeclarationError(sid, f"cdc.{field_name}", str(exc), entry) from None
 
 
 def _check_cron(sid: str, entry: str, cron: str) -> None:

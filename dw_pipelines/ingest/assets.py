@@ -84,7 +84,9 @@ def build_stream_asset(
     return _sync
 
 
-def materialization_metadata(spec: StreamSpec, result: SyncResult) -> dict[str, object]:
+def materialization_metadata(
+    spec: StreamSpec, result: SyncResult, extra_columns: Sequence[dg.TableColumn] = ()
+) -> dict[str, object]:
     columns = [
         dg.TableColumn(
             c.name,
@@ -96,6 +98,7 @@ def materialization_metadata(spec: StreamSpec, result: SyncResult) -> dict[str, 
     columns.append(
         dg.TableColumn(SYNCED_AT, "timestamptz", description="when the row last changed")
     )
+    columns.extend(extra_columns)
     metadata: dict[str, object] = {
         "dagster/row_count": result.row_count,
         "dagster/column_schema": dg.TableSchema(columns=columns),

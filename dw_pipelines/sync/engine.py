@@ -60,7 +60,7 @@ class SyncResult:
 
 
 @dataclass
-class _SchemaPlan:
+class SchemaPlan:
     target: list[Column]  # the warehouse table's data columns after this sync
     added: list[Column]
     altered: list[Column]
@@ -76,6 +76,8 @@ def sync_stream(
 ) -> SyncResult:
     """Sync one stream; raise SyncError (having advanced nothing) when it cannot."""
     spec.validate()
+    if spec.mode is SyncMode.CDC:
+        raise SyncError(f"stream '{spec.stream_id}': mode cdc streams are synced per source by CDC")
     started = time.monotonic()
     say = log or (lambda _msg: None)
     if window is not None and not spec.mode.incremental:
@@ -93,7 +95,7 @@ def sync_stream(
             )
     bounds = _window_bounds(window, cursor_col)
 
-    _prepare_warehouse(warehouse, spec.source)
+    prepare_warehouse(warehouse, spec.source)
     try:
         result = _sync_in_transaction(spec, source, warehouse, columns, bounds, window, say)
     except SyncError as exc:
@@ -123,7 +125,7 @@ def _sync_in_transaction(
         exists = warehouse.table_exists(spec.source, spec.name)
         state = warehouse.read_state(spec.stream_id) if exists else None
         known = list(state.columns) if state and state.columns else None
-        plan = _plan_schema(spec, columns, known)
+        plan = plan_schema(spec, columns, known)
         result.cursor_before = state.cursor if state else None
 
         if spec.mode is SyncMode.FULL_REFRESH:
@@ -179,7 +181,7 @@ def _sync_in_transaction(
     return result
 
 
-def _prepare_warehouse(warehouse: Warehouse, schema: str) -> None:
+def prepare_warehouse(warehouse: Warehouse, schema: str) -> None:
     """Create the state tables and the stream's schema in their own short transaction, so that
     syncs starting together on a fresh PostgreSQL warehouse do not race on the DDL."""
     for attempt in (1, 2):
@@ -233,7 +235,7 @@ def _incremental(
     source: Source,
     warehouse: Warehouse,
     columns: list[Column],
-    plan: _SchemaPlan,
+    plan: SchemaPlan,
     target: str,
     exists: bool,
     lower: CursorValue | None,
@@ -430,10 +432,10 @@ def _coerce_cursor(value: Any, column: Column | None) -> CursorValue | None:
     return str(value)
 
 
-def _plan_schema(spec: StreamSpec, source: list[Column], known: list[Column] | None) -> _SchemaPlan:
+def plan_schema(spec: StreamSpec, source: list[Column], known: list[Column] | None) -> SchemaPlan:
     """Compare the source's columns with the warehouse table's and apply the schema policy."""
     if known is None:
-        return _SchemaPlan(target=list(source), added=[], altered=[])
+        return SchemaPlan(target=list(source), added=[], altered=[])
     known_by = {c.name: c for c in known}
     source_by = {c.name: c for c in source}
     added = [c for c in source if c.name not in known_by]
@@ -468,7 +470,7 @@ def _plan_schema(spec: StreamSpec, source: list[Column], known: list[Column] | N
         )
     if spec.mode is SyncMode.FULL_REFRESH:
         # A full refresh rebuilds the table: its schema simply becomes the source's.
-        return _SchemaPlan(target=list(source), added=added, altered=altered)
+        return SchemaPlan(target=list(source), added=added, altered=altered)
     altered_by = {c.name: c for c in altered}
     target = [altered_by.get(c.name, c) for c in known] + added
-    return _SchemaPlan(target=target, added=added, altered=altered)
+    return SchemaPlan(target=target, added=added, altered=altered)

@@ -33,3 +33,11 @@ class DuplicateKeyError(SyncError):
 
 class DataConversionError(SyncError):
     """A source value does not fit the column type it is declared with (e.g. too many decimals)."""
+
+
+class ReplicationNotReady(SyncError):
+    """The source database cannot do logical replication yet (wal_level, rights, identity)."""
+
+
+class ReplicationSlotLost(SyncError):
+    """The replication slot was dropped, invalidated or moved: changes may have been lost."""

@@ -14,10 +14,12 @@ class SyncMode(StrEnum):
     FULL_REFRESH = "full_refresh"
     INCREMENTAL_APPEND = "incremental_append"
     INCREMENTAL_MERGE = "incremental_merge"
+    CDC = "cdc"  # every insert, update and delete from the source's change log
 
     @property
     def incremental(self) -> bool:
-        return self is not SyncMode.FULL_REFRESH
+        """Cursor-based incremental modes."""
+        return self in (SyncMode.INCREMENTAL_APPEND, SyncMode.INCREMENTAL_MERGE)
 
 
 class SchemaPolicy(StrEnum):
@@ -84,6 +86,8 @@ class StreamSpec:
     columns: tuple[str, ...] | None = None
     schema_policy: SchemaPolicy = SchemaPolicy.ADD_COLUMNS
     name: str = ""
+    # cdc only: a deleted source row is removed ("hard") or kept with `_dw_deleted_at` ("soft").
+    deletes: str = "hard"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", SyncMode(self.mode))
@@ -105,6 +109,16 @@ class StreamSpec:
             raise DeclarationError(sid, "object", "must name a table")
         if self.mode is SyncMode.INCREMENTAL_MERGE and not self.primary_key:
             raise DeclarationError(sid, "primary_key", "is required for incremental_merge")
+        if self.deletes not in ("hard", "soft"):
+            raise DeclarationError(
+                sid, "deletes", f"must be 'hard' or 'soft', not {self.deletes!r}"
+            )
+        if self.deletes == "soft" and self.mode is not SyncMode.CDC:
+            raise DeclarationError(sid, "deletes", "only applies to mode cdc")
+        if self.mode is SyncMode.CDC and self.cursor:
+            raise DeclarationError(
+                sid, "cursor", "does not apply to mode cdc: changes come in commit order"
+            )
         if self.mode.incremental and not self.cursor:
             raise DeclarationError(sid, "cursor", f"is required for {self.mode.value}")
         if self.columns is not None:

@@ -121,6 +121,9 @@ class SqlSource:
         self.dialect = self._sa_url.get_backend_name()
         self._engine: sa.Engine | None = None
         self._tables: dict[str, sa.Table] = {}
+        # An exported PostgreSQL snapshot (CDC): reads then see exactly the database as of a
+        # replication slot's start point, so snapshot and change stream neither gap nor overlap.
+        self.snapshot: str | None = None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -274,6 +277,8 @@ class SqlSource:
         connection = statement = None
         try:
             connection = adbc_driver_manager.AdbcConnection(database)
+            if self.snapshot is not None:
+                _import_snapshot(connection, self.snapshot)
             statement = adbc_driver_manager.AdbcStatement(connection)
             statement.set_options(
                 **{
@@ -298,6 +303,20 @@ class SqlSource:
                         handle_.close()
                     except Exception:
                         pass  # closing after a failure must not hide the failure
+
+
+def _import_snapshot(connection: adbc_driver_manager.AdbcConnection, snapshot: str) -> None:
+    connection.set_autocommit(False)
+    for sql in (
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        f"SET TRANSACTION SNAPSHOT {pg_literal(snapshot)}",
+    ):
+        statement = adbc_driver_manager.AdbcStatement(connection)
+        try:
+            statement.set_sql_query(sql)
+            statement.execute_update()
+        finally:
+            statement.close()
 
 
 def pg_literal(value: CursorValue) -> str:
