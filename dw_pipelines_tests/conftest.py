@@ -163,3 +163,33 @@ def run_sync(
     finally:
         warehouse.close()
         source.close()
+
+
+def run_cdc(
+    source_url: str,
+    warehouse_url: str,
+    *streams: dict[str, object],
+    resnapshot: bool = False,
+    **options: object,
+):
+    """One CDC run of source `src` over these streams (StreamSpec fields), with real objects."""
+    from dw_pipelines.sync.cdc.runner import CdcOptions, sync_postgres_cdc
+    from dw_pipelines.sync.sources.sql import SqlSource
+    from dw_pipelines.sync.spec import StreamSpec
+    from dw_pipelines.sync.warehouses import open_warehouse
+
+    specs = [StreamSpec(source="src", mode="cdc", **s) for s in streams]  # type: ignore[arg-type]
+    source = SqlSource(source_url, name="src")
+    warehouse = open_warehouse(warehouse_url)
+    try:
+        return sync_postgres_cdc(
+            "src",
+            specs,
+            source,
+            warehouse,
+            options=CdcOptions(**options),
+            resnapshot=resnapshot,  # type: ignore[arg-type]
+        )
+    finally:
+        warehouse.close()
+        source.close()

@@ -1,0 +1,53 @@
+"""A CDC run in a child process that announces where it is, so a test can SIGKILL it there.
+
+It runs the real runner, source, replication connection and warehouse; only announcements
+(and short pauses that widen the window for the kill) are added around three points: snapshot
+batches read, changes loaded into the warehouse, and the warehouse commit.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from dw_pipelines.sync.cdc.runner import CdcOptions, sync_postgres_cdc
+from dw_pipelines.sync.spec import StreamSpec
+from dw_pipelines.sync.warehouses import open_warehouse
+from dw_pipelines_tests._sync_child import AnnouncingSource, say
+
+
+def main() -> None:
+    source_url, warehouse_url = sys.argv[1:3]
+    warehouse = open_warehouse(warehouse_url)
+    commit, load = warehouse.commit, warehouse.load
+
+    def announced_commit() -> None:
+        say("commit")
+        time.sleep(0.2)
+        commit()
+        say("committed")  # the slot is confirmed right after this returns
+        time.sleep(0.2)
+
+    def announced_load(*args, **kwargs):  # type: ignore[no-untyped-def]
+        rows = load(*args, **kwargs)
+        say("load")
+        time.sleep(0.05)
+        return rows
+
+    warehouse.commit = announced_commit  # type: ignore[method-assign]
+    warehouse.load = announced_load  # type: ignore[method-assign]
+    spec = StreamSpec(source="src", object="events", mode="cdc")  # type: ignore[arg-type]
+    source = AnnouncingSource(source_url, name="src", batch_bytes=128 << 10)
+    result = sync_postgres_cdc(
+        "src",
+        [spec],
+        source,
+        warehouse,
+        options=CdcOptions(batch_changes=700, commit_interval_s=0.0),
+    )
+    warehouse.close()
+    say(f"done {result.transactions}")
+
+
+if __name__ == "__main__":
+    main()

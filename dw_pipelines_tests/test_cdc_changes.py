@@ -1,0 +1,307 @@
+"""CDC from PostgreSQL: every insert, update and delete lands, in commit order, exactly once.
+
+Each test runs against the machine's real PostgreSQL (wal_level=logical, set by .ci/run) as the
+source, once with the DuckDB warehouse and once with the PostgreSQL warehouse.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from dw_pipelines.sync.cdc.pgoutput import parse_lsn
+from dw_pipelines.sync.errors import ReplicationNotReady
+from dw_pipelines_tests.conftest import query, run_cdc, run_sql, warehouse_rows
+
+ITEMS = {"object": "public.items"}
+
+
+def make_items(source_url: str, rows: int = 20) -> None:
+    run_sql(
+        source_url,
+        "CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(12,2), body text)",
+        f"INSERT INTO items SELECT g, 'item ' || g, g * 1.25, 'b' || g FROM generate_series(1, {rows}) g",
+    )
+
+
+def source_items(source_url: str) -> list[tuple]:
+    return query(source_url, "SELECT id, name, price, md5(body) FROM items ORDER BY id")
+
+
+def warehouse_items(warehouse_url: str, where: str = "") -> list[tuple]:
+    return warehouse_rows(
+        warehouse_url, f"SELECT id, name, price, md5(body) FROM src.items {where} ORDER BY id"
+    )
+
+
+def test_first_run_copies_the_table_and_creates_the_slot(pg_source_url, warehouse_url) -> None:
+    make_items(pg_source_url)
+    result = run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    assert warehouse_items(warehouse_url) == source_items(pg_source_url)
+    assert result.snapshots == ["src.items"]
+    assert query(pg_source_url, "SELECT slot_name, plugin FROM pg_replication_slots") == [
+        ("dw_src", "pgoutput")
+    ]
+
+
+def test_inserts_updates_and_deletes_are_applied(pg_source_url, warehouse_url) -> None:
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+    run_sql(
+        pg_source_url,
+        "INSERT INTO items VALUES (100, 'new', 9.99, 'x')",
+        "UPDATE items SET price = price + 1 WHERE id <= 5",
+        "DELETE FROM items WHERE id BETWEEN 6 AND 8",
+        "UPDATE items SET name = 'renamed' WHERE id = 100",
+    )
+    result = run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    assert warehouse_items(warehouse_url) == source_items(pg_source_url)
+    stream = result.streams["src.items"]
+    assert (stream.rows_inserted, stream.rows_updated, stream.rows_deleted) == (1, 5, 3)
+    assert result.transactions == 4
+    assert stream.row_count == 18
+
+
+def test_rolled_back_transactions_never_arrive(pg_source_url, warehouse_url) -> None:
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+    run_sql(
+        pg_source_url,
+        "BEGIN",
+        "INSERT INTO items VALUES (500, 'ghost', 1, 'g')",
+        "DELETE FROM items WHERE id = 1",
+        "ROLLBACK",
+    )
+    result = run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    assert warehouse_items(warehouse_url) == source_items(pg_source_url)
+    assert result.transactions == 0
+
+
+def test_unchanged_toasted_values_are_kept_not_nulled(pg_source_url, warehouse_url) -> None:
+    make_items(pg_source_url, rows=3)
+    # Incompressible text well past the 2 kB TOAST threshold: stored out of line.
+    run_sql(
+        pg_source_url,
+        "UPDATE items SET body = (SELECT string_agg(md5(g::text || id), '') FROM generate_series(1, 400) g)",
+    )
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+    run_sql(
+        pg_source_url,
+        "UPDATE items SET price = 42 WHERE id = 1",  # body is sent as 'unchanged'
+        "UPDATE items SET id = 10 WHERE id = 2",  # the key moves; body still unchanged
+        "BEGIN",
+        "INSERT INTO items VALUES (20, 'fresh', 1, repeat(md5('z'), 200))",
+        "UPDATE items SET price = 2 WHERE id = 20",  # unchanged within the same batch
+        "COMMIT",
+    )
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    rows = warehouse_items(warehouse_url)
+    assert rows == source_items(pg_source_url)
+    assert all(row[3] is not None for row in rows)
+
+
+def test_a_primary_key_update_moves_the_row(pg_source_url, warehouse_url) -> None:
+    make_items(pg_source_url, rows=5)
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+    run_sql(pg_source_url, "UPDATE items SET id = id + 1000 WHERE id IN (1, 2)")
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    assert [r[0] for r in warehouse_items(warehouse_url)] == [3, 4, 5, 1001, 1002]
+    assert warehouse_items(warehouse_url) == source_items(pg_source_url)
+
+
+def test_truncate_empties_the_table_then_later_rows_land(pg_source_url, warehouse_url) -> None:
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+    run_sql(
+        pg_source_url,
+        "INSERT INTO items VALUES (900, 'before truncate', 1, 'a')",
+        "TRUNCATE items",
+        "INSERT INTO items VALUES (1, 'after truncate', 2, 'b')",
+    )
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    assert warehouse_items(warehouse_url) == [(1, "after truncate", Decimal("2.00"), _md5("b"))]
+
+
+def test_soft_deletes_keep_the_row_with_deleted_at(pg_source_url, warehouse_url) -> None:
+    make_items(pg_source_url, rows=4)
+    stream = {**ITEMS, "deletes": "soft"}
+    run_cdc(pg_source_url, warehouse_url, stream)
+    run_sql(
+        pg_source_url, "DELETE FROM items WHERE id = 2", "UPDATE items SET name = 'x' WHERE id = 3"
+    )
+    result = run_cdc(pg_source_url, warehouse_url, stream)
+
+    live = warehouse_items(warehouse_url, "WHERE _dw_deleted_at IS NULL")
+    assert live == source_items(pg_source_url)
+    deleted = warehouse_rows(
+        warehouse_url, "SELECT id, name FROM src.items WHERE _dw_deleted_at IS NOT NULL"
+    )
+    assert deleted == [(2, "item 2")]
+    assert result.streams["src.items"].rows_deleted == 1
+
+
+def test_every_row_carries_its_commit_lsn_and_sync_time(pg_source_url, warehouse_url) -> None:
+    make_items(pg_source_url, rows=2)
+    first = run_cdc(pg_source_url, warehouse_url, ITEMS)
+    run_sql(pg_source_url, "UPDATE items SET name = 'changed' WHERE id = 2")
+    second = run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    rows = dict(warehouse_rows(warehouse_url, "SELECT id, _dw_lsn FROM src.items"))
+    snapshot_lsn = rows[1]
+    assert first.lsn_before <= snapshot_lsn < rows[2] <= second.lsn_after
+    assert parse_lsn(second.streams["src.items"].cursor_after) == second.lsn_after
+    assert all(
+        r[0] is not None
+        for r in warehouse_rows(warehouse_url, "SELECT _dw_synced_at FROM src.items")
+    )
+
+
+def test_several_tables_share_one_slot_and_one_transaction_applies_to_both(
+    pg_source_url, warehouse_url
+) -> None:
+    make_items(pg_source_url, rows=3)
+    run_sql(pg_source_url, "CREATE TABLE notes (id int PRIMARY KEY, text text)")
+    streams = [ITEMS, {"object": "public.notes"}]
+    run_cdc(pg_source_url, warehouse_url, *streams)
+    run_sql(
+        pg_source_url,
+        "BEGIN",
+        "INSERT INTO notes VALUES (1, 'item 1 sold out')",
+        "DELETE FROM items WHERE id = 1",
+        "COMMIT",
+    )
+    result = run_cdc(pg_source_url, warehouse_url, *streams)
+
+    assert result.transactions == 1
+    assert warehouse_rows(warehouse_url, "SELECT id, text FROM src.notes") == [
+        (1, "item 1 sold out")
+    ]
+    assert warehouse_items(warehouse_url) == source_items(pg_source_url)
+    assert len(query(pg_source_url, "SELECT 1 FROM pg_replication_slots")) == 1
+
+
+def test_a_table_added_to_the_catalog_is_copied_then_followed(pg_source_url, warehouse_url) -> None:
+    make_items(pg_source_url, rows=3)
+    run_sql(pg_source_url, "CREATE TABLE notes (id int PRIMARY KEY, text text)")
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+    run_sql(pg_source_url, "INSERT INTO notes VALUES (1, 'before it was captured')")
+    run_cdc(pg_source_url, warehouse_url, ITEMS, {"object": "public.notes"})
+    run_sql(
+        pg_source_url,
+        "INSERT INTO notes VALUES (2, 'after')",
+        "UPDATE notes SET text = 'x' WHERE id = 1",
+    )
+    run_cdc(pg_source_url, warehouse_url, ITEMS, {"object": "public.notes"})
+
+    assert warehouse_rows(warehouse_url, "SELECT id, text FROM src.notes ORDER BY id") == [
+        (1, "x"),
+        (2, "after"),
+    ]
+
+
+def test_a_table_removed_from_the_catalog_leaves_the_publication(
+    pg_source_url, warehouse_url
+) -> None:
+    make_items(pg_source_url, rows=3)
+    run_sql(pg_source_url, "CREATE TABLE notes (id int PRIMARY KEY, text text)")
+    run_cdc(pg_source_url, warehouse_url, ITEMS, {"object": "public.notes"})
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    published = query(
+        pg_source_url, "SELECT tablename FROM pg_publication_tables WHERE pubname = 'dw_src'"
+    )
+    assert published == [("items",)]
+
+
+def test_replica_identity_full_with_a_declared_key(pg_source_url, warehouse_url) -> None:
+    run_sql(
+        pg_source_url,
+        "CREATE TABLE ledger (account text NOT NULL, seq int NOT NULL, amount numeric(10,2))",
+        "ALTER TABLE ledger REPLICA IDENTITY FULL",
+        "INSERT INTO ledger VALUES ('a', 1, 10), ('a', 2, 20), ('b', 1, 5)",
+    )
+    stream = {"object": "ledger", "primary_key": ["account", "seq"]}
+    run_cdc(pg_source_url, warehouse_url, stream)
+    run_sql(
+        pg_source_url,
+        "UPDATE ledger SET amount = 11 WHERE account = 'a' AND seq = 1",
+        "DELETE FROM ledger WHERE account = 'b'",
+        "UPDATE ledger SET seq = 3 WHERE account = 'a' AND seq = 2",
+    )
+    run_cdc(pg_source_url, warehouse_url, stream)
+
+    sql = "SELECT account, seq, amount FROM {} ORDER BY account, seq"
+    assert warehouse_rows(warehouse_url, sql.format("src.ledger")) == query(
+        pg_source_url, sql.format("ledger")
+    )
+
+
+def test_a_table_without_key_is_refused_and_the_publication_left_alone(
+    pg_source_url, warehouse_url
+) -> None:
+    run_sql(pg_source_url, "CREATE TABLE logs (line text)", "INSERT INTO logs VALUES ('x')")
+    with pytest.raises(
+        ReplicationNotReady,
+        match=r"'logs' has no primary key or replica identity.*REPLICA IDENTITY FULL",
+    ):
+        run_cdc(pg_source_url, warehouse_url, {"object": "logs", "primary_key": ["line"]})
+
+    assert query(pg_source_url, "SELECT count(*) FROM pg_publication_tables") == [(0,)]
+    run_sql(pg_source_url, "UPDATE logs SET line = 'still writable'")
+
+
+def test_a_column_added_in_the_source_is_added_in_the_warehouse(
+    pg_source_url, warehouse_url
+) -> None:
+    make_items(pg_source_url, rows=2)
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+    run_sql(
+        pg_source_url,
+        "ALTER TABLE items ADD COLUMN stock int",
+        "INSERT INTO items VALUES (3, 'three', 3, 'c', 7)",
+    )
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    assert warehouse_rows(warehouse_url, "SELECT id, stock FROM src.items ORDER BY id") == [
+        (1, None),
+        (2, None),
+        (3, 7),
+    ]
+
+
+def test_types_arrive_exactly_as_a_snapshot_reads_them(pg_source_url, warehouse_url) -> None:
+    run_sql(
+        pg_source_url,
+        "CREATE TABLE typed (id int PRIMARY KEY, ok boolean, n numeric(38,10), f float8,"
+        " ts timestamp, tstz timestamptz, d date, t time, b bytea, j jsonb, u uuid, arr int[],"
+        " tags text[])",
+    )
+    values = (
+        "(1, true, 12345678901234567890.0123456789, 0.1, '2026-03-01 10:00:00.123456',"
+        " '2026-03-01 10:00:00.5+02', '2026-03-01', '23:59:59.999999', '\\x00ff10', '{\"a\": [1, 2.5]}',"
+        " 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{1,NULL,3}', '{\"x y\",\"q\\\"\"}')"
+    )
+    columns = "id, ok, n, f, ts, tstz, d, t, b, j, u, arr, tags"
+    run_sql(pg_source_url, f"INSERT INTO typed VALUES {values}")
+    run_cdc(pg_source_url, warehouse_url, {"object": "typed"})
+    snapshot = warehouse_rows(warehouse_url, f"SELECT {columns} FROM src.typed")
+    run_sql(pg_source_url, "DELETE FROM typed", f"INSERT INTO typed VALUES {values}")
+    run_cdc(pg_source_url, warehouse_url, {"object": "typed"})
+
+    streamed = warehouse_rows(warehouse_url, f"SELECT {columns} FROM src.typed")
+    assert streamed == snapshot
+    assert streamed[0][2] == Decimal("12345678901234567890.0123456789")
+    assert streamed[0][3] == 0.1
+
+
+def _md5(text: str) -> str:
+    import hashlib
+
+    return hashlib.md5(text.encode()).hexdigest()
