@@ -69,7 +69,9 @@ def _random_change(conn: psycopg.Connection, rng: random.Random) -> None:
         conn.execute(
             "INSERT INTO orders (account_id, amount) VALUES (%s, %s)", (key, rng.randint(1, 999))
         )
-        conn.execute("DELETE FROM orders WHERE id = (SELECT min(id) FROM orders) AND random() < 0.3")
+        conn.execute(
+            "DELETE FROM orders WHERE id = (SELECT min(id) FROM orders) AND random() < 0.3"
+        )
 
 
 def setup_tables(url: str) -> None:
@@ -93,7 +95,9 @@ def assert_mirrors(source_url: str, warehouse_url: str) -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_random_concurrent_churn_is_mirrored_exactly(pg_source_url, warehouse_url, seed: int) -> None:
+def test_random_concurrent_churn_is_mirrored_exactly(
+    pg_source_url, warehouse_url, seed: int
+) -> None:
     setup_tables(pg_source_url)
     errors: list[BaseException] = []
     stop = threading.Event()

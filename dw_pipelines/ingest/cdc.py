@@ -76,7 +76,7 @@ def build_cdc_defs(
         assets=[asset],
         asset_checks=[_build_lag_check(source, key, settings_) for key in keys],
         jobs=[job],
-        sensors=[_build_sensor(source, settings_, job)],
+        sensors=[_build_sensor(source, settings_, job.name)],
     )
 
 
@@ -220,11 +220,11 @@ def _build_lag_check(source: str, key: dg.AssetKey, cdc: CdcSettings) -> dg.Asse
 
 
 def _build_sensor(
-    source: str, cdc: CdcSettings, job: dg.UnresolvedAssetJobDefinition
+    source: str, cdc: CdcSettings, job_name: str
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{source}_cdc_sensor",
-        job=job,
+        job_name=job_name,
         minimum_interval_seconds=cdc.sensor_interval_s,
         default_status=dg.DefaultSensorStatus.STOPPED,
         required_resource_keys={source_resource_key(source)},
@@ -236,7 +236,7 @@ def _build_sensor(
     def _sensor(context: dg.SensorEvaluationContext):
         active = context.instance.get_runs_count(
             dg.RunsFilter(
-                job_name=job.name,
+                job_name=job_name,
                 statuses=[
                     dg.DagsterRunStatus.QUEUED,
                     dg.DagsterRunStatus.NOT_STARTED,

@@ -1,0 +1,200 @@
+"""The replication slot: created once, kept advancing, and never silently lost or misused."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dw_pipelines.sync.cdc.pgoutput import parse_lsn
+from dw_pipelines.sync.errors import ReplicationNotReady, ReplicationSlotLost
+from dw_pipelines_tests.conftest import (
+    PG_HOST,
+    PG_PORT,
+    _admin_execute,
+    PG_ADMIN_URL,
+    query,
+    run_cdc,
+    run_sql,
+    warehouse_rows,
+)
+
+ITEMS = {"object": "items"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_items(url: str) -> None:
+    run_sql(
+        url,
+        "CREATE TABLE items (id int PRIMARY KEY, name text)",
+        "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 10) g",
+    )
+
+
+def mirrored(source_url: str, warehouse_url: str) -> bool:
+    sql = "SELECT id, name FROM {} ORDER BY id"
+    return warehouse_rows(warehouse_url, sql.format("src.items")) == query(
+        source_url, sql.format("items")
+    )
+
+
+def slot_confirmed(url: str) -> int:
+    return parse_lsn(query(url, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots")[0][0])
+
+
+def current_lsn(url: str) -> int:
+    return parse_lsn(query(url, "SELECT pg_current_wal_lsn()::text")[0][0])
+
+
+def test_a_dropped_slot_fails_the_run_clearly_and_resnapshot_recovers(
+    pg_source_url, duckdb_warehouse_url
+) -> None:
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
+    run_sql(pg_source_url, "SELECT pg_drop_replication_slot('dw_src')")
+    run_sql(pg_source_url, "DELETE FROM items WHERE id = 1")  # a change nobody will stream
+
+    with pytest.raises(ReplicationSlotLost, match=r"'dw_src' no longer exists.*resnapshot: true"):
+        run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
+    assert not mirrored(pg_source_url, duckdb_warehouse_url)  # the stale table was left as it was
+
+    result = run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS, resnapshot=True)
+    assert result.snapshots == ["src.items"]
+    assert mirrored(pg_source_url, duckdb_warehouse_url)
+
+
+def test_an_invalidated_slot_fails_the_run_clearly(pg_source_url, duckdb_warehouse_url) -> None:
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
+    _admin_execute(
+        PG_ADMIN_URL, "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'", "SELECT pg_reload_conf()"
+    )
+    try:
+        # Enough WAL past the slot that the server gives up keeping it at the next checkpoint.
+        for _ in range(4):
+            run_sql(
+                pg_source_url,
+                "SELECT pg_switch_wal()",
+                "CREATE TEMP TABLE x AS SELECT 1",
+                "CHECKPOINT",
+            )
+        run_sql(
+            pg_source_url,
+            "CREATE TABLE filler AS SELECT g, md5(g::text) FROM generate_series(1, 200000) g",
+            "CHECKPOINT",
+        )
+        status = query(pg_source_url, "SELECT wal_status FROM pg_replication_slots")[0][0]
+        assert status == "lost"
+
+        with pytest.raises(
+            ReplicationSlotLost, match=r"invalidated.*max_slot_wal_keep_size.*resnapshot"
+        ):
+            run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
+    finally:
+        _admin_execute(
+            PG_ADMIN_URL, "ALTER SYSTEM RESET max_slot_wal_keep_size", "SELECT pg_reload_conf()"
+        )
+    run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS, resnapshot=True)
+    assert mirrored(pg_source_url, duckdb_warehouse_url)
+
+
+def test_the_slot_advances_while_captured_tables_are_idle_and_the_database_busy(
+    pg_source_url, duckdb_warehouse_url
+) -> None:
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
+    run_sql(
+        pg_source_url,
+        "CREATE TABLE busy (id int PRIMARY KEY, payload text)",
+        "INSERT INTO busy SELECT g, md5(g::text) FROM generate_series(1, 50000) g",
+    )
+    busy_until = current_lsn(pg_source_url)
+    result = run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
+
+    assert result.transactions == 0
+    assert slot_confirmed(pg_source_url) >= busy_until
+    assert result.lsn_after >= busy_until  # and the warehouse knows it
+
+
+def test_wal_level_below_logical_is_refused_with_the_fix(
+    replica_only_server: str, duckdb_warehouse_url
+) -> None:
+    make_items(replica_only_server)
+    with pytest.raises(
+        ReplicationNotReady, match=r"wal_level is 'replica'.*ALTER SYSTEM SET wal_level = logical"
+    ):
+        run_cdc(replica_only_server, duckdb_warehouse_url, ITEMS)
+
+
+def test_a_user_without_replication_rights_is_refused_with_the_fix(
+    pg_source_url, duckdb_warehouse_url
+) -> None:
+    make_items(pg_source_url)
+    role = "dw_test_no_replication"
+    _admin_execute(PG_ADMIN_URL, f"DROP ROLE IF EXISTS {role}", f"CREATE ROLE {role} LOGIN")
+    try:
+        url = pg_source_url.replace("postgres@", f"{role}@")
+        with pytest.raises(ReplicationNotReady, match=r"may not use replication.*WITH REPLICATION"):
+            run_cdc(url, duckdb_warehouse_url, ITEMS)
+    finally:
+        _admin_execute(PG_ADMIN_URL, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+
+
+def test_the_drop_command_removes_slot_and_publication(pg_source_url, duckdb_warehouse_url) -> None:
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
+    env = {**os.environ, "SRC_URL": pg_source_url}
+    command = [sys.executable, "-m", "dw_pipelines.sync.cdc"]
+    status = subprocess.run([*command, "status", "--source", "src", "--url-env", "SRC_URL"],
+                            env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    assert "slot dw_src: confirmed" in status.stdout
+
+    dropped = subprocess.run([*command, "drop", "--source", "src", "--url-env", "SRC_URL"],
+                             env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    assert "slot dw_src: dropped" in dropped.stdout
+    assert "publication dw_src: dropped" in dropped.stdout
+    assert query(pg_source_url, "SELECT count(*) FROM pg_replication_slots") == [(0,)]
+    assert query(pg_source_url, "SELECT count(*) FROM pg_publication") == [(0,)]
+
+
+@pytest.fixture(scope="module")
+def replica_only_server() -> Iterator[str]:
+    """A second, throwaway PostgreSQL server with wal_level=replica, run as the postgres user."""
+    initdb = Path("/usr/lib/postgresql/15/bin/initdb")
+    if os.geteuid() != 0 or not initdb.exists() or shutil.which("runuser") is None:
+        message = "needs root (to run a throwaway server as postgres) and PostgreSQL 15 binaries"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    data = Path(tempfile.mkdtemp(prefix="dw_pg_replica_"))
+    shutil.chown(data, "postgres", "postgres")
+    port = 5499
+
+    def as_postgres(*argv: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True)
+
+    as_postgres(str(initdb), "-D", str(data / "db"), "-A", "trust", "-U", "postgres")
+    as_postgres(
+        str(initdb.parent / "pg_ctl"), "-D", str(data / "db"), "-w", "-l", str(data / "log"),
+        "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c wal_level=replica", "start",
+    )  # fmt: skip
+    try:
+        _admin_execute(
+            f"postgresql+psycopg://postgres@{PG_HOST}:{port}/postgres", "CREATE DATABASE src"
+        )
+        yield f"postgresql://postgres@{PG_HOST}:{port}/src"
+    finally:
+        as_postgres(
+            str(initdb.parent / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"
+        )
+        shutil.rmtree(data, ignore_errors=True)
+
+
+del PG_PORT, time
