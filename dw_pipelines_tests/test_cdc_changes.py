@@ -41,9 +41,10 @@ def test_first_run_copies_the_table_and_creates_the_slot(pg_source_url, warehous
 
     assert warehouse_items(warehouse_url) == source_items(pg_source_url)
     assert result.snapshots == ["src.items"]
-    assert query(pg_source_url, "SELECT slot_name, plugin FROM pg_replication_slots") == [
-        ("dw_src", "pgoutput")
-    ]
+    assert query(
+        pg_source_url,
+        "SELECT slot_name, plugin FROM pg_replication_slots WHERE database = current_database()",
+    ) == [("dw_src", "pgoutput")]
 
 
 def test_inserts_updates_and_deletes_are_applied(pg_source_url, warehouse_url) -> None:
@@ -184,7 +185,15 @@ def test_several_tables_share_one_slot_and_one_transaction_applies_to_both(
         (1, "item 1 sold out")
     ]
     assert warehouse_items(warehouse_url) == source_items(pg_source_url)
-    assert len(query(pg_source_url, "SELECT 1 FROM pg_replication_slots")) == 1
+    assert (
+        len(
+            query(
+                pg_source_url,
+                "SELECT 1 FROM pg_replication_slots WHERE database = current_database()",
+            )
+        )
+        == 1
+    )
 
 
 def test_a_table_added_to_the_catalog_is_copied_then_followed(pg_source_url, warehouse_url) -> None:

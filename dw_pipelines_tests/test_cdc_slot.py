@@ -46,7 +46,12 @@ def mirrored(source_url: str, warehouse_url: str) -> bool:
 
 
 def slot_confirmed(url: str) -> int:
-    return parse_lsn(query(url, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots")[0][0])
+    return parse_lsn(
+        query(
+            url,
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE database = current_database()",
+        )[0][0]
+    )
 
 
 def current_lsn(url: str) -> int:
@@ -90,7 +95,10 @@ def test_an_invalidated_slot_fails_the_run_clearly(pg_source_url, duckdb_warehou
             "CREATE TABLE filler AS SELECT g, md5(g::text) FROM generate_series(1, 200000) g",
             "CHECKPOINT",
         )
-        status = query(pg_source_url, "SELECT wal_status FROM pg_replication_slots")[0][0]
+        status = query(
+            pg_source_url,
+            "SELECT wal_status FROM pg_replication_slots WHERE database = current_database()",
+        )[0][0]
         assert status == "lost"
 
         with pytest.raises(
@@ -160,7 +168,10 @@ def test_the_drop_command_removes_slot_and_publication(pg_source_url, duckdb_war
                              env=env, capture_output=True, text=True, check=True)  # fmt: skip
     assert "slot dw_src: dropped" in dropped.stdout
     assert "publication dw_src: dropped" in dropped.stdout
-    assert query(pg_source_url, "SELECT count(*) FROM pg_replication_slots") == [(0,)]
+    assert query(
+        pg_source_url,
+        "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
+    ) == [(0,)]
     assert query(pg_source_url, "SELECT count(*) FROM pg_publication") == [(0,)]
 
 

@@ -219,9 +219,7 @@ def _build_lag_check(source: str, key: dg.AssetKey, cdc: CdcSettings) -> dg.Asse
     return _check
 
 
-def _build_sensor(
-    source: str, cdc: CdcSettings, job_name: str
-) -> dg.SensorDefinition:
+def _build_sensor(source: str, cdc: CdcSettings, job_name: str) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{source}_cdc_sensor",
         job_name=job_name,
