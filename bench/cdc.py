@@ -135,8 +135,8 @@ def throughput(rows: int, changes: int, workdir: Path) -> None:
     result, wall, rss = run_cdc(warehouse)
     call_s = float(result["s"])  # type: ignore[arg-type]
     applied = int(result["changes"])  # type: ignore[arg-type]
-    print(f"| case | changes | transactions | call s | changes/s | process s | peak RSS MiB |")
-    print(f"| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| case | changes | transactions | call s | changes/s | process s | peak RSS MiB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(
         f"| apply into DuckDB | {applied:,} | {result['transactions']:,} | {call_s:.2f}"
         f" | {applied / call_s:,.0f} | {wall:.2f} | {rss:.0f} |"

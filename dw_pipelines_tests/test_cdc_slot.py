@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +15,9 @@ import pytest
 from dw_pipelines.sync.cdc.pgoutput import parse_lsn
 from dw_pipelines.sync.errors import ReplicationNotReady, ReplicationSlotLost
 from dw_pipelines_tests.conftest import (
-    PG_HOST,
-    PG_PORT,
-    _admin_execute,
     PG_ADMIN_URL,
+    PG_HOST,
+    _admin_execute,
     query,
     run_cdc,
     run_sql,
@@ -208,4 +206,3 @@ def replica_only_server() -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
-del PG_PORT, time
