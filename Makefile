@@ -41,6 +41,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/sql_sync.py
+	$(BIN)/python bench/cdc.py
 
 clean:
 	rm -rf $(DW_HOME)

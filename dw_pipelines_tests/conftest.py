@@ -72,6 +72,21 @@ def pg_source_url() -> Iterator[str]:
     drop_postgres_database(name)
 
 
+@pytest.fixture(scope="session")
+def logical_wal() -> None:
+    """CDC tests need the server at wal_level=logical (.ci/run sets it; see the README)."""
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    level = query(PG_ADMIN_URL, "SHOW wal_level")[0][0]
+    if level != "logical":
+        message = (
+            f"PostgreSQL runs with wal_level={level}; CDC tests need logical: run"
+            " `ALTER SYSTEM SET wal_level = logical` and restart it (.ci/run does)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 @pytest.fixture
 def mysql_source_url() -> Iterator[str]:
     """A fresh, empty MariaDB database to use as a source."""

@@ -14,6 +14,8 @@ from dw_pipelines.sync.cdc.pgoutput import parse_lsn
 from dw_pipelines.sync.errors import ReplicationNotReady
 from dw_pipelines_tests.conftest import query, run_cdc, run_sql, warehouse_rows
 
+pytestmark = pytest.mark.usefixtures("logical_wal")
+
 ITEMS = {"object": "public.items"}
 
 
@@ -314,3 +316,17 @@ def _md5(text: str) -> str:
     import hashlib
 
     return hashlib.md5(text.encode()).hexdigest()
+
+
+def test_a_run_with_nothing_new_reports_every_stream_unchanged(
+    pg_source_url, warehouse_url
+) -> None:
+    make_items(pg_source_url, rows=3)
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+    result = run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    stream = result.streams["src.items"]
+    assert (stream.rows_inserted, stream.rows_updated, stream.rows_deleted) == (0, 0, 0)
+    assert stream.row_count == 3
+    assert result.lsn_after >= result.lsn_before

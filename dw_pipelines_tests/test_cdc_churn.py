@@ -16,6 +16,8 @@ import pytest
 
 from dw_pipelines_tests.conftest import query, run_cdc, run_sql, warehouse_rows
 
+pytestmark = pytest.mark.usefixtures("logical_wal")
+
 KEYS = 400
 STREAMS = [{"object": "accounts"}, {"object": "orders", "deletes": "soft"}]
 

@@ -13,6 +13,8 @@ from dw_pipelines.resources.sql_source import SqlSourceResource
 from dw_pipelines.resources.warehouse import WarehouseResource
 from dw_pipelines_tests.conftest import query, run_sql
 
+pytestmark = pytest.mark.usefixtures("logical_wal")
+
 CATALOG = """
 sources:
   src:

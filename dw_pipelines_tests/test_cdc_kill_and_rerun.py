@@ -15,6 +15,8 @@ import pytest
 
 from dw_pipelines_tests.conftest import query, run_cdc, run_sql, warehouse_rows
 
+pytestmark = pytest.mark.usefixtures("logical_wal")
+
 ROWS = 20_000
 STREAM = {"object": "events"}
 

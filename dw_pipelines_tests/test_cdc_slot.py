@@ -56,6 +56,7 @@ def current_lsn(url: str) -> int:
     return parse_lsn(query(url, "SELECT pg_current_wal_lsn()::text")[0][0])
 
 
+@pytest.mark.usefixtures("logical_wal")
 def test_a_dropped_slot_fails_the_run_clearly_and_resnapshot_recovers(
     pg_source_url, duckdb_warehouse_url
 ) -> None:
@@ -73,6 +74,7 @@ def test_a_dropped_slot_fails_the_run_clearly_and_resnapshot_recovers(
     assert mirrored(pg_source_url, duckdb_warehouse_url)
 
 
+@pytest.mark.usefixtures("logical_wal")
 def test_an_invalidated_slot_fails_the_run_clearly(pg_source_url, duckdb_warehouse_url) -> None:
     make_items(pg_source_url)
     run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
@@ -111,6 +113,7 @@ def test_an_invalidated_slot_fails_the_run_clearly(pg_source_url, duckdb_warehou
     assert mirrored(pg_source_url, duckdb_warehouse_url)
 
 
+@pytest.mark.usefixtures("logical_wal")
 def test_the_slot_advances_while_captured_tables_are_idle_and_the_database_busy(
     pg_source_url, duckdb_warehouse_url
 ) -> None:
@@ -139,6 +142,7 @@ def test_wal_level_below_logical_is_refused_with_the_fix(
         run_cdc(replica_only_server, duckdb_warehouse_url, ITEMS)
 
 
+@pytest.mark.usefixtures("logical_wal")
 def test_a_user_without_replication_rights_is_refused_with_the_fix(
     pg_source_url, duckdb_warehouse_url
 ) -> None:
@@ -153,6 +157,7 @@ def test_a_user_without_replication_rights_is_refused_with_the_fix(
         _admin_execute(PG_ADMIN_URL, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
 
 
+@pytest.mark.usefixtures("logical_wal")
 def test_the_drop_command_removes_slot_and_publication(pg_source_url, duckdb_warehouse_url) -> None:
     make_items(pg_source_url)
     run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
@@ -204,5 +209,3 @@ def replica_only_server() -> Iterator[str]:
             str(initdb.parent / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"
         )
         shutil.rmtree(data, ignore_errors=True)
-
-

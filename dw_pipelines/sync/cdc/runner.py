@@ -183,6 +183,9 @@ class _Run:
         if needs:
             self._snapshot(needs)
         self._stream(started)
+        for table in self.tables:  # streams nothing touched still report where they stand
+            self.result.streams.setdefault(table.spec.stream_id, self._stream_result(table))
+        self.result.lsn_after = self.lsn
         self.result.duration_s = round(time.monotonic() - started, 3)
         info = repl.slot_info()
         self.result.slot_lag_bytes = info.lag_bytes if info else 0
