@@ -17,7 +17,10 @@ from dw_pipelines_tests._sync_child import AnnouncingSource, say
 
 
 def main() -> None:
-    source_url, warehouse_url = sys.argv[1:3]
+    """argv: source URL, warehouse URL, optionally `--resnapshot` and `--objects a,b`."""
+    source_url, warehouse_url, *flags = sys.argv[1:]
+    resnapshot = "--resnapshot" in flags
+    objects = flags[flags.index("--objects") + 1].split(",") if "--objects" in flags else ["events"]
     warehouse = open_warehouse(warehouse_url)
     commit, load = warehouse.commit, warehouse.load
 
@@ -36,14 +39,15 @@ def main() -> None:
 
     warehouse.commit = announced_commit  # type: ignore[method-assign]
     warehouse.load = announced_load  # type: ignore[method-assign]
-    spec = StreamSpec(source="src", object="events", mode="cdc")  # type: ignore[arg-type]
+    specs = [StreamSpec(source="src", object=o, mode="cdc") for o in objects]  # type: ignore[arg-type]
     source = AnnouncingSource(source_url, name="src", batch_bytes=128 << 10)
     result = sync_postgres_cdc(
         "src",
-        [spec],
+        specs,
         source,
         warehouse,
         options=CdcOptions(batch_changes=700, commit_interval_s=0.0),
+        resnapshot=resnapshot,
     )
     warehouse.close()
     say(f"done {result.transactions}")

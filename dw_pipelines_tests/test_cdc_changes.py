@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from dw_pipelines.sync.cdc.pgoutput import parse_lsn
-from dw_pipelines.sync.errors import ReplicationNotReady
+from dw_pipelines.sync.errors import ReplicationNotReady, SyncError
 from dw_pipelines_tests.conftest import query, run_cdc, run_sql, warehouse_rows
 
 pytestmark = pytest.mark.usefixtures("logical_wal")
@@ -330,3 +330,102 @@ def test_a_run_with_nothing_new_reports_every_stream_unchanged(
     assert (stream.rows_inserted, stream.rows_updated, stream.rows_deleted) == (0, 0, 0)
     assert stream.row_count == 3
     assert result.lsn_after >= result.lsn_before
+
+
+def test_rows_are_matched_on_the_replica_identity_index(pg_source_url, warehouse_url) -> None:
+    # Under REPLICA IDENTITY USING INDEX a DELETE carries only the index's columns.
+    run_sql(
+        pg_source_url,
+        "CREATE TABLE skus (id int PRIMARY KEY, code text NOT NULL, qty int)",
+        "CREATE UNIQUE INDEX skus_code ON skus (code)",
+        "ALTER TABLE skus REPLICA IDENTITY USING INDEX skus_code",
+        "INSERT INTO skus SELECT g, 'c' || g, g FROM generate_series(1, 5) g",
+    )
+    run_cdc(pg_source_url, warehouse_url, {"object": "skus"})
+    run_sql(
+        pg_source_url,
+        "DELETE FROM skus WHERE code = 'c2'",
+        "UPDATE skus SET code = 'c9', qty = 90 WHERE id = 3",
+        "UPDATE skus SET qty = 0 WHERE id = 4",
+    )
+    run_cdc(pg_source_url, warehouse_url, {"object": "skus"})
+
+    sql = "SELECT id, code, qty FROM {} ORDER BY id"
+    assert warehouse_rows(warehouse_url, sql.format("src.skus")) == query(
+        pg_source_url, sql.format("skus")
+    )
+
+
+def test_a_key_other_than_the_replica_identity_is_refused(pg_source_url, warehouse_url) -> None:
+    run_sql(pg_source_url, "CREATE TABLE skus (id int PRIMARY KEY, code text NOT NULL UNIQUE)")
+    with pytest.raises(
+        SyncError, match=r"primary_key \['code'\] differs from the replica identity"
+    ):
+        run_cdc(pg_source_url, warehouse_url, {"object": "skus", "primary_key": ["code"]})
+
+
+def test_a_deferrable_primary_key_is_refused(pg_source_url, warehouse_url) -> None:
+    run_sql(pg_source_url, "CREATE TABLE swaps (id int PRIMARY KEY DEFERRABLE, v text)")
+    with pytest.raises(ReplicationNotReady, match=r"DEFERRABLE primary key does not count"):
+        run_cdc(pg_source_url, warehouse_url, {"object": "swaps"})
+
+
+def test_a_partitioned_table_is_followed_through_its_partitions(
+    pg_source_url, warehouse_url
+) -> None:
+    run_sql(
+        pg_source_url,
+        "CREATE TABLE sales (id int, region text, amount int, PRIMARY KEY (id, region))"
+        " PARTITION BY LIST (region)",
+        "CREATE TABLE sales_eu PARTITION OF sales FOR VALUES IN ('eu')",
+        "CREATE TABLE sales_us PARTITION OF sales FOR VALUES IN ('us')",
+        "INSERT INTO sales VALUES (1, 'eu', 10), (2, 'us', 20)",
+    )
+    run_cdc(pg_source_url, warehouse_url, {"object": "sales"})
+    run_sql(
+        pg_source_url,
+        "INSERT INTO sales VALUES (3, 'us', 30)",
+        "UPDATE sales SET amount = 11 WHERE id = 1",
+        "UPDATE sales SET region = 'eu' WHERE id = 2",  # moves between partitions
+    )
+    result = run_cdc(pg_source_url, warehouse_url, {"object": "sales"})
+
+    sql = "SELECT id, region, amount FROM {} ORDER BY id"
+    assert warehouse_rows(warehouse_url, sql.format("src.sales")) == query(
+        pg_source_url, sql.format("sales")
+    )
+    assert result.snapshots == []
+
+
+def test_changes_made_while_a_table_was_renamed_still_apply(pg_source_url, warehouse_url) -> None:
+    make_items(pg_source_url, rows=3)
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+    run_sql(
+        pg_source_url,
+        "ALTER TABLE items RENAME TO items_old",
+        "INSERT INTO items_old VALUES (4, 'while renamed', 4, 'd')",
+        "ALTER TABLE items_old RENAME TO items",
+    )
+    run_cdc(pg_source_url, warehouse_url, ITEMS)
+
+    assert warehouse_items(warehouse_url) == source_items(pg_source_url)
+
+
+def test_a_column_type_widened_under_evolve_keeps_every_value_exact(
+    pg_source_url, warehouse_url
+) -> None:
+    make_items(pg_source_url, rows=2)
+    stream = {**ITEMS, "schema_policy": "evolve"}
+    run_cdc(pg_source_url, warehouse_url, stream)
+    run_sql(
+        pg_source_url,
+        "UPDATE items SET price = 7.5 WHERE id = 1",
+        "ALTER TABLE items ALTER COLUMN price TYPE numeric(14,4)",
+        "UPDATE items SET price = 2.1234 WHERE id = 2",
+    )
+    run_cdc(pg_source_url, warehouse_url, stream)
+
+    assert warehouse_rows(warehouse_url, "SELECT id, price FROM src.items ORDER BY id") == [
+        (1, Decimal("7.5000")),
+        (2, Decimal("2.1234")),
+    ]

@@ -47,9 +47,9 @@ def churn(source_url: str) -> dict[str, int]:
     return {"updated": 20 * 100 + 2000, "inserted": 20 * 50, "deleted": 20 * 25}
 
 
-def kill_at(source_url: str, warehouse_url: str, marker: str, occurrence: int) -> None:
+def kill_at(source_url: str, warehouse_url: str, marker: str, occurrence: int, *flags: str) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-m", "dw_pipelines_tests._cdc_child", source_url, warehouse_url],
+        [sys.executable, "-m", "dw_pipelines_tests._cdc_child", source_url, warehouse_url, *flags],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
@@ -118,3 +118,32 @@ def test_killed_while_applying_changes_then_rerun_applies_each_once(
 
     assert_mirrors(pg_source_url, warehouse_url)
     assert applied_totals(warehouse_url) == expected
+
+
+def test_killed_during_a_resnapshot_then_rerun_copies_again(pg_source_url, warehouse_url) -> None:
+    # The killed run has already replaced the slot: the next run must not trust the old position.
+    seed(pg_source_url)
+    run_cdc(pg_source_url, warehouse_url, STREAM)
+    churn(pg_source_url)
+    kill_at(pg_source_url, warehouse_url, "batch", 2, "--resnapshot")
+    run_sql(pg_source_url, "UPDATE events SET note = 'after the kill' WHERE id % 7 = 0")
+    run_cdc(pg_source_url, warehouse_url, STREAM)
+
+    assert_mirrors(pg_source_url, warehouse_url)
+
+
+def test_killed_while_copying_a_table_captured_again_then_rerun_copies_it(
+    pg_source_url, warehouse_url
+) -> None:
+    # While out of the catalog its changes went unseen; the killed run already published it again.
+    seed(pg_source_url)
+    run_sql(
+        pg_source_url, "CREATE TABLE others (id int PRIMARY KEY)", "INSERT INTO others VALUES (1)"
+    )
+    run_cdc(pg_source_url, warehouse_url, STREAM, {"object": "others"})
+    run_cdc(pg_source_url, warehouse_url, {"object": "others"})
+    churn(pg_source_url)
+    kill_at(pg_source_url, warehouse_url, "batch", 2, "--objects", "events,others")
+    run_cdc(pg_source_url, warehouse_url, STREAM, {"object": "others"})
+
+    assert_mirrors(pg_source_url, warehouse_url)

@@ -52,6 +52,14 @@ class SlotInfo:
 
 
 @dataclass(frozen=True)
+class Identity:
+    oid: int
+    keys: list[str]  # the columns an UPDATE's or DELETE's old row identifies the row by
+    full: bool  # REPLICA IDENTITY FULL: the whole old row arrives
+    type_oids: dict[str, int]  # column -> type, to notice a type changed while streaming
+
+
+@dataclass(frozen=True)
 class Keepalive:
     wal_end: int  # the server decoded the WAL up to here
 
@@ -118,20 +126,43 @@ class PgReplication:
         if not allowed:
             raise self._no_rights()
 
-    def key_columns(self, obj: str) -> list[str]:
-        """The primary key, else the replica identity index: what UPDATE/DELETE identify rows by."""
-        rows = self.query(
-            "SELECT a.attname FROM pg_index i"
-            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
-            " WHERE i.indrelid = %s::regclass AND (i.indisprimary OR i.indisreplident)"
-            " ORDER BY i.indisprimary DESC, array_position(i.indkey, a.attnum)",
+    def identity(self, obj: str) -> Identity:
+        """How UPDATE and DELETE messages identify this table's rows (its replica identity).
+
+        The key we match rows on must be exactly these columns: under DEFAULT or USING INDEX the
+        old row of a DELETE carries nothing else. A deferrable primary key is not an identity
+        (PostgreSQL rejects it too): inside one transaction two rows could hold the same key.
+        """
+        oid, replident = self.query(
+            "SELECT c.oid, c.relreplident FROM pg_class c WHERE c.oid = %s::regclass",
             (self._regclass(obj),),
+        )[0]
+        flag = "i.indisreplident" if replident == "i" else "i.indisprimary AND i.indimmediate"
+        keys = [
+            name
+            for (name,) in self.query(
+                "SELECT a.attname FROM pg_index i"
+                " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+                f" WHERE i.indrelid = %s AND {flag}"
+                " ORDER BY array_position(i.indkey, a.attnum)",
+                (oid,),
+            )
+        ]
+        if replident == "n" or (replident in "di" and not keys):
+            raise ReplicationNotReady(
+                f"source '{self.source}': table '{obj}' has no primary key or replica identity"
+                " (a DEFERRABLE primary key does not count); publishing it would make its"
+                " UPDATEs and DELETEs fail on the source. Add a primary key, or run"
+                f" `ALTER TABLE {obj} REPLICA IDENTITY FULL;`. The publication was left unchanged."
+            )
+        types = dict(
+            self.query(
+                "SELECT attname, atttypid::int FROM pg_attribute"
+                " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
+                (oid,),
+            )
         )
-        seen: list[str] = []
-        for (name,) in rows:
-            if name not in seen:
-                seen.append(name)
-        return seen
+        return Identity(int(oid), keys, replident == "f", types)
 
     def array_types(self, obj: str) -> dict[str, str]:
         """Array columns and their SQL types: their text form is converted to JSON by the server,
@@ -170,20 +201,36 @@ class PgReplication:
             self.query("SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,))
         )
 
+    def published(self) -> set[str]:
+        """The tables the publication holds now, as `schema.table`."""
+        return {
+            f"{schema}.{table}"
+            for schema, table in self.query(
+                "SELECT n.nspname, c.relname FROM pg_publication p"
+                " JOIN pg_publication_rel r ON r.prpubid = p.oid"
+                " JOIN pg_class c ON c.oid = r.prrelid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = %s",
+                (self.publication,),
+            )
+        }
+
     def sync_publication(self, objects: list[str]) -> tuple[list[str], list[str]]:
         """Make the publication hold exactly these tables; returns (added, removed)."""
         wanted = {self._qualified(o): o for o in objects}
         for obj in objects:
-            self._check_identity(obj)
+            self.identity(obj)
+        # Changes to a partition are published as changes to the partitioned table we capture.
         if not self.publication_exists():
-            self.query(f'CREATE PUBLICATION "{self.publication}"')
-        current = {
-            f"{schema}.{table}"
-            for schema, table in self.query(
-                "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s",
-                (self.publication,),
+            self.query(
+                f'CREATE PUBLICATION "{self.publication}" WITH (publish_via_partition_root = true)'
             )
-        }
+        elif not self.query(
+            "SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (self.publication,)
+        )[0][0]:
+            self.query(
+                f'ALTER PUBLICATION "{self.publication}" SET (publish_via_partition_root = true)'
+            )
+        current = self.published()
         added = sorted(set(wanted) - current)
         removed = sorted(current - set(wanted))
         for name in added:
@@ -191,28 +238,6 @@ class PgReplication:
         for name in removed:
             self.query(f'ALTER PUBLICATION "{self.publication}" DROP TABLE {self._ident(name)}')
         return added, removed
-
-    def _check_identity(self, obj: str) -> None:
-        # PostgreSQL 15 makes UPDATE and DELETE fail on a published table that has no replica
-        # identity: refuse before touching the publication rather than break the source.
-        identity, has_pk, has_index = self.query(
-            "SELECT c.relreplident,"
-            " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),"
-            " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)"
-            " FROM pg_class c WHERE c.oid = %s::regclass",
-            (self._regclass(obj),),
-        )[0]
-        if (
-            identity == "n"
-            or (identity == "d" and not has_pk)
-            or (identity == "i" and not has_index)
-        ):
-            raise ReplicationNotReady(
-                f"source '{self.source}': table '{obj}' has no primary key or replica identity;"
-                " publishing it would make its UPDATEs and DELETEs fail on the source. Add a"
-                f" primary key, or run `ALTER TABLE {obj} REPLICA IDENTITY FULL;`. The publication"
-                " was left unchanged."
-            )
 
     @staticmethod
     def _qualified(obj: str) -> str:

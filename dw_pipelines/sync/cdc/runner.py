@@ -70,6 +70,8 @@ class _Table:
     columns: list[Column]
     keys: list[str]
     arrays: dict[str, str]
+    oid: int
+    type_oids: dict[str, int]
     state: StreamState | None = None
     snapshot_lsn: int = 0
     counts: ApplyCounts = field(default_factory=ApplyCounts)
@@ -151,6 +153,11 @@ class _Run:
         if known_lsn and not resnapshot:
             self._check_slot(slot, known_lsn)
         fresh = resnapshot or not known_lsn
+        for table in self.tables:
+            extra = (table.state.extra.get("cdc") or {}) if table.state else {}
+            table.snapshot_lsn = int(extra.get("snapshot_lsn", 0))
+            table.row_count = table.state.row_count if table.state else 0
+        self._forget_positions(fresh, known_lsn)
         if fresh and slot is not None:
             say_why = "re-snapshot requested" if resnapshot else "the warehouse holds no position"
             self.say(f"{self.name}: dropping replication slot '{repl.slot}' ({say_why})")
@@ -167,10 +174,6 @@ class _Run:
         self.lsn = self.result.lsn_before = known_lsn
 
         added_set = set(added)
-        for table in self.tables:
-            extra = (table.state.extra.get("cdc") or {}) if table.state else {}
-            table.snapshot_lsn = int(extra.get("snapshot_lsn", 0))
-            table.row_count = table.state.row_count if table.state else 0
         needs = [
             t
             for t in self.tables
@@ -191,6 +194,29 @@ class _Run:
         self.result.slot_lag_bytes = info.lag_bytes if info else 0
         return self.result
 
+    def _forget_positions(self, fresh: bool, known_lsn: int) -> None:
+        """Before the slot is recreated or a table published again, say so in the warehouse.
+
+        Both open a gap the next snapshot must fill: if this run dies before that snapshot
+        commits, the next run must snapshot again rather than trust the old positions.
+        """
+        published = self.repl.published() if self.repl.publication_exists() else set()
+        forget = [
+            t
+            for t in self.tables
+            if t.state is not None
+            and t.snapshot_lsn
+            and (fresh or PgReplication._qualified(t.spec.object) not in published)
+        ]
+        if not forget and not (fresh and known_lsn):
+            return
+        for table in forget:
+            table.snapshot_lsn = 0
+        self.lsn = 0 if fresh else known_lsn
+        with self.warehouse.transaction():
+            self._lock()
+            self._write_states(datetime.now(UTC), forget)
+
     def _lock(self) -> None:
         self.warehouse.lock_stream(state_id(self.name))
 
@@ -198,7 +224,8 @@ class _Run:
         described = self.source.describe(spec.object)
         by_name = {c.name: c for c in described}
         wanted = list(spec.columns) if spec.columns is not None else list(by_name)
-        keys = list(spec.primary_key) or self.repl.key_columns(spec.object)
+        identity = self.repl.identity(spec.object)
+        keys = list(spec.primary_key) or identity.keys
         for field_name, names in (("columns", wanted), ("primary_key", keys)):
             for name in names:
                 if name not in by_name:
@@ -212,12 +239,26 @@ class _Run:
                 " `primary_key` (with REPLICA IDENTITY FULL on the table) so changes can be"
                 " matched to rows"
             )
+        if not identity.full and set(keys) != set(identity.keys):
+            # A DELETE carries only the identity columns: any other key could not find its row.
+            raise SyncError(
+                f"stream '{spec.stream_id}': primary_key {keys} differs from the replica identity"
+                f" of '{spec.object}' {identity.keys}; declare primary_key {identity.keys}, or run"
+                f" `ALTER TABLE {spec.object} REPLICA IDENTITY FULL;` to match rows on {keys}"
+            )
         missing = [k for k in keys if k not in wanted]
         if missing:
             raise SyncError(
                 f"stream '{spec.stream_id}': field 'columns' must include the key {missing}"
             )
-        return _Table(spec, [by_name[n] for n in wanted], keys, self.repl.array_types(spec.object))
+        return _Table(
+            spec,
+            [by_name[n] for n in wanted],
+            keys,
+            self.repl.array_types(spec.object),
+            identity.oid,
+            identity.type_oids,
+        )
 
     def _check_slot(self, slot: SlotInfo | None, known_lsn: int) -> None:
         where = f"source '{self.name}': replication slot '{self.repl.slot}'"
@@ -310,6 +351,13 @@ class _Run:
                         message is None
                         and time.monotonic() - idle_since > self.options.idle_timeout_s
                     ):
+                        if in_txn is not None:  # never commit part of a source transaction
+                            raise SyncError(
+                                f"source '{self.name}': the server sent part of the transaction"
+                                f" committed at {lsn_text(in_txn.final_lsn)}, then nothing for"
+                                f" {self.options.idle_timeout_s:.0f} s; nothing of it was"
+                                " applied, the next run resumes before it"
+                            )
                         self.say(f"{self.name}: the server reported no progress; stopping here")
                         break
                     continue
@@ -351,21 +399,30 @@ class _Run:
         self.result.lsn_after = self.lsn
 
     def _relation(self, relation: pgoutput.Relation) -> None:
-        table = next(
-            (
-                t
-                for t in self.tables
-                if PgReplication._qualified(t.spec.object) == relation.qualified_name
-            ),
-            None,
-        )
+        # Matched by OID, not by name: a table renamed mid-stream keeps its changes.
+        table = next((t for t in self.tables if t.oid == relation.oid), None)
         self.by_oid[relation.oid] = table
         if table is None:
             return
+        if relation.qualified_name != PgReplication._qualified(table.spec.object):
+            # Still the same table: its changes apply. A run that starts after the rename stops
+            # at the missing name and asks for the catalog to follow.
+            self.say(
+                f"{table.spec.stream_id}: '{table.spec.object}' is now named"
+                f" '{relation.qualified_name}' in the source"
+            )
         names = [c.name for c in relation.columns]
         known = {c.name for c in table.columns}
         if table.spec.columns is None and any(n not in known for n in names):
             self._columns_added(table, [n for n in names if n not in known])
+        retyped = [
+            c.name
+            for c in relation.columns
+            if c.name in known and table.type_oids.get(c.name, c.type_oid) != c.type_oid
+        ]
+        if retyped:
+            self._columns_retyped(table, retyped)
+        table.type_oids.update({c.name: c.type_oid for c in relation.columns})
         table.relation = relation
         index = {c.name: i for i, c in enumerate(table.columns)}
         table.positions = [index.get(n) for n in names]
@@ -388,6 +445,24 @@ class _Run:
         table.columns = table.columns + added
         self._reset_changes(table)
         self.say(f"{table.spec.stream_id}: added column(s) {', '.join(names)}")
+
+    def _columns_retyped(self, table: _Table, names: list[str]) -> None:
+        # A column's type changed while the stream runs: the schema policy decides, as it does
+        # between runs. Values are parsed into the warehouse column's type and fail loudly if
+        # they do not fit.
+        described = [c for c in self.source.describe(table.spec.object) if c.name in names]
+        current = {c.name for c in described}
+        known = [c for c in table.columns if c.name in current]
+        plan = plan_schema(table.spec, described, known)
+        if not plan.altered:
+            return
+        self._flush()
+        target = self.warehouse.table(self.name, table.spec.name)
+        for column in plan.altered:
+            self.warehouse.alter_column_type(target, column)
+        by_name = {c.name: c for c in plan.altered}
+        table.columns = [by_name.get(c.name, c) for c in table.columns]
+        self.say(f"{table.spec.stream_id}: column type(s) changed: {', '.join(names)}")
 
     def _evolve_tables(self, tables: list[_Table]) -> None:
         """Bring existing warehouse tables to the source's columns, as the schema policy says."""
