@@ -12,6 +12,7 @@ are applied to that table (PostgreSQL's own rule for table synchronization).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -388,8 +389,11 @@ class _Run:
                         pending = 0
             self._commit(position, reopen=False)
         except BaseException:
-            wh.rollback()
-            repl.stop_stream()
+            # After a failed confirm() no transaction is open: the first error is the one to see.
+            with contextlib.suppress(Exception):
+                wh.rollback()
+            with contextlib.suppress(Exception):
+                repl.stop_stream()
             raise
         repl.stop_stream()
         try:
