@@ -1,0 +1,342 @@
+"""One object's bytes as bounded Arrow batches typed as the stream's columns.
+
+CSV/TSV and JSON Lines are decoded incrementally from one streamed GET (through gzip or zstd
+when compressed); Parquet is read row group by row group over ranged GETs. Nothing holds a
+whole file. Anything wrong with the file itself raises BadFile, which quarantines it; a failure
+of the storage underneath is re-raised as it is, so a network error never quarantines a file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+import pyarrow.parquet as pq
+
+from dw_pipelines.sync.errors import SyncError
+from dw_pipelines.sync.files.spec import SOURCE_FILE, SOURCE_MODIFIED, FileFormat, FileStreamSpec
+from dw_pipelines.sync.schema import Column, decimal_column
+
+BLOCK_BYTES = 4 << 20  # CSV/JSON block: types are inferred from the first one
+PARQUET_BATCH_ROWS = 64 * 1024
+
+
+class BadFile(SyncError):
+    """The file cannot be loaded as the stream declares: it is quarantined, none of its rows land."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int | None
+    error: str
+    text: str
+
+
+FILE_COLUMNS = [Column(SOURCE_FILE, "string", False), Column(SOURCE_MODIFIED, "timestamptz", False)]
+
+
+def open_file(
+    spec: FileStreamSpec,
+    key: str,
+    last_modified: datetime,
+    columns: list[Column] | None,
+    opener: Callable[[bool], BinaryIO],
+    bad_rows: list[BadRow],
+) -> tuple[list[Column], pa.RecordBatchReader]:
+    """(the file's columns, its batches conformed to them plus the two provenance columns).
+
+    `columns` are the stream's (None for its first file: inferred from this one, with the
+    declared overrides). `opener(random_access)` opens the object. Malformed CSV rows up to
+    `spec.max_bad_rows` are skipped and appended to `bad_rows`.
+    """
+    try:
+        fmt = spec.format_of(key)
+    except ValueError as exc:
+        raise BadFile(str(exc)) from None
+    guard = _Guard()
+    try:
+        if fmt is FileFormat.PARQUET:
+            schema, batches = _parquet(guard.wrap(opener(True)))
+        else:
+            stream: Any = pa.PythonFile(guard.wrap(opener(False)), mode="r")
+            codec = spec.compression_of(key)
+            if codec:
+                stream = pa.CompressedInputStream(stream, codec)
+            if fmt is FileFormat.JSONL:
+                schema, batches = _jsonl(stream, columns)
+            else:
+                schema, batches = _csv(spec, fmt, stream, columns, bad_rows)
+        file_columns = [_overridden(spec, column_for(f.name, f.type)) for f in schema]
+        target = columns if columns is not None else file_columns
+        # A JSON record simply omits a key whose value is null: only unknown keys are wrong.
+        _check_names(target, [f.name for f in schema], missing_ok=fmt is FileFormat.JSONL)
+    except Exception as exc:
+        raise guard.classify(exc) from None
+    out_schema = pa.schema(
+        [pa.field(c.name, c.arrow_type()) for c in target]
+        + [pa.field(SOURCE_FILE, pa.string()), pa.field(SOURCE_MODIFIED, pa.timestamp("us", "UTC"))]
+    )
+
+    expected = {c.name for c in target}
+
+    def conformed() -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in batches:
+                n = batch.num_rows
+                names = batch.schema.names
+                if any(n not in expected for n in names):
+                    _check_names(target, names, missing_ok=True)
+                arrays = [
+                    _conform(batch.column(c.name), c)
+                    if c.name in names
+                    else pa.nulls(n, c.arrow_type())
+                    for c in target
+                ]
+                arrays.append(pa.array([key] * n, pa.string()))
+                arrays.append(pa.array([last_modified] * n, pa.timestamp("us", "UTC")))
+                yield pa.RecordBatch.from_arrays(arrays, schema=out_schema)
+        except Exception as exc:
+            raise guard.classify(exc) from None
+        if len(bad_rows) > spec.max_bad_rows:  # pragma: no cover - the handler stops first
+            raise BadFile(f"{len(bad_rows)} malformed rows (max_bad_rows: {spec.max_bad_rows})")
+
+    return target, pa.RecordBatchReader.from_batches(out_schema, conformed())
+
+
+# -- formats ----------------------------------------------------------------------------------
+
+
+def _csv(
+    spec: FileStreamSpec,
+    fmt: FileFormat,
+    stream: Any,
+    columns: list[Column] | None,
+    bad_rows: list[BadRow],
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    options = spec.csv
+    delimiter = options.delimiter or ("\t" if fmt is FileFormat.TSV else ",")
+
+    def on_invalid(row: Any) -> str:
+        bad_rows.append(
+            BadRow(
+                row.number,
+                f"expected {row.expected_columns} columns, got {row.actual_columns}",
+                (row.text or "")[:1000],
+            )
+        )
+        return "skip" if len(bad_rows) <= spec.max_bad_rows else "error"
+
+    types = {c.name: c.arrow_type() for c in columns} if columns is not None else {}
+    if columns is None:
+        types = {
+            name: _parse_label(name, label).arrow_type()
+            for name, label in spec.column_types.items()
+        }
+    reader = pcsv.open_csv(
+        stream,
+        read_options=pcsv.ReadOptions(
+            block_size=BLOCK_BYTES,
+            column_names=list(options.column_names) if options.column_names else None,
+            encoding=options.encoding,
+        ),
+        parse_options=pcsv.ParseOptions(
+            delimiter=delimiter, quote_char=options.quote_char, invalid_row_handler=on_invalid
+        ),
+        convert_options=pcsv.ConvertOptions(
+            column_types=types,
+            null_values=list(options.null_values),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    return reader.schema, iter(reader)
+
+
+def _jsonl(stream: Any, columns: list[Column] | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    explicit = None
+    if columns is not None:
+        # json columns stay out: objects and arrays are inferred, then written as JSON text.
+        explicit = pa.schema(
+            [pa.field(c.name, c.arrow_type()) for c in columns if c.type != "json"]
+        )
+    reader = pjson.open_json(
+        stream,
+        read_options=pjson.ReadOptions(block_size=BLOCK_BYTES),
+        parse_options=pjson.ParseOptions(
+            explicit_schema=explicit, unexpected_field_behavior="infer"
+        ),
+    )
+    return reader.schema, iter(reader)
+
+
+def _parquet(source: BinaryIO) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    parquet = pq.ParquetFile(source)
+    return parquet.schema_arrow, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+
+
+# -- types ------------------------------------------------------------------------------------
+
+
+def column_for(name: str, t: pa.DataType) -> Column:
+    """The logical column an Arrow type maps to."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_boolean(t):
+        return Column(name, "boolean")
+    if pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t):
+        return Column(name, "int16")
+    if pa.types.is_int32(t) or pa.types.is_uint16(t):
+        return Column(name, "int32")
+    if pa.types.is_int64(t) or pa.types.is_uint32(t):
+        return Column(name, "int64")
+    if pa.types.is_uint64(t):
+        return Column(name, "decimal", True, 20, 0)
+    if pa.types.is_float16(t) or pa.types.is_float32(t):
+        return Column(name, "float32")
+    if pa.types.is_float64(t):
+        return Column(name, "float64")
+    if pa.types.is_decimal(t):
+        return decimal_column(name, t.precision, t.scale, True)
+    if pa.types.is_date(t):
+        return Column(name, "date")
+    if pa.types.is_timestamp(t):
+        return Column(name, "timestamptz" if t.tz else "timestamp")
+    if pa.types.is_time(t):
+        return Column(name, "time")
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return Column(name, "binary")
+    if pa.types.is_nested(t):
+        return Column(name, "json")
+    return Column(name, "string")
+
+
+_LABEL = re.compile(r"^\s*decimal\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*$", re.IGNORECASE)
+TYPE_LABELS = (
+    "boolean int16 int32 int64 float32 float64 string json date time timestamp timestamptz binary"
+).split()
+
+
+def _parse_label(name: str, label: str) -> Column:
+    match = _LABEL.match(label)
+    if match:
+        return decimal_column(name, int(match[1]), int(match[2]), True)
+    if label.strip().lower() not in TYPE_LABELS:
+        raise ValueError(
+            f"column '{name}': unknown type '{label}' (use decimal(p,s) or one of"
+            f" {', '.join(TYPE_LABELS)})"
+        )
+    return Column(name, label.strip().lower())  # type: ignore[arg-type]
+
+
+def check_type_labels(column_types: dict[str, str]) -> None:
+    for name, label in column_types.items():
+        _parse_label(name, label)
+
+
+def _overridden(spec: FileStreamSpec, column: Column) -> Column:
+    label = spec.column_types.get(column.name)
+    return _parse_label(column.name, label) if label else column
+
+
+def _check_names(columns: list[Column], names: list[str], missing_ok: bool = False) -> None:
+    expected = [c.name for c in columns]
+    missing = [] if missing_ok else [n for n in expected if n not in names]
+    extra = [n for n in names if n not in expected]
+    if missing or extra or len(set(names)) != len(names):
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"unexpected {extra}")
+        if len(set(names)) != len(names):
+            parts.append("a column name repeats")
+        raise BadFile(f"the file's columns do not match the stream's: {'; '.join(parts)}")
+
+
+def _conform(array: pa.Array | pa.ChunkedArray, column: Column) -> pa.Array:
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    target = column.arrow_type()
+    if array.type == target:
+        return array
+    if column.type == "json" and not pa.types.is_string(array.type):
+        values = [
+            None if v is None else json.dumps(_plain(v), default=str) for v in array.to_pylist()
+        ]
+        return pa.array(values, pa.string())
+    try:
+        return pc.cast(array, target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise BadFile(
+            f"column '{column.name}': values of type {array.type} do not fit {column.type_label}: {exc}"
+        ) from None
+
+
+def _plain(value: Any) -> Any:
+    """Arrow maps come back as lists of pairs: JSON wants objects."""
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, tuple) and len(v) == 2 for v in value)
+    ):
+        return {str(k): _plain(v) for k, v in value}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+# -- telling a bad file from a failing store -------------------------------------------------
+
+
+class _Guard:
+    """Remembers whether the storage stream itself failed, so only file faults quarantine."""
+
+    def __init__(self) -> None:
+        self.failure: BaseException | None = None
+
+    def wrap(self, raw: BinaryIO) -> BinaryIO:
+        guard = self
+
+        class Guarded:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(raw, name)
+
+            def read(self, *args: Any) -> bytes:
+                try:
+                    return raw.read(*args)
+                except BaseException as exc:
+                    guard.failure = exc
+                    raise
+
+            def readinto(self, buffer: Any) -> int:
+                try:
+                    return raw.readinto(buffer)  # type: ignore[attr-defined, no-any-return]
+                except BaseException as exc:
+                    guard.failure = exc
+                    raise
+
+        return Guarded()  # type: ignore[return-value]
+
+    def classify(self, exc: BaseException) -> BaseException:
+        if self.failure is not None:
+            return self.failure
+        if isinstance(exc, BadFile):
+            return exc
+        if isinstance(exc, (pa.ArrowException, OSError, ValueError, UnicodeDecodeError)):
+            return BadFile(_first_line(exc))
+        return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:500]

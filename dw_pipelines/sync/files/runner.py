@@ -1,0 +1,311 @@
+"""Load a file stream's new and rewritten objects, each exactly once.
+
+One object, one warehouse transaction: its rows, its record in `_dw.files` (key, ETag, size,
+LastModified, status) and the stream's state commit together, so a run killed at any instant
+leaves every object either fully loaded and recorded or not at all. A file that cannot be read
+as the stream declares is quarantined: recorded with its error, none of its rows loaded, and the
+rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import BinaryIO
+
+from dw_pipelines.sync.engine import prepare_warehouse
+from dw_pipelines.sync.errors import SyncError
+from dw_pipelines.sync.files.formats import FILE_COLUMNS, BadFile, BadRow, open_file
+from dw_pipelines.sync.files.spec import SOURCE_FILE, FileStreamSpec
+from dw_pipelines.sync.files.store import ObjectChanged, ObjectInfo, S3Store
+from dw_pipelines.sync.schema import Column, fingerprint
+from dw_pipelines.sync.state import StreamState
+from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, SYNCED_AT, Warehouse
+
+FILES_TABLE = "files"
+BAD_ROWS_TABLE = "bad_rows"
+LOADED, QUARANTINED = "loaded", "quarantined"
+
+
+@dataclass
+class FilesResult:
+    stream_id: str
+    table: str
+    partition: str | None = None
+    files_listed: int = 0
+    files_loaded: int = 0
+    files_replaced: int = 0
+    files_quarantined: int = 0
+    files_skipped: int = 0  # rewrites ignored by policy, or changed while being read
+    files_pending: int = 0  # left for the next run by `max_files`
+    rows_read: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_deleted: int = 0
+    bad_rows: int = 0
+    row_count: int = 0
+    columns: list[Column] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+    quarantined: list[tuple[str, str]] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+def ensure_file_tables(warehouse: Warehouse) -> None:
+    ts = warehouse.type_ddl(Column("ts", "timestamptz"))
+    with warehouse.transaction():
+        warehouse.execute(
+            f"CREATE TABLE IF NOT EXISTS {warehouse.table(STATE_SCHEMA, FILES_TABLE)} ("
+            "stream_id VARCHAR NOT NULL, object_key VARCHAR NOT NULL, etag VARCHAR NOT NULL,"
+            f" size BIGINT, last_modified {ts}, status VARCHAR NOT NULL, rows_loaded BIGINT,"
+            f" bad_rows BIGINT, error VARCHAR, processed_at {ts} NOT NULL,"
+            " PRIMARY KEY (stream_id, object_key))"
+        )
+        warehouse.execute(
+            f"CREATE TABLE IF NOT EXISTS {warehouse.table(STATE_SCHEMA, BAD_ROWS_TABLE)} ("
+            "stream_id VARCHAR NOT NULL, object_key VARCHAR NOT NULL, etag VARCHAR NOT NULL,"
+            f" line BIGINT, error VARCHAR, row_text VARCHAR, recorded_at {ts} NOT NULL)"
+        )
+
+
+def processed(warehouse: Warehouse, stream_id: str) -> dict[str, str]:
+    """Object key -> the ETag last processed (loaded or quarantined) for this stream."""
+    return dict(
+        warehouse.rows(
+            f"SELECT object_key, etag FROM {warehouse.table(STATE_SCHEMA, FILES_TABLE)}"
+            " WHERE stream_id = $1",
+            [stream_id],
+        )
+    )
+
+
+def listed_objects(
+    spec: FileStreamSpec, store: S3Store, partition: date | None = None
+) -> list[ObjectInfo]:
+    """The stream's objects (in this partition), oldest first, key breaking ties."""
+    objects = [
+        o
+        for o in store.list(spec.bucket, spec.prefix)
+        if spec.matches(o.key)
+        and (partition is None or spec.partition_of(o.key, o.last_modified) == partition)
+    ]
+    return sorted(objects, key=lambda o: (o.last_modified, o.key))
+
+
+def sync_files(
+    spec: FileStreamSpec,
+    store: S3Store,
+    warehouse: Warehouse,
+    *,
+    partition: date | None = None,
+    max_files: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> FilesResult:
+    """Load every object of the stream (of one daily partition) not yet processed."""
+    spec.validate()
+    started = time.monotonic()
+    result = FilesResult(
+        spec.stream_id,
+        f"{spec.source}.{spec.name}",
+        partition=partition.isoformat() if partition else None,
+    )
+    prepare_warehouse(warehouse, spec.source)
+    ensure_file_tables(warehouse)
+    objects = listed_objects(spec, store, partition)
+    result.files_listed = len(objects)
+    done = processed(warehouse, spec.stream_id)
+    todo = [o for o in objects if done.get(o.key) != o.etag]
+    if spec.on_rewrite == "ignore":
+        result.files_skipped += sum(1 for o in todo if o.key in done)
+        todo = [o for o in todo if o.key not in done]
+    if max_files is not None and len(todo) > max_files:
+        result.files_pending = len(todo) - max_files
+        todo = todo[:max_files]
+    _Loader(spec, store, warehouse, result, log or (lambda _m: None)).run(todo)
+    with warehouse.transaction():
+        state = warehouse.read_state(spec.stream_id)
+    if state is not None:
+        result.row_count = state.row_count
+        result.columns = list(state.columns or ())
+    result.duration_s = round(time.monotonic() - started, 3)
+    return result
+
+
+class _Loader:
+    def __init__(
+        self,
+        spec: FileStreamSpec,
+        store: S3Store,
+        warehouse: Warehouse,
+        result: FilesResult,
+        say: Callable[[str], None],
+    ) -> None:
+        self.spec, self.store, self.wh, self.result, self.say = spec, store, warehouse, result, say
+        self.files = warehouse.table(STATE_SCHEMA, FILES_TABLE)
+        self.target = warehouse.table(spec.source, spec.name)
+
+    def run(self, objects: Iterable[ObjectInfo]) -> None:
+        for obj in objects:
+            bad: list[BadRow] = []
+            try:
+                with self.wh.transaction():
+                    self._load(obj, bad)
+            except BadFile as exc:
+                self._quarantine(obj, str(exc), bad)
+            except ObjectChanged as exc:
+                self.result.files_skipped += 1
+                self.say(f"{self.spec.stream_id}: {exc}; left for the next run")
+
+    def _load(self, obj: ObjectInfo, bad: list[BadRow]) -> None:
+        spec, wh, q, now = self.spec, self.wh, self.wh.quote, datetime.now(UTC)
+        wh.lock_stream(spec.stream_id)
+        # Re-read under the lock: a concurrent run of this stream may have done it already.
+        prior = wh.scalar(
+            f"SELECT etag FROM {self.files} WHERE stream_id = $1 AND object_key = $2",
+            [spec.stream_id, obj.key],
+        )
+        if prior == obj.etag or (prior is not None and spec.on_rewrite == "ignore"):
+            self.result.files_skipped += 1
+            return
+        exists = wh.table_exists(spec.source, spec.name)
+        state = wh.read_state(spec.stream_id) if exists else None
+        known = list(state.columns) if state and state.columns else None
+
+        def opener(random_access: bool) -> BinaryIO:
+            if random_access:
+                return self.store.open_random(spec.bucket, obj)
+            return self.store.open(spec.bucket, obj)
+
+        columns, reader = open_file(spec, obj.key, obj.last_modified, known, opener, bad)
+        all_columns = columns + FILE_COLUMNS
+        if not exists:
+            wh.create_table(self.target, all_columns)
+            wh.index_keys(spec.source, spec.name, list(spec.primary_key) or [SOURCE_FILE])
+        stage = wh.create_stage(wh.stage_name(spec.stream_id), all_columns)
+        rows = wh.load(stage, all_columns, reader)
+        deleted = 0
+        if prior is not None:  # rewritten: its previous version's rows go
+            deleted = wh.count(f"DELETE FROM {self.target} WHERE {q(SOURCE_FILE)} = $1", [obj.key])
+        names = ", ".join(q(c.name) for c in all_columns)
+        updated = 0
+        if spec.mode == "merge":
+            self._check_unique_keys(stage)
+            same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
+            updated = wh.count(
+                f"DELETE FROM {self.target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
+            )
+        wh.execute(
+            f"INSERT INTO {self.target} ({names}, {q(SYNCED_AT)}) SELECT {names}, $1 FROM {stage}",
+            [now],
+        )
+        wh.drop_stage(stage)
+        inserted = rows - updated
+        row_count = (state.row_count if state else 0) + inserted - deleted
+        self._record(obj, LOADED, rows, bad, None, now)
+        wh.write_state(
+            spec.stream_id,
+            StreamState(
+                columns=tuple(columns),
+                schema_fingerprint=fingerprint(columns),
+                row_count=row_count,
+                extra={"last_object": obj.key, "last_modified": obj.last_modified.isoformat()},
+            ),
+            now,
+        )
+        wh.log_sync(
+            spec.stream_id,
+            now,
+            ["files", rows, inserted, updated, 0, deleted, row_count, "", obj.key,
+             self.result.partition],
+        )  # fmt: skip
+        r = self.result
+        r.files_loaded += 1
+        r.files_replaced += prior is not None
+        r.rows_read += rows
+        r.rows_inserted += inserted
+        r.rows_updated += updated
+        r.rows_deleted += deleted
+        r.bad_rows += len(bad)
+        r.loaded.append(obj.key)
+        self.say(f"{spec.stream_id}: loaded s3://{spec.bucket}/{obj.key}: {rows} rows")
+
+    def _check_unique_keys(self, stage: str) -> None:
+        q = self.wh.quote
+        keys = ", ".join(q(k) for k in self.spec.primary_key)
+        repeated = int(
+            self.wh.scalar(
+                f"SELECT count(*) FROM (SELECT 1 FROM {stage} GROUP BY {keys}"
+                " HAVING count(*) > 1) d"
+            )
+        )
+        if repeated:
+            raise BadFile(
+                f"{repeated} value(s) of the key ({', '.join(self.spec.primary_key)}) repeat"
+                " within the file; mode merge needs one row per key per file"
+            )
+
+    def _quarantine(self, obj: ObjectInfo, error: str, bad: list[BadRow]) -> None:
+        spec, now = self.spec, datetime.now(UTC)
+        with self.wh.transaction():
+            self.wh.lock_stream(spec.stream_id)
+            self._record(obj, QUARANTINED, 0, bad, error, now)
+        self.result.files_quarantined += 1
+        self.result.quarantined.append((obj.key, error))
+        self.say(f"{spec.stream_id}: quarantined s3://{spec.bucket}/{obj.key}: {error}")
+
+    def _record(
+        self,
+        obj: ObjectInfo,
+        status: str,
+        rows: int,
+        bad: list[BadRow],
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        sid = self.spec.stream_id
+        self.wh.execute(
+            f"INSERT INTO {self.files} (stream_id, object_key, etag, size, last_modified, status,"
+            " rows_loaded, bad_rows, error, processed_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT (stream_id, object_key) DO UPDATE SET etag = excluded.etag,"
+            " size = excluded.size, last_modified = excluded.last_modified,"
+            " status = excluded.status, rows_loaded = excluded.rows_loaded,"
+            " bad_rows = excluded.bad_rows, error = excluded.error,"
+            " processed_at = excluded.processed_at",
+            [
+                sid,
+                obj.key,
+                obj.etag,
+                obj.size,
+                obj.last_modified,
+                status,
+                rows,
+                len(bad),
+                error,
+                now,
+            ],
+        )
+        for row in bad:
+            self.wh.execute(
+                f"INSERT INTO {self.wh.table(STATE_SCHEMA, BAD_ROWS_TABLE)}"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                [sid, obj.key, obj.etag, row.line, row.error, row.text, now],
+            )
+
+
+def quarantined_files(warehouse: Warehouse, stream_id: str) -> list[tuple[str, str]]:
+    """(key, error) of the stream's objects whose current version is quarantined."""
+    if not warehouse.table_exists(STATE_SCHEMA, FILES_TABLE):
+        return []
+    return [
+        (key, error)
+        for key, error in warehouse.rows(
+            f"SELECT object_key, error FROM {warehouse.table(STATE_SCHEMA, FILES_TABLE)}"
+            " WHERE stream_id = $1 AND status = $2 ORDER BY processed_at, object_key",
+            [stream_id, QUARANTINED],
+        )
+    ]
+
+
+__all__ = ["SyncError", "FilesResult", "sync_files", "quarantined_files", "listed_objects"]
