@@ -79,7 +79,7 @@ def open_file(
         # A JSON record simply omits a key whose value is null: only unknown keys are wrong.
         _check_names(target, [f.name for f in schema], missing_ok=fmt is FileFormat.JSONL)
     except Exception as exc:
-        raise guard.classify(exc) from None
+        raise guard.classify(exc, bad_rows, spec.max_bad_rows) from None
     out_schema = pa.schema(
         [pa.field(c.name, c.arrow_type()) for c in target]
         + [pa.field(SOURCE_FILE, pa.string()), pa.field(SOURCE_MODIFIED, pa.timestamp("us", "UTC"))]
@@ -87,9 +87,13 @@ def open_file(
 
     expected = {c.name for c in target}
 
+    check_utf8 = fmt is FileFormat.JSONL  # the CSV reader checks text; the JSON reader does not
+
     def conformed() -> Iterator[pa.RecordBatch]:
         try:
             for batch in batches:
+                if check_utf8:
+                    batch.validate(full=True)
                 n = batch.num_rows
                 names = batch.schema.names
                 if any(n not in expected for n in names):
@@ -104,7 +108,7 @@ def open_file(
                 arrays.append(pa.array([last_modified] * n, pa.timestamp("us", "UTC")))
                 yield pa.RecordBatch.from_arrays(arrays, schema=out_schema)
         except Exception as exc:
-            raise guard.classify(exc) from None
+            raise guard.classify(exc, bad_rows, spec.max_bad_rows) from None
         if len(bad_rows) > spec.max_bad_rows:  # pragma: no cover - the handler stops first
             raise BadFile(f"{len(bad_rows)} malformed rows (max_bad_rows: {spec.max_bad_rows})")
 
@@ -327,11 +331,19 @@ class _Guard:
 
         return Guarded()  # type: ignore[return-value]
 
-    def classify(self, exc: BaseException) -> BaseException:
+    def classify(
+        self, exc: BaseException, bad_rows: list[BadRow] | None = None, allowed: int = 0
+    ) -> BaseException:
         if self.failure is not None:
             return self.failure
         if isinstance(exc, BadFile):
             return exc
+        if bad_rows and len(bad_rows) > allowed:
+            first = bad_rows[0]
+            return BadFile(
+                f"{len(bad_rows)} malformed row(s), more than max_bad_rows ({allowed});"
+                f" first: {first.error}: {first.text[:200]}"
+            )
         if isinstance(exc, (pa.ArrowException, OSError, ValueError, UnicodeDecodeError)):
             return BadFile(_first_line(exc))
         return exc

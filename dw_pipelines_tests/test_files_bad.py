@@ -1,0 +1,159 @@
+"""A bad file is quarantined with its error; none of its rows land; the other files still load."""
+
+from __future__ import annotations
+
+import pytest
+
+from dw_pipelines.sync.files.runner import quarantined_files
+from dw_pipelines.sync.warehouses import open_warehouse
+from dw_pipelines_tests import files_data as data
+from dw_pipelines_tests.conftest import run_files, warehouse_rows
+
+
+def put(local_s3, bucket: str, key: str, body: bytes) -> None:  # type: ignore[no-untyped-def]
+    local_s3.client().put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def ids(warehouse_url: str) -> list[int]:
+    return [r[0] for r in warehouse_rows(warehouse_url, "SELECT id FROM drops.events ORDER BY id")]
+
+
+def files_table(warehouse_url: str) -> list[tuple]:
+    return warehouse_rows(
+        warehouse_url,
+        "SELECT object_key, status, rows_loaded, bad_rows FROM _dw.files ORDER BY object_key",
+    )
+
+
+def quarantine_of(warehouse_url: str) -> dict[str, str]:
+    warehouse = open_warehouse(warehouse_url)
+    try:
+        return dict(quarantined_files(warehouse, "drops.events"))
+    finally:
+        warehouse.close()
+
+
+def good_then_bad_then_good(local_s3, bucket: str, bad_key: str, bad_body: bytes) -> None:  # type: ignore[no-untyped-def]
+    put(local_s3, bucket, "in/1.csv", data.csv_bytes(data.rows(1, 3)))
+    put(local_s3, bucket, bad_key, bad_body)
+    put(local_s3, bucket, "in/3.csv", data.csv_bytes(data.rows(7, 3)))
+
+
+def test_a_malformed_csv_row_quarantines_the_file_and_the_others_load(
+    local_s3, bucket, warehouse_url
+) -> None:
+    body = data.csv_bytes(data.rows(4, 3)) + b"99,too,many,fields,here\n"
+    good_then_bad_then_good(local_s3, bucket, "in/2.csv", body)
+    result = run_files(local_s3, warehouse_url, bucket, prefix="in/")
+
+    assert ids(warehouse_url) == [1, 2, 3, 7, 8, 9]
+    assert result.files_quarantined == 1
+    assert "expected 4 columns, got 5" in quarantine_of(warehouse_url)["in/2.csv"]
+    assert files_table(warehouse_url) == [
+        ("in/1.csv", "loaded", 3, 0),
+        ("in/2.csv", "quarantined", 0, 1),
+        ("in/3.csv", "loaded", 3, 0),
+    ]
+
+
+def test_a_file_whose_columns_differ_is_quarantined(local_s3, bucket, warehouse_url) -> None:
+    good_then_bad_then_good(local_s3, bucket, "in/2.csv", b"id,customer,total\n4,c,1.00\n")
+    run_files(local_s3, warehouse_url, bucket, prefix="in/")
+
+    assert ids(warehouse_url) == [1, 2, 3, 7, 8, 9]
+    assert quarantine_of(warehouse_url)["in/2.csv"] == (
+        "the file's columns do not match the stream's: missing ['amount', 'placed_at'];"
+        " unexpected ['total']"
+    )
+
+
+def test_a_value_that_does_not_fit_the_column_type_quarantines_the_file(
+    local_s3, bucket, duckdb_warehouse_url
+) -> None:
+    body = b"id,customer,amount,placed_at\nfour,c,1.00,2026-11-01T00:00:00Z\n"
+    good_then_bad_then_good(local_s3, bucket, "in/2.csv", body)
+    run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/")
+
+    assert ids(duckdb_warehouse_url) == [1, 2, 3, 7, 8, 9]
+    assert "four" in quarantine_of(duckdb_warehouse_url)["in/2.csv"]
+
+
+def test_a_truncated_gzip_is_quarantined(local_s3, bucket, warehouse_url) -> None:
+    whole = data.gzip_bytes(data.csv_bytes(data.rows(4, 3000)))
+    good_then_bad_then_good(local_s3, bucket, "in/2.csv.gz", whole[: len(whole) // 2])
+    run_files(local_s3, warehouse_url, bucket, prefix="in/")
+
+    assert ids(warehouse_url) == [1, 2, 3, 7, 8, 9]
+    assert "Truncated compressed stream" in quarantine_of(warehouse_url)["in/2.csv.gz"]
+
+
+def test_a_corrupt_parquet_file_is_quarantined(local_s3, bucket, warehouse_url) -> None:
+    put(local_s3, bucket, "in/1.parquet", data.parquet_bytes(data.rows(1, 3)))
+    body = bytearray(data.parquet_bytes(data.rows(4, 3)))
+    body[-12:-8] = b"\xff\xff\xff\x7f"  # footer length beyond the file
+    put(local_s3, bucket, "in/2.parquet", bytes(body))
+    run_files(local_s3, warehouse_url, bucket, prefix="in/")
+
+    assert ids(warehouse_url) == [1, 2, 3]
+    assert "in/2.parquet" in quarantine_of(warehouse_url)
+
+
+def test_max_bad_rows_accepts_and_records_a_few_bad_rows(
+    local_s3, bucket, duckdb_warehouse_url
+) -> None:
+    body = (
+        b"id,customer,amount,placed_at\n1,a,1.00,2026-11-01T00:00:00Z\n2,b\n"
+        b"3,c,3.00,2026-11-01T00:00:00Z\n4,d,4.00,x,y\n"
+    )
+    put(local_s3, bucket, "in/1.csv", body)
+    result = run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/", max_bad_rows=2)
+
+    assert ids(duckdb_warehouse_url) == [1, 3]
+    assert result.bad_rows == 2
+    assert warehouse_rows(
+        duckdb_warehouse_url,
+        "SELECT object_key, error, row_text FROM _dw.bad_rows ORDER BY row_text",
+    ) == [
+        ("in/1.csv", "expected 4 columns, got 2", "2,b"),
+        ("in/1.csv", "expected 4 columns, got 5", "4,d,4.00,x,y"),
+    ]
+
+
+def test_more_bad_rows_than_allowed_quarantines_the_file(
+    local_s3, bucket, duckdb_warehouse_url
+) -> None:
+    body = b"id,customer\n1,a\n2\n3\n"
+    put(local_s3, bucket, "in/1.csv", body)
+    run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/", max_bad_rows=1)
+
+    assert files_table(duckdb_warehouse_url) == [("in/1.csv", "quarantined", 0, 2)]
+
+
+def test_a_quarantined_file_is_not_retried_until_it_is_rewritten(
+    local_s3, bucket, duckdb_warehouse_url
+) -> None:
+    good_then_bad_then_good(local_s3, bucket, "in/2.csv", b"id,customer\n1\n")
+    run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/")
+    again = run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/")
+    put(local_s3, bucket, "in/2.csv", data.csv_bytes(data.rows(4, 3)))
+    fixed = run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/")
+
+    assert (again.files_loaded, again.files_quarantined) == (0, 0)
+    assert fixed.loaded == ["in/2.csv"]
+    assert ids(duckdb_warehouse_url) == list(range(1, 10))
+    assert quarantine_of(duckdb_warehouse_url) == {}
+
+
+@pytest.mark.parametrize("key", ["in/2.csv", "in/2.jsonl"])
+def test_invalid_utf8_is_quarantined(local_s3, bucket, duckdb_warehouse_url, key: str) -> None:
+    put(local_s3, bucket, "in/1.csv", data.csv_bytes(data.rows(1, 3)))
+    body = (
+        b"id,customer,amount,placed_at\n4,\xff\xfe,1.00,2026-11-01T00:00:00Z\n"
+        if key.endswith(".csv")
+        else b'{"id": 4, "customer": "\xff\xfe"}\n'
+    )
+    put(local_s3, bucket, key, body)
+    run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/")
+
+    assert ids(duckdb_warehouse_url) == [1, 2, 3]
+    assert key in quarantine_of(duckdb_warehouse_url)
