@@ -254,10 +254,8 @@ def run_files(
 ):  # type: ignore[no-untyped-def]
     """Load one file stream `drops.<name>` with real objects: boto3 against the local server."""
     from dw_pipelines.sync.files.runner import sync_files
-    from dw_pipelines.sync.files.spec import FileStreamSpec
+    from dw_pipelines.sync.files.spec import CsvOptions, FileStreamSpec
     from dw_pipelines.sync.warehouses import open_warehouse
-
-    from dw_pipelines.sync.files.spec import CsvOptions
 
     spec.setdefault("name", "events")
     if isinstance(spec.get("csv"), dict):
