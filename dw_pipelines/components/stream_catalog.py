@@ -13,8 +13,12 @@ import dagster as dg
 from dw_pipelines.ingest.assets import build_stream_asset, source_resource_key
 from dw_pipelines.ingest.cdc import CdcSettings, build_cdc_defs
 from dw_pipelines.ingest.checks import build_stream_checks
+from dw_pipelines.ingest.files import FileStreamSettings, build_file_stream_defs
+from dw_pipelines.resources.s3 import S3Resource
 from dw_pipelines.resources.sql_source import SqlSourceResource
 from dw_pipelines.sync.cdc.runner import CdcOptions
+from dw_pipelines.sync.files.formats import check_type_labels
+from dw_pipelines.sync.files.spec import CsvOptions, FileStreamSpec
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec, SyncMode, parse_duration
 
 
@@ -51,23 +55,104 @@ class CdcModel(dg.Model):
         )
 
 
+class S3Model(dg.Model):
+    """Where an `s3` source's bucket lives and how to reach it. Secrets are named by env var;
+    without keys, boto3's default chain (instance role, ~/.aws, AWS_* variables) is used."""
+
+    region: str | None = None
+    endpoint_url_env: str | None = None
+    """Env var holding the endpoint of an S3-compatible store; unset for AWS."""
+    access_key_id_env: str | None = None
+    secret_access_key_env: str | None = None
+    session_token_env: str | None = None
+    role_arn: str | None = None
+    """A role to assume with the credentials above."""
+    external_id_env: str | None = None
+    path_style: bool = False
+
+    def to_resource(self) -> S3Resource:
+        def env(name: str | None) -> dg.EnvVar | None:
+            return dg.EnvVar(name) if name else None
+
+        return S3Resource(
+            region=self.region,
+            endpoint_url=env(self.endpoint_url_env),  # type: ignore[arg-type]
+            access_key_id=env(self.access_key_id_env),  # type: ignore[arg-type]
+            secret_access_key=env(self.secret_access_key_env),  # type: ignore[arg-type]
+            session_token=env(self.session_token_env),  # type: ignore[arg-type]
+            role_arn=self.role_arn,
+            external_id=env(self.external_id_env),  # type: ignore[arg-type]
+            path_style=self.path_style,
+        )
+
+
 class SourceModel(dg.Model):
     """A system streams are read from."""
 
-    type: Literal["postgres", "mysql", "sqlite"]
-    url_env: str
+    type: Literal["postgres", "mysql", "sqlite", "s3"]
+    url_env: str | None = None
     """Name of the environment variable holding the SQLAlchemy URL (with its credentials)."""
+    s3: S3Model | None = None
+    """`type: s3`: the store's settings."""
     batch_rows: int = 50_000
     description: str | None = None
     cdc: CdcModel | None = None
     """Change data capture settings (PostgreSQL), for streams with `mode: cdc`."""
 
 
+class CsvModel(dg.Model):
+    delimiter: str | None = None
+    """Default `,` (tab for tsv)."""
+    header: bool = True
+    column_names: list[str] | None = None
+    """Required when `header: false`."""
+    quote_char: str = '"'
+    null_values: list[str] = [""]
+    encoding: str = "utf-8"
+
+
+class FilesModel(dg.Model):
+    """An `s3` source's stream: the objects under a prefix, loaded once each."""
+
+    bucket: str
+    prefix: str = ""
+    glob: str = "*"
+    """Matched against the key after the prefix (`*` crosses `/`)."""
+    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
+    """Default: from each key's extension."""
+    compression: Literal["auto", "gzip", "zstd", "none"] = "auto"
+    csv: CsvModel = CsvModel()
+    column_types: dict[str, str] = {}
+    """Overrides of inferred types, e.g. `amount: decimal(12,2)`, `ts: timestamptz`."""
+    mode: Literal["append", "merge"] = "append"
+    on_rewrite: Literal["replace", "ignore"] = "replace"
+    max_bad_rows: int = 0
+    partitioning: Literal["none", "modified_date", "key_date"] = "none"
+    key_date_pattern: str = r"(\d{4})[-/]?(\d{2})[-/]?(\d{2})"
+    start_date: str = "2024-01-01"
+    sensor_interval_seconds: int = 60
+    max_files_per_run: int = 500
+    max_runs_per_tick: int = 10
+    lookback: str = "1 hour"
+
+    def to_settings(self) -> FileStreamSettings:
+        return FileStreamSettings(
+            sensor_interval_s=self.sensor_interval_seconds,
+            max_files_per_run=self.max_files_per_run,
+            max_runs_per_tick=self.max_runs_per_tick,
+            lookback=parse_duration(self.lookback),
+            start_date=self.start_date,
+        )
+
+
 class StreamModel(dg.Model):
-    """One source table synced into one warehouse table `<source>.<name>`."""
+    """One source table (or one prefix of files) synced into one warehouse table."""
 
     source: str
-    object: str
+    object: str | None = None
+    """SQL sources: the table to read."""
+    files: FilesModel | None = None
+    """`s3` sources: the objects to load."""
     name: str | None = None
     mode: Literal["full_refresh", "incremental_append", "incremental_merge", "cdc"] = "full_refresh"
     primary_key: list[str] = []
@@ -83,10 +168,38 @@ class StreamModel(dg.Model):
     deletes: Literal["hard", "soft"] = "hard"
     """cdc: remove deleted rows, or keep them with `_dw_deleted_at` set."""
 
+    def to_file_spec(self) -> FileStreamSpec:
+        f = self.files
+        assert f is not None
+        return FileStreamSpec(
+            source=self.source,
+            name=self.name or "",
+            bucket=f.bucket,
+            prefix=f.prefix,
+            glob=f.glob,
+            format=f.format,  # type: ignore[arg-type]
+            compression=f.compression,
+            csv=CsvOptions(
+                delimiter=f.csv.delimiter,
+                header=f.csv.header,
+                column_names=tuple(f.csv.column_names) if f.csv.column_names else None,
+                quote_char=f.csv.quote_char,
+                null_values=tuple(f.csv.null_values),
+                encoding=f.csv.encoding,
+            ),
+            column_types=dict(f.column_types),
+            primary_key=tuple(self.primary_key),
+            mode=f.mode,
+            on_rewrite=f.on_rewrite,
+            max_bad_rows=f.max_bad_rows,
+            partitioning=f.partitioning,  # type: ignore[arg-type]
+            key_date_pattern=f.key_date_pattern,
+        )
+
     def to_spec(self) -> StreamSpec:
         return StreamSpec(
             source=self.source,
-            object=self.object,
+            object=self.object or "",
             mode=self.mode,  # type: ignore[arg-type]
             primary_key=tuple(self.primary_key),
             cursor=self.cursor,
@@ -110,7 +223,20 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
         specs = self.validated_specs()
         assets, checks, jobs, schedules = [], [], [], []
         cdc_defs = [self._cdc_defs(name) for name in self.sources if self._cdc_streams(name)]
+        file_defs = []
         for stream, spec in zip(self.streams, specs, strict=True):
+            if isinstance(spec, FileStreamSpec):
+                assert stream.files is not None
+                file_defs.append(
+                    build_file_stream_defs(
+                        spec,
+                        stream.files.to_settings(),
+                        description=stream.description,
+                        owners=stream.owners if stream.owners is not None else self.owners,
+                        group=stream.group,
+                    )
+                )
+                continue
             if spec.mode is SyncMode.CDC:
                 continue
             checks += build_stream_checks(spec)
@@ -140,8 +266,12 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                     )
                 )
         resources = {
-            source_resource_key(name): SqlSourceResource(
-                url=dg.EnvVar(source.url_env), name=name, batch_rows=source.batch_rows
+            source_resource_key(name): (
+                (source.s3 or S3Model()).to_resource()
+                if source.type == "s3"
+                else SqlSourceResource(
+                    url=dg.EnvVar(source.url_env or ""), name=name, batch_rows=source.batch_rows
+                )
             )
             for name, source in self.sources.items()
         }
@@ -154,6 +284,7 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                 resources=resources,
             ),
             *cdc_defs,
+            *file_defs,
         )
 
     def _cdc_streams(self, source: str) -> list[StreamModel]:
@@ -175,17 +306,35 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
             groups={sp.name: s.group for s, sp in zip(streams, specs, strict=True)},
         )
 
-    def validated_specs(self) -> list[StreamSpec]:
+    def validated_specs(self) -> list[StreamSpec | FileStreamSpec]:
         """Specs for every stream, or an error naming the offending entry and field."""
-        specs: list[StreamSpec] = []
+        for name, source in self.sources.items():
+            if source.type != "s3" and not source.url_env:
+                raise DeclarationError(
+                    name, "url_env", f"is required for a {source.type} source", f"sources.{name}"
+                )
+        specs: list[StreamSpec | FileStreamSpec] = []
         seen: dict[str, int] = {}
         for index, stream in enumerate(self.streams):
-            sid = f"{stream.source}.{stream.name or stream.object}"
+            sid = f"{stream.source}.{stream.name or stream.object or (stream.files.prefix if stream.files else '')}"
             entry = f"streams[{index}] ('{sid}')"
             if stream.source not in self.sources:
                 known = ", ".join(sorted(self.sources)) or "none declared"
                 raise DeclarationError(
                     sid, "source", f"unknown source '{stream.source}' (sources: {known})", entry
+                )
+            if self.sources[stream.source].type == "s3":
+                file_spec = self._file_spec(sid, entry, stream)
+                if file_spec.stream_id in seen:
+                    raise DeclarationError(
+                        sid, "name", f"duplicate stream '{file_spec.stream_id}'", entry
+                    )
+                seen[file_spec.stream_id] = index
+                specs.append(file_spec)
+                continue
+            if stream.files is not None or not stream.object:
+                raise DeclarationError(
+                    sid, "object", "a SQL source's stream names a table (`files:` is for s3)", entry
                 )
             spec = stream.to_spec()
             try:
@@ -207,6 +356,27 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
             seen[spec.stream_id] = index
             specs.append(spec)
         return specs
+
+    def _file_spec(self, sid: str, entry: str, stream: StreamModel) -> FileStreamSpec:
+        if stream.files is None or stream.object:
+            raise DeclarationError(
+                sid, "files", "an s3 source's stream declares `files:` (not `object:`)", entry
+            )
+        for field_name in ("mode", "cursor", "lookback", "columns", "schedule"):
+            if getattr(stream, field_name) not in (None, "full_refresh"):
+                raise DeclarationError(
+                    sid, field_name, "does not apply to file streams (see `files:`)", entry
+                )
+        spec = stream.to_file_spec()
+        try:
+            spec.validate()
+            check_type_labels(spec.column_types)
+            parse_duration(stream.files.lookback)
+        except DeclarationError as exc:
+            raise DeclarationError(sid, f"files.{exc.field_name}", exc.problem, entry) from None
+        except ValueError as exc:
+            raise DeclarationError(sid, "files", str(exc), entry) from None
+        return spec
 
     def _check_cdc(self, sid: str, entry: str, stream: StreamModel) -> None:
         source = self.sources[stream.source]

@@ -1,0 +1,280 @@
+"""S3 file streams in Dagster: one asset per stream, its quarantine check and new-object sensor.
+
+No `from __future__ import annotations`: Dagster reads config and context annotations at runtime.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import dagster as dg
+
+from dw_pipelines import settings
+from dw_pipelines.ingest.assets import (
+    SOURCE_TAG,
+    SYNC_MODE_TAG,
+    WAREHOUSE_OP_TAG,
+    materialization_metadata,
+    source_resource_key,
+    table_name,
+)
+from dw_pipelines.ingest.file_cursor import FileCursor, plan_batches
+from dw_pipelines.sync.engine import SyncResult
+from dw_pipelines.sync.errors import SyncError
+from dw_pipelines.sync.files.runner import (
+    FilesResult,
+    listed_objects,
+    quarantined_files,
+    sync_files,
+)
+from dw_pipelines.sync.files.spec import SOURCE_FILE, SOURCE_MODIFIED, FileStreamSpec, Partitioning
+
+FILES_MODE = "files"
+
+
+@dataclass(frozen=True)
+class FileStreamSettings:
+    sensor_interval_s: int = 60
+    max_files_per_run: int = 500
+    max_runs_per_tick: int = 10
+    # How far before the newest requested object the sensor still looks for late arrivals.
+    lookback: timedelta = timedelta(hours=1)
+    start_date: str = "2024-01-01"  # first daily partition, for partitioned streams
+
+
+class FilesConfig(dg.Config):
+    """`max_files` bounds one run (default: the stream's `max_files_per_run`)."""
+
+    max_files: int | None = None
+
+
+def build_file_stream_defs(
+    spec: FileStreamSpec,
+    settings_: FileStreamSettings,
+    *,
+    description: str | None = None,
+    owners: Sequence[str] = (),
+    group: str | None = None,
+) -> dg.Definitions:
+    asset = _build_asset(spec, settings_, description, owners, group)
+    job = dg.define_asset_job(
+        job_name(spec),
+        selection=[dg.AssetKey([spec.source, spec.name])],
+        description=f"Loads the new and rewritten objects of {spec.stream_id}.",
+    )
+    return dg.Definitions(
+        assets=[asset],
+        asset_checks=[_build_quarantine_check(spec)],
+        jobs=[job],
+        sensors=[_build_sensor(spec, settings_)],
+    )
+
+
+def job_name(spec: FileStreamSpec) -> str:
+    return f"{spec.source}_{spec.name}_job"
+
+
+def partitions_of(spec: FileStreamSpec, start_date: str) -> dg.DailyPartitionsDefinition | None:
+    if spec.partitioning is Partitioning.NONE:
+        return None
+    return dg.DailyPartitionsDefinition(start_date=start_date, timezone="UTC")
+
+
+def _build_asset(
+    spec: FileStreamSpec,
+    settings_: FileStreamSettings,
+    description: str | None,
+    owners: Sequence[str],
+    group: str | None,
+) -> dg.AssetsDefinition:
+    partitions = partitions_of(spec, settings_.start_date)
+    warehouse_kind = settings.warehouse_kind()
+    uri = f"s3://{spec.bucket}/{spec.prefix}{spec.glob}"
+
+    @dg.asset(
+        key=[spec.source, spec.name],
+        group_name=group or spec.source,
+        kinds={"s3", warehouse_kind},
+        owners=list(owners),
+        description=description or f"Files `{uri}` loaded once each ({spec.mode}).",
+        partitions_def=partitions,
+        # A CLI backfill of a date range is one run that loads each day in turn.
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
+        tags={SYNC_MODE_TAG: FILES_MODE, SOURCE_TAG: spec.source},
+        op_tags={WAREHOUSE_OP_TAG: warehouse_kind},
+        metadata={
+            "dagster/table_name": table_name(spec),
+            "source_uri": uri,
+            "file_mode": spec.mode,
+            "on_rewrite": spec.on_rewrite,
+            "primary_key": ", ".join(spec.primary_key),
+            "partitioning": spec.partitioning.value,
+        },
+        required_resource_keys={"warehouse", source_resource_key(spec.source)},
+    )
+    def _load(context: dg.AssetExecutionContext, config: FilesConfig) -> dg.MaterializeResult:
+        days: list[date | None] = (
+            [date.fromisoformat(k) for k in context.partition_keys] if partitions else [None]
+        )
+        store_resource = getattr(context.resources, source_resource_key(spec.source))
+        results: list[FilesResult] = []
+        try:
+            with store_resource.open() as store, context.resources.warehouse.open() as warehouse:
+                for day in days:
+                    results.append(
+                        sync_files(
+                            spec,
+                            store,
+                            warehouse,
+                            partition=day,
+                            max_files=config.max_files or settings_.max_files_per_run,
+                            log=context.log.info,
+                        )
+                    )
+        except SyncError as exc:
+            raise dg.Failure(description=f"stream '{spec.stream_id}': {exc}") from None
+        total = _combine(results)
+        if total.files_quarantined:
+            context.log.warning(
+                f"{spec.stream_id}: {total.files_quarantined} file(s) quarantined:"
+                f" {', '.join(k for k, _ in total.quarantined[:5])}"
+            )
+        return dg.MaterializeResult(metadata=files_metadata(spec, total))
+
+    return _load
+
+
+def _combine(results: list[FilesResult]) -> FilesResult:
+    total = results[-1]
+    if len(results) == 1:
+        return total
+    combined = FilesResult(total.stream_id, total.table, row_count=total.row_count)
+    combined.columns = total.columns
+    combined.partition = f"{results[0].partition}..{total.partition}"
+    for r in results:
+        for name in ("files_listed", "files_loaded", "files_replaced", "files_quarantined",
+                     "files_skipped", "files_pending", "rows_read", "rows_inserted",
+                     "rows_updated", "rows_deleted", "bad_rows", "duration_s"):  # fmt: skip
+            setattr(combined, name, getattr(combined, name) + getattr(r, name))
+        combined.loaded += r.loaded
+        combined.quarantined += r.quarantined
+    return combined
+
+
+def files_metadata(spec: FileStreamSpec, result: FilesResult) -> dict[str, object]:
+    as_sync = SyncResult(
+        spec.stream_id,
+        FILES_MODE,
+        result.table,
+        rows_read=result.rows_read,
+        rows_inserted=result.rows_inserted,
+        rows_updated=result.rows_updated,
+        rows_deleted=result.rows_deleted,
+        row_count=result.row_count,
+        cursor_after=result.loaded[-1] if result.loaded else None,
+        columns=result.columns,
+        duration_s=result.duration_s,
+    )
+    provenance = [
+        dg.TableColumn(SOURCE_FILE, "string", description="the object key the row came from"),
+        dg.TableColumn(SOURCE_MODIFIED, "timestamptz", description="that object's LastModified"),
+    ]
+    metadata = materialization_metadata(spec, as_sync, extra_columns=provenance)  # type: ignore[arg-type]
+    del metadata["cursor_before"], metadata["rows_unchanged"]
+    metadata["cursor_after"] = as_sync.cursor_after or ""
+    metadata.update(
+        {
+            "files_listed": result.files_listed,
+            "files_loaded": result.files_loaded,
+            "files_replaced": result.files_replaced,
+            "files_quarantined": result.files_quarantined,
+            "files_skipped": result.files_skipped,
+            "files_pending": result.files_pending,
+            "bad_rows": result.bad_rows,
+            "loaded_files": dg.MetadataValue.md(_bullets(result.loaded)),
+        }
+    )
+    if result.partition:
+        metadata["partition"] = result.partition
+    if result.quarantined:
+        metadata["quarantined_files"] = dg.MetadataValue.md(
+            _bullets([f"`{k}`: {e}" for k, e in result.quarantined])
+        )
+    return metadata
+
+
+def _bullets(lines: list[str], limit: int = 20) -> str:
+    shown = [f"- {line}" for line in lines[:limit]]
+    if len(lines) > limit:
+        shown.append(f"- … and {len(lines) - limit} more")
+    return "\n".join(shown) or "(none)"
+
+
+def _build_quarantine_check(spec: FileStreamSpec) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey([spec.source, spec.name]),
+        name="no_quarantined_files",
+        description="Warns while any object's current version is quarantined (see _dw.files).",
+        required_resource_keys={"warehouse"},
+        op_tags={WAREHOUSE_OP_TAG: settings.warehouse_kind()},
+    )
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        with context.resources.warehouse.open() as warehouse:
+            bad = quarantined_files(warehouse, spec.stream_id)
+        return dg.AssetCheckResult(
+            passed=not bad,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "quarantined_files": len(bad),
+                "files": dg.MetadataValue.md(_bullets([f"`{k}`: {e}" for k, e in bad])),
+            },
+        )
+
+    return _check
+
+
+def sensor_name(spec: FileStreamSpec) -> str:
+    return f"{spec.source}_{spec.name}_sensor"
+
+
+def _build_sensor(spec: FileStreamSpec, settings_: FileStreamSettings) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=sensor_name(spec),
+        minimum_interval_seconds=settings_.sensor_interval_s,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        job_name=job_name(spec),
+        required_resource_keys={source_resource_key(spec.source)},
+        description=f"Requests runs of {spec.stream_id} for new or rewritten objects.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        cursor = FileCursor.load(context.cursor)
+        with getattr(context.resources, source_resource_key(spec.source)).open() as store:
+            objects = listed_objects(spec, store)
+        unseen = cursor.unseen(objects, settings_.lookback)
+        batches = plan_batches(
+            spec, unseen, settings_.max_files_per_run, settings_.max_runs_per_tick
+        )
+        requested = [o for b in batches for o in b.objects]
+        taken = {o.key for o in requested}
+        left = [o for o in unseen if o.key not in taken]
+        cursor.mark(requested, left, settings_.lookback)
+        runs = [
+            dg.RunRequest(
+                run_key=f"{spec.stream_id}:{batch.run_key}",
+                partition_key=batch.partition.isoformat() if batch.partition else None,
+                run_config={"ops": {op_name(spec): {"config": {"max_files": len(batch.objects)}}}},
+                tags={"dw/files": str(len(batch.objects))},
+            )
+            for batch in batches
+        ]
+        if not runs:
+            return dg.SensorResult(
+                skip_reason=f"no new object among {len(objects)}", cursor=cursor.dump()
+            )
+        return dg.SensorResult(run_requests=runs, cursor=cursor.dump())
+
+    return _sensor
+
+
+def op_name(spec: FileStreamSpec) -> str:
+    return f"{spec.source}__{spec.name}"
