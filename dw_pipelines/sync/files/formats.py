@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.files.spec import SOURCE_FILE, SOURCE_MODIFIED, FileFormat, FileStreamSpec
 from dw_pipelines.sync.schema import Column, decimal_column
+from dw_pipelines.sync.spec import SchemaPolicy
 
 BLOCK_BYTES = 4 << 20  # CSV/JSON block: types are inferred from the first one
 PARQUET_BATCH_ROWS = 64 * 1024
@@ -50,13 +51,18 @@ def open_file(
     columns: list[Column] | None,
     opener: Callable[[bool], BinaryIO],
     bad_rows: list[BadRow],
+    hints: dict[str, str] | None = None,
 ) -> tuple[list[Column], pa.RecordBatchReader]:
     """(the file's columns, its batches conformed to them plus the two provenance columns).
 
     `columns` are the stream's (None for its first file: inferred from this one, with the
     declared overrides). `opener(random_access)` opens the object. Malformed CSV rows up to
-    `spec.max_bad_rows` are skipped and appended to `bad_rows`.
+    `spec.max_bad_rows` are skipped and appended to `bad_rows`. `hints` are type labels for
+    new columns (e.g. from a manifest), below the stream's own `column_types`. Under schema
+    policy `evolve` a file may bring new columns (added) and omit known ones (NULL).
     """
+    types = {**(hints or {}), **spec.column_types}
+    evolve = spec.schema_policy is SchemaPolicy.EVOLVE
     try:
         fmt = spec.format_of(key)
     except ValueError as exc:
@@ -73,11 +79,14 @@ def open_file(
             if fmt is FileFormat.JSONL:
                 schema, batches = _jsonl(stream, columns)
             else:
-                schema, batches = _csv(spec, fmt, stream, columns, bad_rows)
-        file_columns = [_overridden(spec, column_for(f.name, f.type)) for f in schema]
+                schema, batches = _csv(spec, fmt, stream, columns, bad_rows, types)
+        file_columns = [_overridden(types, column_for(f.name, f.type)) for f in schema]
         target = columns if columns is not None else file_columns
+        if evolve and columns is not None:
+            known = {c.name for c in columns}
+            target = columns + [c for c in file_columns if c.name not in known]
         # A JSON record simply omits a key whose value is null: only unknown keys are wrong.
-        _check_names(target, [f.name for f in schema], missing_ok=fmt is FileFormat.JSONL)
+        _check_names(target, [f.name for f in schema], missing_ok=evolve or fmt is FileFormat.JSONL)
     except Exception as exc:
         raise guard.classify(exc, bad_rows, spec.max_bad_rows) from None
     out_schema = pa.schema(
@@ -124,6 +133,7 @@ def _csv(
     stream: Any,
     columns: list[Column] | None,
     bad_rows: list[BadRow],
+    labels: dict[str, str],
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     options = spec.csv
     delimiter = options.delimiter or ("\t" if fmt is FileFormat.TSV else ",")
@@ -138,12 +148,8 @@ def _csv(
         )
         return "skip" if len(bad_rows) <= spec.max_bad_rows else "error"
 
-    types = {c.name: c.arrow_type() for c in columns} if columns is not None else {}
-    if columns is None:
-        types = {
-            name: _parse_label(name, label).arrow_type()
-            for name, label in spec.column_types.items()
-        }
+    types = {name: _parse_label(name, label).arrow_type() for name, label in labels.items()}
+    types.update({c.name: c.arrow_type() for c in columns or ()})
     reader = pcsv.open_csv(
         stream,
         read_options=pcsv.ReadOptions(
@@ -245,8 +251,8 @@ def check_type_labels(column_types: dict[str, str]) -> None:
         _parse_label(name, label)
 
 
-def _overridden(spec: FileStreamSpec, column: Column) -> Column:
-    label = spec.column_types.get(column.name)
+def _overridden(labels: dict[str, str], column: Column) -> Column:
+    label = labels.get(column.name)
     return _parse_label(column.name, label) if label else column
 
 

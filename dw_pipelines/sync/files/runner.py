@@ -18,7 +18,7 @@ from typing import BinaryIO
 from dw_pipelines.sync.engine import prepare_warehouse
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.files.formats import FILE_COLUMNS, BadFile, BadRow, open_file
-from dw_pipelines.sync.files.spec import SOURCE_FILE, FileStreamSpec
+from dw_pipelines.sync.files.spec import SOURCE_FILE, FileStreamSpec, Layout
 from dw_pipelines.sync.files.store import ObjectChanged, ObjectInfo, S3Store
 from dw_pipelines.sync.schema import Column, fingerprint
 from dw_pipelines.sync.state import StreamState
@@ -26,7 +26,7 @@ from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, SYNCED_AT, Warehouse
 
 FILES_TABLE = "files"
 BAD_ROWS_TABLE = "bad_rows"
-LOADED, QUARANTINED = "loaded", "quarantined"
+LOADED, QUARANTINED, MANIFEST = "loaded", "quarantined", "manifest"
 
 
 @dataclass
@@ -122,7 +122,14 @@ def sync_files(
     if max_files is not None and len(todo) > max_files:
         result.files_pending = len(todo) - max_files
         todo = todo[:max_files]
-    _Loader(spec, store, warehouse, result, log or (lambda _m: None)).run(todo)
+    say = log or (lambda _m: None)
+    if spec.layout is Layout.FILES:
+        units = [Unit([o]) for o in todo]
+    else:
+        from dw_pipelines.sync.files.cur import cur_units  # it builds on Unit, defined here
+
+        units = cur_units(spec, store, objects, done, say)
+    _Loader(spec, store, warehouse, result, say).run(units)
     with warehouse.transaction():
         state = warehouse.read_state(spec.stream_id)
     if state is not None:
@@ -130,6 +137,21 @@ def sync_files(
         result.columns = list(state.columns or ())
     result.duration_s = round(time.monotonic() - started, 3)
     return result
+
+
+@dataclass
+class Unit:
+    """What one warehouse transaction loads: one object, or a whole delivery (a CUR manifest)."""
+
+    objects: list[ObjectInfo]
+    manifest: ObjectInfo | None = None  # recorded with the delivery it describes
+    replaces: list[str] = field(default_factory=list)  # earlier keys whose rows it supersedes
+    hints: dict[str, str] = field(default_factory=dict)  # column types the manifest declares
+    error: str | None = None  # a delivery that cannot be read: quarantined as it is
+
+    @property
+    def key(self) -> str:
+        return self.manifest.key if self.manifest else self.objects[0].key
 
 
 class _Loader:
@@ -145,90 +167,143 @@ class _Loader:
         self.files = warehouse.table(STATE_SCHEMA, FILES_TABLE)
         self.target = warehouse.table(spec.source, spec.name)
 
-    def run(self, objects: Iterable[ObjectInfo]) -> None:
-        for obj in objects:
+    def run(self, units: Iterable[Unit]) -> None:
+        for unit in units:
             bad: list[BadRow] = []
+            if unit.error is not None:
+                self._quarantine(unit, unit.error, bad)
+                continue
             try:
                 with self.wh.transaction():
-                    self._load(obj, bad)
+                    self._load(unit, bad)
             except BadFile as exc:
-                self._quarantine(obj, str(exc), bad)
+                self._quarantine(unit, str(exc), bad)
             except ObjectChanged as exc:
                 self.result.files_skipped += 1
                 self.say(f"{self.spec.stream_id}: {exc}; left for the next run")
 
-    def _load(self, obj: ObjectInfo, bad: list[BadRow]) -> None:
-        spec, wh, q, now = self.spec, self.wh, self.wh.quote, datetime.now(UTC)
+    def _etag(self, key: str) -> str | None:
+        return self.wh.scalar(  # type: ignore[no-any-return]
+            f"SELECT etag FROM {self.files} WHERE stream_id = $1 AND object_key = $2",
+            [self.spec.stream_id, key],
+        )
+
+    def _load(self, unit: Unit, bad: list[BadRow]) -> None:
+        spec, wh, now = self.spec, self.wh, datetime.now(UTC)
         wh.lock_stream(spec.stream_id)
         # Re-read under the lock: a concurrent run of this stream may have done it already.
-        prior = wh.scalar(
-            f"SELECT etag FROM {self.files} WHERE stream_id = $1 AND object_key = $2",
-            [spec.stream_id, obj.key],
-        )
-        if prior == obj.etag or (prior is not None and spec.on_rewrite == "ignore"):
+        head = unit.manifest or unit.objects[0]
+        prior = self._etag(head.key)
+        if prior == head.etag or (
+            unit.manifest is None and prior is not None and spec.on_rewrite == "ignore"
+        ):
             self.result.files_skipped += 1
             return
         exists = wh.table_exists(spec.source, spec.name)
         state = wh.read_state(spec.stream_id) if exists else None
-        known = list(state.columns) if state and state.columns else None
-
-        def opener(random_access: bool) -> BinaryIO:
-            if random_access:
-                return self.store.open_random(spec.bucket, obj)
-            return self.store.open(spec.bucket, obj)
-
-        columns, reader = open_file(spec, obj.key, obj.last_modified, known, opener, bad)
-        all_columns = columns + FILE_COLUMNS
-        if not exists:
-            wh.create_table(self.target, all_columns)
-            wh.index_keys(spec.source, spec.name, list(spec.primary_key) or [SOURCE_FILE])
-        stage = wh.create_stage(wh.stage_name(spec.stream_id), all_columns)
-        rows = wh.load(stage, all_columns, reader)
-        deleted = 0
-        if prior is not None:  # rewritten: its previous version's rows go
-            deleted = wh.count(f"DELETE FROM {self.target} WHERE {q(SOURCE_FILE)} = $1", [obj.key])
-        names = ", ".join(q(c.name) for c in all_columns)
-        updated = 0
-        if spec.mode == "merge":
-            self._check_unique_keys(stage)
-            same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
-            updated = wh.count(
-                f"DELETE FROM {self.target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
+        columns = list(state.columns) if state and state.columns else None
+        row_count = state.row_count if state else 0
+        counts = [0, 0, 0, 0]  # read, inserted, updated, deleted
+        for key in unit.replaces:
+            counts[3] += self._delete_rows(key)
+            wh.execute(
+                f"DELETE FROM {self.files} WHERE stream_id = $1 AND object_key = $2",
+                [spec.stream_id, key],
             )
-        wh.execute(
-            f"INSERT INTO {self.target} ({names}, {q(SYNCED_AT)}) SELECT {names}, $1 FROM {stage}",
-            [now],
-        )
-        wh.drop_stage(stage)
-        inserted = rows - updated
-        row_count = (state.row_count if state else 0) + inserted - deleted
-        self._record(obj, LOADED, rows, bad, None, now)
+        for obj in unit.objects:
+            known = self._etag(obj.key) if unit.manifest else prior
+            if known is not None:  # rewritten, or delivered again: its earlier rows go
+                counts[3] += self._delete_rows(obj.key)
+            columns, exists, rows, updated = self._load_object(
+                obj, columns, exists, bad, unit.hints, now
+            )
+            counts[0] += rows
+            counts[1] += rows - updated
+            counts[2] += updated
+            self._record(obj, LOADED, rows, bad, None, now)
+            self.result.loaded.append(obj.key)
+            self.say(f"{spec.stream_id}: loaded s3://{spec.bucket}/{obj.key}: {rows} rows")
+        if unit.manifest is not None:
+            self._record(unit.manifest, MANIFEST, counts[0], [], None, now)
+        read, inserted, updated, deleted = counts
+        row_count += inserted - deleted
+        assert columns is not None
         wh.write_state(
             spec.stream_id,
             StreamState(
                 columns=tuple(columns),
                 schema_fingerprint=fingerprint(columns),
                 row_count=row_count,
-                extra={"last_object": obj.key, "last_modified": obj.last_modified.isoformat()},
+                extra={"last_object": unit.key, "last_modified": head.last_modified.isoformat()},
             ),
             now,
         )
         wh.log_sync(
             spec.stream_id,
             now,
-            ["files", rows, inserted, updated, 0, deleted, row_count, "", obj.key,
+            ["files", read, inserted, updated, 0, deleted, row_count, "", unit.key,
              self.result.partition],
         )  # fmt: skip
         r = self.result
-        r.files_loaded += 1
-        r.files_replaced += prior is not None
-        r.rows_read += rows
+        r.files_loaded += len(unit.objects)
+        r.files_replaced += int(prior is not None)
+        r.rows_read += read
         r.rows_inserted += inserted
         r.rows_updated += updated
         r.rows_deleted += deleted
         r.bad_rows += len(bad)
-        r.loaded.append(obj.key)
-        self.say(f"{spec.stream_id}: loaded s3://{spec.bucket}/{obj.key}: {rows} rows")
+
+    def _delete_rows(self, key: str) -> int:
+        if not self.wh.table_exists(self.spec.source, self.spec.name):
+            return 0
+        q = self.wh.quote
+        return self.wh.count(f"DELETE FROM {self.target} WHERE {q(SOURCE_FILE)} = $1", [key])
+
+    def _load_object(
+        self,
+        obj: ObjectInfo,
+        known: list[Column] | None,
+        exists: bool,
+        bad: list[BadRow],
+        hints: dict[str, str],
+        now: datetime,
+    ) -> tuple[list[Column], bool, int, int]:
+        """Load one object into the target; (columns, table exists, rows, rows updated)."""
+        spec, wh, q = self.spec, self.wh, self.wh.quote
+
+        def opener(random_access: bool) -> BinaryIO:
+            if random_access:
+                return self.store.open_random(spec.bucket, obj)
+            return self.store.open(spec.bucket, obj)
+
+        columns, reader = open_file(spec, obj.key, obj.last_modified, known, opener, bad, hints)
+        all_columns = columns + FILE_COLUMNS
+        if not exists:
+            wh.create_table(self.target, all_columns)
+            wh.index_keys(spec.source, spec.name, list(spec.primary_key) or [SOURCE_FILE])
+        else:
+            known_names = {c.name for c in known or ()}
+            for column in columns:
+                if known is not None and column.name not in known_names:
+                    wh.add_column(self.target, column)  # schema policy evolve
+                    self.say(f"{spec.stream_id}: new column '{column.name}' ({column.type_label})")
+        stage = wh.create_stage(wh.stage_name(spec.stream_id), all_columns)
+        rows = wh.load(stage, all_columns, reader)
+        names = ", ".join(q(c.name) for c in all_columns)
+        updated = 0
+        if spec.mode == "merge":
+            self._check_unique_keys(stage)
+            same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
+            updated = wh.count(
+                f"DELETE FROM {self.target} t WHERE EXISTS"
+                f" (SELECT 1 FROM {stage} s WHERE {same_key})"
+            )
+        wh.execute(
+            f"INSERT INTO {self.target} ({names}, {q(SYNCED_AT)}) SELECT {names}, $1 FROM {stage}",
+            [now],
+        )
+        wh.drop_stage(stage)
+        return columns, True, rows, updated
 
     def _check_unique_keys(self, stage: str) -> None:
         q = self.wh.quote
@@ -245,14 +320,15 @@ class _Loader:
                 " within the file; mode merge needs one row per key per file"
             )
 
-    def _quarantine(self, obj: ObjectInfo, error: str, bad: list[BadRow]) -> None:
+    def _quarantine(self, unit: Unit, error: str, bad: list[BadRow]) -> None:
         spec, now = self.spec, datetime.now(UTC)
+        head = unit.manifest or unit.objects[0]
         with self.wh.transaction():
             self.wh.lock_stream(spec.stream_id)
-            self._record(obj, QUARANTINED, 0, bad, error, now)
+            self._record(head, QUARANTINED, 0, bad, error, now)
         self.result.files_quarantined += 1
-        self.result.quarantined.append((obj.key, error))
-        self.say(f"{spec.stream_id}: quarantined s3://{spec.bucket}/{obj.key}: {error}")
+        self.result.quarantined.append((head.key, error))
+        self.say(f"{spec.stream_id}: quarantined s3://{spec.bucket}/{head.key}: {error}")
 
     def _record(
         self,

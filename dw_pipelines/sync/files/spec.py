@@ -21,6 +21,12 @@ class FileFormat(StrEnum):
     PARQUET = "parquet"
 
 
+class Layout(StrEnum):
+    FILES = "files"  # every object is a file of rows
+    CUR2 = "cur2"  # AWS Cost and Usage Report 2.0 (Data Exports): Parquet + manifest
+    CUR_LEGACY = "cur_legacy"  # legacy AWS CUR: CSV.gz assemblies + manifest
+
+
 class Partitioning(StrEnum):
     NONE = "none"
     MODIFIED_DATE = "modified_date"  # the UTC date of the object's LastModified
@@ -69,12 +75,20 @@ class FileStreamSpec:
     max_bad_rows: int = 0  # malformed CSV rows a file may hold (recorded) before it is rejected
     partitioning: Partitioning = Partitioning.NONE
     key_date_pattern: str = r"(\d{4})[-/]?(\d{2})[-/]?(\d{2})"
-    schema_policy: SchemaPolicy = SchemaPolicy.FREEZE  # files must match the stream's columns
+    # freeze: every file has exactly the stream's columns; evolve: new columns are added and
+    # missing ones are NULL. CUR layouts default to evolve (AWS adds tag columns over time).
+    schema_policy: SchemaPolicy | None = None
+    layout: Layout = Layout.FILES
 
     def __post_init__(self) -> None:
         if self.format is not None:
             object.__setattr__(self, "format", FileFormat(self.format))
         object.__setattr__(self, "partitioning", Partitioning(self.partitioning))
+        object.__setattr__(self, "layout", Layout(self.layout))
+        if self.schema_policy is None:
+            policy = SchemaPolicy.FREEZE if self.layout is Layout.FILES else SchemaPolicy.EVOLVE
+            object.__setattr__(self, "schema_policy", policy)
+        object.__setattr__(self, "schema_policy", SchemaPolicy(self.schema_policy))
         object.__setattr__(self, "primary_key", tuple(self.primary_key))
         if not self.name:
             object.__setattr__(self, "name", default_name(self.prefix.rstrip("/") or self.bucket))
@@ -98,6 +112,16 @@ class FileStreamSpec:
         if self.compression not in ("auto", "none", *COMPRESSIONS):
             raise DeclarationError(
                 sid, "compression", f"must be auto, none, gzip or zstd, not {self.compression!r}"
+            )
+        if self.schema_policy is SchemaPolicy.ADD_COLUMNS:
+            raise DeclarationError(sid, "schema_policy", "file streams use freeze or evolve")
+        if self.layout is not Layout.FILES and (
+            self.mode != "append" or self.partitioning is not Partitioning.NONE
+        ):
+            raise DeclarationError(
+                sid,
+                "layout",
+                "CUR layouts load whole billing periods: mode append, no partitioning",
             )
         if self.max_bad_rows < 0:
             raise DeclarationError(sid, "max_bad_rows", "must not be negative")
