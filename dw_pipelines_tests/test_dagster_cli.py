@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dw_pipelines.demo import shop
+from dw_pipelines.demo import drops, shop
 from dw_pipelines_tests.conftest import warehouse_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,14 +20,16 @@ SECRET = "Sup3r-S3cret-Pw!"
 
 
 @pytest.fixture
-def project_env(tmp_path: Path) -> dict[str, str]:
+def project_env(tmp_path: Path, local_s3) -> dict[str, str]:  # type: ignore[no-untyped-def]
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     db = tmp_path / "shop.sqlite"
     shop.build(db)
+    drops.seed(local_s3.client())  # the demo's file drops, on the test session's S3 server
     return {
         **os.environ,
+        **local_s3.env(),
         "DAGSTER_HOME": str(home),
         "DW_WAREHOUSE_URL": str(tmp_path / "warehouse.duckdb"),
         "DW_DEMO_SHOP_URL": f"sqlite:///{db}",
@@ -119,3 +121,19 @@ def test_a_failed_sync_says_why_and_never_shows_the_password(project_env: dict[s
     for path in Path(env["DAGSTER_HOME"]).rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_s3_keys_never_reach_the_output_or_the_instance(project_env: dict[str, str]) -> None:
+    secret = project_env["DW_S3_SECRET_ACCESS_KEY"]
+    ok = dagster(project_env, "asset", "materialize", "--select", "partner_drops/returns")
+    wrong = {**project_env, "DW_S3_SECRET_ACCESS_KEY": "x" + secret[1:]}
+    refused = dagster(wrong, "asset", "materialize", "--select", "partner_drops/returns")
+
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert refused.returncode != 0
+    assert "cannot list s3://demo-drops/partner/returns/: SignatureDoesNotMatch" in refused.stderr
+    for done in (ok, refused):
+        assert secret[1:] not in done.stdout + done.stderr
+    for path in Path(project_env["DAGSTER_HOME"]).rglob("*"):
+        if path.is_file():
+            assert secret[1:].encode() not in path.read_bytes(), path

@@ -124,7 +124,12 @@ class FilesModel(dg.Model):
     csv: CsvModel = CsvModel()
     column_types: dict[str, str] = {}
     """Overrides of inferred types, e.g. `amount: decimal(12,2)`, `ts: timestamptz`."""
+    layout: Literal["files", "cur2", "cur_legacy"] = "files"
+    """`cur2` / `cur_legacy`: an AWS Cost and Usage Report export, loaded by its manifests."""
     mode: Literal["append", "merge"] = "append"
+    schema_policy: Literal["freeze", "evolve"] | None = None
+    """freeze (default): every file has the stream's columns; evolve (CUR default): new columns
+    are added, missing ones are NULL."""
     on_rewrite: Literal["replace", "ignore"] = "replace"
     max_bad_rows: int = 0
     partitioning: Literal["none", "modified_date", "key_date"] = "none"
@@ -194,6 +199,8 @@ class StreamModel(dg.Model):
             max_bad_rows=f.max_bad_rows,
             partitioning=f.partitioning,  # type: ignore[arg-type]
             key_date_pattern=f.key_date_pattern,
+            layout=f.layout,  # type: ignore[arg-type]
+            schema_policy=f.schema_policy,  # type: ignore[arg-type]
         )
 
     def to_spec(self) -> StreamSpec:

@@ -1,8 +1,12 @@
-"""`python -m dw_pipelines.demo prepare|summary`: the two ends of `make demo`.
+"""`python -m dw_pipelines.demo prepare|summary|exec|stop-s3`: the pieces of `make demo`.
 
 prepare: builds the demo shop's SQLite database on the first run, and on every later run
 simulates a day of business in it, so the next sync has changes to pick up incrementally.
+It also starts the demo's local S3 server (SeaweedFS, kept running under .dw/s3 for the next
+runs and `make dev`) and lands the day's files in it.
 summary: prints each synced table, its row count and cursor, and where everything lives.
+exec -- CMD: runs CMD with the S3 server up and its endpoint and keys in the environment.
+stop-s3: stops the demo's S3 server.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from dw_pipelines import settings
-from dw_pipelines.demo import shop
+from dw_pipelines.demo import drops, s3_server, shop
 from dw_pipelines.sync.redact import safe_url
 from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL, open_warehouse
 from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, STATE_TABLE, SYNC_LOG_TABLE
@@ -40,6 +44,19 @@ def prepare() -> None:
     else:
         counts = shop.build(path)
         print(f"demo shop: built {path}: {counts}")
+    server = s3_server.ensure_running(s3_dir())
+    landed = drops.seed(server.client())
+    print(f"demo S3 ({server.endpoint_url}): bucket {drops.BUCKET}: {landed}")
+
+
+def s3_dir() -> Path:
+    return Path(os.environ.get("DW_HOME", ".dw")) / "s3"
+
+
+def exec_with_s3(command: list[str]) -> None:
+    """Run `command` with the demo S3 server up and its endpoint and keys in the environment."""
+    server = s3_server.ensure_running(s3_dir())
+    os.execvpe(command[0], command, {**os.environ, **server.env()})
 
 
 def summary() -> None:
@@ -90,9 +107,17 @@ def summary() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m dw_pipelines.demo")
-    parser.add_argument("command", choices=["prepare", "summary"])
+    parser.add_argument("command", choices=["prepare", "summary", "exec", "stop-s3"])
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args()
-    prepare() if args.command == "prepare" else summary()
+    if args.command == "prepare":
+        prepare()
+    elif args.command == "summary":
+        summary()
+    elif args.command == "exec":
+        exec_with_s3([a for a in args.rest if a != "--"])
+    else:
+        print("stopped" if s3_server.stop_recorded(s3_dir()) else "not running")
 
 
 if __name__ == "__main__":

@@ -26,9 +26,10 @@ class LocalS3:
     endpoint_url: str
     access_key_id: str
     secret_access_key: str
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
     directory: Path
     region: str = "us-east-1"
+    pid: int | None = None
 
     def client(self):  # type: ignore[no-untyped-def]
         return boto3.client(
@@ -49,6 +50,10 @@ class LocalS3:
         }
 
     def stop(self) -> None:
+        if self.process is None:
+            if self.pid and _alive(self.pid):
+                os.kill(self.pid, 15)
+            return
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -80,11 +85,18 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def start(directory: Path, *, timeout_s: float = 60.0) -> LocalS3:
-    """Start `weed mini` storing under `directory`; returns once S3 answers."""
+def start(
+    directory: Path,
+    *,
+    timeout_s: float = 60.0,
+    credentials: tuple[str, str] | None = None,
+    detached: bool = False,
+) -> LocalS3:
+    """Start `weed mini` storing under `directory`; returns once S3 answers. Detached, it
+    outlives this process (the demo's server, shared by its runs and `make dev`)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
-    access, secret = "dw" + secrets.token_hex(6), secrets.token_hex(20)
+    access, secret = credentials or ("dw" + secrets.token_hex(6), secrets.token_hex(20))
     config = directory / "s3.json"
     config.write_text(
         json.dumps(
@@ -115,8 +127,11 @@ def start(directory: Path, *, timeout_s: float = 60.0) -> LocalS3:
         f"-s3.config={config}", "-s3.allowDeleteBucketNotEmpty=false",
     ]  # fmt: skip
     log = open(directory / "weed.log", "ab")  # noqa: SIM115 - handed to the child process
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
+    process = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, cwd=directory, start_new_session=detached
+    )
     server = LocalS3(f"http://127.0.0.1:{p[6]}", access, secret, process, directory)
+    server.pid = process.pid
     deadline = time.monotonic() + timeout_s
     client = server.client()
     while True:
@@ -140,4 +155,57 @@ def _port_free(port: int) -> bool:
             s.bind(("127.0.0.1", port))
         except OSError:
             return False
+    return True
+
+
+STATE_FILE = "server.json"
+
+
+def ensure_running(directory: Path) -> LocalS3:
+    """The demo's server under `directory`: the running one, or a new one on the same data."""
+    state = directory / STATE_FILE
+    known = json.loads(state.read_text()) if state.exists() else None
+    if known and _alive(known["pid"]):
+        server = LocalS3(
+            known["endpoint_url"], known["access_key_id"], known["secret_access_key"],
+            None, directory, pid=known["pid"],
+        )  # fmt: skip
+        try:
+            server.client().list_buckets()
+            return server
+        except Exception:
+            server.stop()
+    credentials = (known["access_key_id"], known["secret_access_key"]) if known else None
+    server = start(directory, credentials=credentials, detached=True)
+    state.write_text(
+        json.dumps(
+            {
+                "pid": server.pid,
+                "endpoint_url": server.endpoint_url,
+                "access_key_id": server.access_key_id,
+                "secret_access_key": server.secret_access_key,
+            }
+        )
+    )
+    state.chmod(0o600)
+    return server
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def stop_recorded(directory: Path) -> bool:
+    """Stop the demo server recorded under `directory`, if it runs."""
+    state = directory / STATE_FILE
+    if not state.exists():
+        return False
+    pid = json.loads(state.read_text())["pid"]
+    if not _alive(pid):
+        return False
+    os.kill(pid, 15)
     return True

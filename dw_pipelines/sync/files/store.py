@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from dw_pipelines.sync.errors import SyncError
 
@@ -29,6 +29,18 @@ class ObjectChanged(SyncError):
     """The object was rewritten or deleted since it was listed; it is picked up next time."""
 
 
+class S3Error(SyncError):
+    """The store refused or could not be reached; nothing was loaded from it."""
+
+
+def describe(exc: Exception) -> str:
+    """botocore's error without request details: the code and AWS's message (never the keys)."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+    return str(exc)
+
+
 class S3Store:
     """A boto3 S3 client seen as listings and reads."""
 
@@ -38,11 +50,14 @@ class S3Store:
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under the prefix, page by page (1,000 keys each)."""
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                yield ObjectInfo(
-                    item["Key"], item["ETag"].strip('"'), item["Size"], item["LastModified"]
-                )
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(
+                        item["Key"], item["ETag"].strip('"'), item["Size"], item["LastModified"]
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise S3Error(f"cannot list s3://{bucket}/{prefix}: {describe(exc)}") from None
 
     def open(self, bucket: str, obj: ObjectInfo) -> BinaryIO:
         """The object's bytes as one streamed GET."""
@@ -68,7 +83,9 @@ class S3Store:
                 raise ObjectChanged(
                     f"s3://{bucket}/{obj.key} changed or disappeared while being read"
                 ) from None
-            raise
+            raise S3Error(f"cannot read s3://{bucket}/{obj.key}: {describe(exc)}") from None
+        except BotoCoreError as exc:
+            raise S3Error(f"cannot read s3://{bucket}/{obj.key}: {describe(exc)}") from None
 
 
 class _RangeReader(io.RawIOBase):
