@@ -95,6 +95,8 @@ def open_file(
     )
 
     expected = {c.name for c in target}
+    file_value = pa.scalar(key, pa.string())
+    modified_value = pa.scalar(last_modified, pa.timestamp("us", "UTC"))
 
     check_utf8 = fmt is FileFormat.JSONL  # the CSV reader checks text; the JSON reader does not
 
@@ -113,8 +115,8 @@ def open_file(
                     else pa.nulls(n, c.arrow_type())
                     for c in target
                 ]
-                arrays.append(pa.array([key] * n, pa.string()))
-                arrays.append(pa.array([last_modified] * n, pa.timestamp("us", "UTC")))
+                arrays.append(pa.repeat(file_value, n))
+                arrays.append(pa.repeat(modified_value, n))
                 yield pa.RecordBatch.from_arrays(arrays, schema=out_schema)
         except Exception as exc:
             raise guard.classify(exc, bad_rows, spec.max_bad_rows) from None

@@ -287,6 +287,9 @@ class _Loader:
                 if known is not None and column.name not in known_names:
                     wh.add_column(self.target, column)  # schema policy evolve
                     self.say(f"{spec.stream_id}: new column '{column.name}' ({column.type_label})")
+        if spec.mode == "append":
+            # Straight into the table: the transaction takes the rows back if the file fails.
+            return columns, True, wh.load(self.target, all_columns, reader, now), 0
         stage = wh.create_stage(wh.stage_name(spec.stream_id), all_columns)
         rows = wh.load(stage, all_columns, reader)
         names = ", ".join(q(c.name) for c in all_columns)
