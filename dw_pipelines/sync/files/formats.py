@@ -26,7 +26,9 @@ from dw_pipelines.sync.files.spec import SOURCE_FILE, SOURCE_MODIFIED, FileForma
 from dw_pipelines.sync.schema import Column, decimal_column
 from dw_pipelines.sync.spec import SchemaPolicy
 
-BLOCK_BYTES = 4 << 20  # CSV/JSON block: types are inferred from the first one
+# CSV/JSON block: types are inferred from the first one. Larger blocks let the reader run
+# ahead of the warehouse (measured: 4 MiB blocks grew the pool to 150 MB; 1 MiB stays ~30 MB).
+BLOCK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 64 * 1024
 
 
