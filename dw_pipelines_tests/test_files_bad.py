@@ -157,3 +157,24 @@ def test_invalid_utf8_is_quarantined(local_s3, bucket, duckdb_warehouse_url, key
 
     assert ids(duckdb_warehouse_url) == [1, 2, 3]
     assert key in quarantine_of(duckdb_warehouse_url)
+
+
+def test_a_parquet_value_that_does_not_fit_the_column_type_quarantines_the_file(
+    local_s3, bucket, warehouse_url
+) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def parquet(ids: list[str]) -> bytes:
+        sink = io.BytesIO()
+        pq.write_table(pa.table({"id": pa.array(ids, pa.string())}), sink)
+        return sink.getvalue()
+
+    put(local_s3, bucket, "in/1.parquet", parquet(["1", "2"]))
+    put(local_s3, bucket, "in/2.parquet", parquet(["3", "four"]))
+    result = run_files(local_s3, warehouse_url, bucket, prefix="in/", column_types={"id": "int64"})
+
+    assert ids(warehouse_url) == [1, 2]
+    assert [k for k, _ in result.quarantined] == ["in/2.parquet"]

@@ -64,7 +64,6 @@ def open_file(
     policy `evolve` a file may bring new columns (added) and omit known ones (NULL).
     """
     types = {**(hints or {}), **spec.column_types}
-    evolve = spec.schema_policy is SchemaPolicy.EVOLVE
     try:
         fmt = spec.format_of(key)
     except ValueError as exc:
@@ -82,13 +81,7 @@ def open_file(
                 schema, batches = _jsonl(stream, columns)
             else:
                 schema, batches = _csv(spec, fmt, stream, columns, bad_rows, types)
-        file_columns = [_overridden(types, column_for(f.name, f.type)) for f in schema]
-        target = columns if columns is not None else file_columns
-        if evolve and columns is not None:
-            known = {c.name for c in columns}
-            target = columns + [c for c in file_columns if c.name not in known]
-        # A JSON record simply omits a key whose value is null: only unknown keys are wrong.
-        _check_names(target, [f.name for f in schema], missing_ok=evolve or fmt is FileFormat.JSONL)
+        target = target_columns(spec, fmt, schema, columns, types)
     except Exception as exc:
         raise guard.classify(exc, bad_rows, spec.max_bad_rows) from None
     out_schema = pa.schema(
@@ -126,6 +119,38 @@ def open_file(
             raise BadFile(f"{len(bad_rows)} malformed rows (max_bad_rows: {spec.max_bad_rows})")
 
     return target, pa.RecordBatchReader.from_batches(out_schema, conformed())
+
+
+def target_columns(
+    spec: FileStreamSpec,
+    fmt: FileFormat,
+    schema: pa.Schema,
+    columns: list[Column] | None,
+    types: dict[str, str],
+) -> list[Column]:
+    """The columns this file loads into: the stream's (plus new ones under evolve), or, for the
+    stream's first file, its own. BadFile when its columns do not match."""
+    evolve = spec.schema_policy is SchemaPolicy.EVOLVE
+    file_columns = [_overridden(types, column_for(f.name, f.type)) for f in schema]
+    target = columns if columns is not None else file_columns
+    if evolve and columns is not None:
+        known = {c.name for c in columns}
+        target = columns + [c for c in file_columns if c.name not in known]
+    # A JSON record simply omits a key whose value is null: only unknown keys are wrong.
+    _check_names(target, [f.name for f in schema], missing_ok=evolve or fmt is FileFormat.JSONL)
+    return target
+
+
+def parquet_columns(
+    spec: FileStreamSpec, path: str, columns: list[Column] | None, hints: dict[str, str]
+) -> tuple[list[Column], set[str]]:
+    """(target columns, the names the file has) of a local Parquet file, from its footer."""
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise BadFile(_first_line(exc)) from None
+    types = {**hints, **spec.column_types}
+    return target_columns(spec, FileFormat.PARQUET, schema, columns, types), set(schema.names)
 
 
 # -- formats ----------------------------------------------------------------------------------
@@ -192,7 +217,8 @@ def _jsonl(stream: Any, columns: list[Column] | None) -> tuple[pa.Schema, Iterat
 
 
 def _parquet(source: BinaryIO) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    parquet = pq.ParquetFile(source)
+    # pre_buffer: a row group's column chunks are fetched in few coalesced reads.
+    parquet = pq.ParquetFile(source, pre_buffer=True)
     return parquet.schema_arrow, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
 
 
@@ -283,7 +309,8 @@ def _conform(array: pa.Array | pa.ChunkedArray, column: Column) -> pa.Array:
         return array
     if column.type == "json" and not pa.types.is_string(array.type):
         values = [
-            None if v is None else json.dumps(_plain(v), default=str) for v in array.to_pylist()
+            None if v is None else json.dumps(_plain(v), default=str, separators=(",", ":"))
+            for v in array.to_pylist()
         ]
         return pa.array(values, pa.string())
     try:

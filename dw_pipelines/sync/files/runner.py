@@ -9,20 +9,36 @@ rest of the batch goes on.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import BinaryIO
 
+import duckdb
+
 from dw_pipelines.sync.engine import prepare_warehouse
 from dw_pipelines.sync.errors import SyncError
-from dw_pipelines.sync.files.formats import FILE_COLUMNS, BadFile, BadRow, open_file
-from dw_pipelines.sync.files.spec import SOURCE_FILE, FileStreamSpec, Layout
+from dw_pipelines.sync.files.formats import (
+    FILE_COLUMNS,
+    BadFile,
+    BadRow,
+    open_file,
+    parquet_columns,
+)
+from dw_pipelines.sync.files.spec import (
+    SOURCE_FILE,
+    SOURCE_MODIFIED,
+    FileFormat,
+    FileStreamSpec,
+    Layout,
+)
 from dw_pipelines.sync.files.store import ObjectChanged, ObjectInfo, S3Store
 from dw_pipelines.sync.schema import Column, fingerprint
 from dw_pipelines.sync.state import StreamState
 from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, SYNCED_AT, Warehouse
+from dw_pipelines.sync.warehouses.duckdb import DuckDBWarehouse
 
 FILES_TABLE = "files"
 BAD_ROWS_TABLE = "bad_rows"
@@ -270,6 +286,12 @@ class _Loader:
     ) -> tuple[list[Column], bool, int, int]:
         """Load one object into the target; (columns, table exists, rows, rows updated)."""
         spec, wh, q = self.spec, self.wh, self.wh.quote
+        if (
+            isinstance(wh, DuckDBWarehouse)
+            and spec.mode == "append"
+            and _format(spec, obj.key) is FileFormat.PARQUET
+        ):
+            return self._load_parquet_natively(obj, known, exists, hints, now)
 
         def opener(random_access: bool) -> BinaryIO:
             if random_access:
@@ -278,15 +300,7 @@ class _Loader:
 
         columns, reader = open_file(spec, obj.key, obj.last_modified, known, opener, bad, hints)
         all_columns = columns + FILE_COLUMNS
-        if not exists:
-            wh.create_table(self.target, all_columns)
-            wh.index_keys(spec.source, spec.name, list(spec.primary_key) or [SOURCE_FILE])
-        else:
-            known_names = {c.name for c in known or ()}
-            for column in columns:
-                if known is not None and column.name not in known_names:
-                    wh.add_column(self.target, column)  # schema policy evolve
-                    self.say(f"{spec.stream_id}: new column '{column.name}' ({column.type_label})")
+        self._prepare_table(columns, known, exists)
         if spec.mode == "append":
             # Straight into the table: the transaction takes the rows back if the file fails.
             return columns, True, wh.load(self.target, all_columns, reader, now), 0
@@ -307,6 +321,43 @@ class _Loader:
         )
         wh.drop_stage(stage)
         return columns, True, rows, updated
+
+    def _prepare_table(
+        self, columns: list[Column], known: list[Column] | None, exists: bool
+    ) -> None:
+        spec, wh = self.spec, self.wh
+        if not exists:
+            wh.create_table(self.target, columns + FILE_COLUMNS)
+            wh.index_keys(spec.source, spec.name, list(spec.primary_key) or [SOURCE_FILE])
+            return
+        known_names = {c.name for c in known or ()}
+        for column in columns:
+            if known is not None and column.name not in known_names:
+                wh.add_column(self.target, column)  # schema policy evolve
+                self.say(f"{spec.stream_id}: new column '{column.name}' ({column.type_label})")
+
+    def _load_parquet_natively(
+        self,
+        obj: ObjectInfo,
+        known: list[Column] | None,
+        exists: bool,
+        hints: dict[str, str],
+        now: datetime,
+    ) -> tuple[list[Column], bool, int, int]:
+        """DuckDB reads Parquet in parallel itself: stream the object to a temporary file (disk,
+        not memory) and load it from there, casting to the stream's columns."""
+        wh = self.wh
+        assert isinstance(wh, DuckDBWarehouse)
+        with tempfile.NamedTemporaryFile(prefix="dw_", suffix=".parquet") as local:
+            self.store.download(self.spec.bucket, obj, local)  # type: ignore[arg-type]
+            columns, present = parquet_columns(self.spec, local.name, known, hints)
+            self._prepare_table(columns, known, exists)
+            constants = [(SOURCE_FILE, obj.key), (SOURCE_MODIFIED, obj.last_modified)]
+            try:
+                rows = wh.load_parquet(self.target, columns, present, local.name, constants, now)
+            except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+                raise BadFile(str(exc).strip().splitlines()[0][:500]) from None
+        return columns, True, rows, 0
 
     def _check_unique_keys(self, stage: str) -> None:
         q = self.wh.quote
@@ -388,3 +439,10 @@ def quarantined_files(warehouse: Warehouse, stream_id: str) -> list[tuple[str, s
 
 
 __all__ = ["SyncError", "FilesResult", "sync_files", "quarantined_files", "listed_objects"]
+
+
+def _format(spec: FileStreamSpec, key: str) -> FileFormat | None:
+    try:
+        return spec.format_of(key)
+    except ValueError:
+        return None

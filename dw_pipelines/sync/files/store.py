@@ -44,8 +44,8 @@ def describe(exc: Exception) -> str:
 class S3Store:
     """A boto3 S3 client seen as listings and reads."""
 
-    def __init__(self, client: Any, *, range_bytes: int = 8 << 20) -> None:
-        self.client, self.range_bytes = client, range_bytes
+    def __init__(self, client: Any, *, small_read_buffer: int = 64 << 10) -> None:
+        self.client, self.small_read_buffer = client, small_read_buffer
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under the prefix, page by page (1,000 keys each)."""
@@ -65,8 +65,21 @@ class S3Store:
         return response["Body"]  # type: ignore[no-any-return]
 
     def open_random(self, bucket: str, obj: ObjectInfo) -> BinaryIO:
-        """A seekable reader over ranged GETs, for formats read out of order (Parquet)."""
-        return io.BufferedReader(_RangeReader(self, bucket, obj), self.range_bytes)
+        """A seekable reader over ranged GETs, for formats read out of order (Parquet).
+
+        One GET per read: the reader asks for whole column chunks, which a large buffer would
+        only re-fetch after every seek. The small buffer serves the footer's small reads."""
+        return io.BufferedReader(_RangeReader(self, bucket, obj), self.small_read_buffer)
+
+    def download(self, bucket: str, obj: ObjectInfo, target: BinaryIO) -> None:
+        """Stream the object into a local file, 8 MiB at a time."""
+        body = self._get(bucket, obj)["Body"]
+        try:
+            for chunk in body.iter_chunks(8 << 20):
+                target.write(chunk)
+        except (ClientError, BotoCoreError) as exc:
+            raise S3Error(f"cannot read s3://{bucket}/{obj.key}: {describe(exc)}") from None
+        target.flush()
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]

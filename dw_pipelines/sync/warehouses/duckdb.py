@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from dw_pipelines.sync.errors import WarehouseUnreachable
 from dw_pipelines.sync.schema import Column
-from dw_pipelines.sync.warehouses.base import Warehouse
+from dw_pipelines.sync.warehouses.base import SYNCED_AT, Warehouse
 
 _TYPES = {
     "boolean": "BOOLEAN",
@@ -126,6 +126,38 @@ class DuckDBWarehouse(Warehouse):
                 self.con.unregister(view)
             except duckdb.Error:
                 pass  # an aborted transaction refuses even this; the view dies with it
+        return int(result[0]) if result else 0
+
+    def load_parquet(
+        self,
+        table: str,
+        columns: Sequence[Column],
+        present: set[str],
+        path: str,
+        constants: Sequence[tuple[str, Any]],
+        synced_at: datetime,
+    ) -> int:
+        """Append a local Parquet file with DuckDB's own parallel reader: `columns` cast to
+        their types (NULL where the file lacks one), plus constant columns and the sync time."""
+        exprs = []
+        for c in columns:
+            ident, ddl = self.quote(c.name), self.type_ddl(c)
+            if c.name not in present:
+                exprs.append(f"CAST(NULL AS {ddl})")
+            elif c.type == "json":
+                exprs.append(f"CAST(to_json({ident}) AS {ddl})")
+            else:
+                exprs.append(f"CAST({ident} AS {ddl})")
+        names = [self.quote(c.name) for c in columns] + [self.quote(n) for n, _ in constants]
+        names.append(self.quote(SYNCED_AT))
+        params = [v for _, v in constants] + [synced_at]
+        exprs += [f"${i}" for i in range(1, len(params) + 1)]
+        literal = "'" + path.replace("'", "''") + "'"
+        result = self.con.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(exprs)}"
+            f" FROM read_parquet({literal})",
+            params,
+        ).fetchone()
         return int(result[0]) if result else 0
 
     def create_stage(self, name: str, columns: Sequence[Column]) -> str:
