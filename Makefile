@@ -42,6 +42,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/sql_sync.py
 	$(BIN)/python bench/cdc.py
+	$(BIN)/python bench/files.py
 
 clean:
 	-test -x $(BIN)/python && $(BIN)/python -m dw_pipelines.demo stop-s3

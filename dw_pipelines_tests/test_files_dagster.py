@@ -173,3 +173,53 @@ def test_a_bad_file_stream_declaration_names_the_field(stream: str, message: str
     yaml = f"sources: {{drops: {{type: s3}}}}\nstreams: [{stream}]"
     with pytest.raises(DeclarationError, match=message):
         StreamCatalog.resolve_from_yaml(yaml).build_defs(None)  # type: ignore[arg-type]
+
+
+CODE_LOCATION = '''
+import os
+import dagster as dg
+from dw_pipelines.components import StreamCatalog
+from dw_pipelines.resources.warehouse import WarehouseResource
+
+YAML = """
+sources:
+  drops:
+    type: s3
+    s3: {region: us-east-1, endpoint_url_env: DW_S3_ENDPOINT_URL, access_key_id_env: DW_S3_ACCESS_KEY_ID,
+         secret_access_key_env: DW_S3_SECRET_ACCESS_KEY, path_style: true}
+streams:
+  - source: drops
+    name: events
+    files: {bucket: BUCKET, prefix: in/, partitioning: key_date, start_date: "2026-11-01"}
+"""
+defs = dg.Definitions.merge(
+    StreamCatalog.resolve_from_yaml(YAML).build_defs(None),
+    dg.Definitions(resources={"warehouse": WarehouseResource(url=os.environ["DW_WAREHOUSE_URL"])}),
+)
+'''
+
+
+def test_a_date_range_is_backfilled_from_the_cli_in_one_run(local_s3, bucket, tmp_path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for day in ("01", "02", "03"):
+        put(local_s3, bucket, f"in/2026-11-{day}/f.csv", data.csv_bytes(data.rows(int(day), 1)))
+    location = tmp_path / "location.py"
+    location.write_text(CODE_LOCATION.replace("BUCKET", bucket))
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", home / "dagster.yaml")
+    warehouse = str(tmp_path / "wh.duckdb")
+    env = {**os.environ, **local_s3.env(), "DAGSTER_HOME": str(home), "DW_WAREHOUSE_URL": warehouse}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-f", str(location),
+         "--select", "drops/events", "--partition-range", "2026-11-01...2026-11-02"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert warehouse_rows(warehouse, "SELECT id FROM drops.events ORDER BY id") == [(1,), (2,)]
