@@ -50,8 +50,11 @@ def describe(exc: Exception) -> str:
 class S3Store:
     """A boto3 S3 client seen as listings and reads."""
 
-    def __init__(self, client: Any, *, small_read_buffer: int = 64 << 10) -> None:
+    def __init__(
+        self, client: Any, *, small_read_buffer: int = 64 << 10, part_bytes: int = PART_BYTES
+    ) -> None:
         self.client, self.small_read_buffer = client, small_read_buffer
+        self.part_bytes = part_bytes
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under the prefix, page by page (1,000 keys each)."""
@@ -78,12 +81,10 @@ class S3Store:
         return io.BufferedReader(_RangeReader(self, bucket, obj), self.small_read_buffer)
 
     def download(self, bucket: str, obj: ObjectInfo, target: BinaryIO) -> None:
-        """Copy the object into a local file: ranged GETs of PART_BYTES, PARTS_AT_ONCE at a time
+        """Copy the object into a local file: ranged GETs of `part_bytes`, PARTS_AT_ONCE at a time
         (one connection is far from a store's bandwidth), each written at its offset."""
-        parts = [
-            (start, min(obj.size, start + PART_BYTES) - 1)
-            for start in range(0, obj.size, PART_BYTES)
-        ]
+        size, step = obj.size, self.part_bytes
+        parts = [(start, min(size, start + step) - 1) for start in range(0, size, step)]
         fd = target.fileno()
 
         def fetch(part: tuple[int, int]) -> None:
