@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,7 +26,7 @@ from dw_pipelines.sync.state import (
     parse_cursor_text,
     subtract_lookback,
 )
-from dw_pipelines.sync.warehouses.base import SYNCED_AT, Warehouse
+from dw_pipelines.sync.warehouses.base import DELETED_AT, SYNCED_AT, Warehouse
 
 CURSOR_TYPES = {"int16", "int32", "int64", "decimal", "date", "timestamp", "timestamptz", "string"}
 
@@ -74,7 +74,16 @@ def sync_stream(
     window: Window | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SyncResult:
-    """Sync one stream; raise SyncError (having advanced nothing) when it cannot."""
+    """Sync one stream; raise SyncError (having advanced nothing) when it cannot.
+
+    Two optional source methods extend the protocol: `default_cursor(obj)` names the cursor an
+    incremental stream uses when it declares none, and `deleted_keys(request)` returns the keys
+    of rows deleted with the cursor in range, which incremental_merge applies (hard or soft,
+    per `spec.deletes`) in the same transaction as the upserts and the cursor.
+    """
+    default_cursor = getattr(source, "default_cursor", None)
+    if spec.mode.incremental and not spec.cursor and default_cursor is not None:
+        spec = replace(spec, cursor=default_cursor(spec.object))
     spec.validate()
     if spec.mode is SyncMode.CDC:
         raise SyncError(f"stream '{spec.stream_id}': mode cdc streams are synced per source by CDC")
@@ -146,6 +155,8 @@ def _sync_in_transaction(
                 cursor_after = max(cursor_after, result.cursor_before)  # type: ignore[type-var]
             if state is not None:
                 result.row_count = state.row_count + result.rows_inserted
+                if spec.deletes == "hard":
+                    result.row_count -= result.rows_deleted
             else:
                 result.row_count = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
 
@@ -245,6 +256,10 @@ def _incremental(
 ) -> CursorValue | None:
     if not exists:
         warehouse.create_table(target, plan.target)
+    deletes = _reports_deletes(spec, source)
+    soft = deletes and spec.deletes == "soft"
+    if soft and not warehouse.column_exists(spec.source, spec.name, DELETED_AT):
+        warehouse.add_column(target, Column(DELETED_AT, "timestamptz"))
     if spec.mode is SyncMode.INCREMENTAL_MERGE:
         warehouse.index_keys(spec.source, spec.name, spec.primary_key)
     else:
@@ -283,15 +298,18 @@ def _incremental(
         same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
         # Rows re-read by the lookback that did not change are left alone, so _dw_synced_at
         # keeps meaning "last changed" and unchanged rows cost no write.
+        live = f" AND t.{q(DELETED_AT)} IS NULL" if soft else ""
         result.rows_unchanged = warehouse.count(
             f"DELETE FROM {stage} s"
-            f" WHERE EXISTS (SELECT 1 FROM {target} t WHERE {same_key} AND {same_row})"
+            f" WHERE EXISTS (SELECT 1 FROM {target} t WHERE {same_key} AND {same_row}{live})"
         )
         result.rows_updated = warehouse.count(
             f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
         )
         warehouse.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM {stage} s", [now])
         result.rows_inserted = result.rows_read - result.rows_updated - result.rows_unchanged
+        if deletes:
+            result.rows_deleted = _apply_deletes(spec, source, warehouse, columns, request, now)
     else:
         # Append skips rows it already holds: same key and cursor when a key is declared,
         # otherwise the same whole row, so the lookback never duplicates anything.
@@ -310,6 +328,52 @@ def _incremental(
         result.rows_unchanged = result.rows_read - inserted
     warehouse.drop_stage(stage)
     return cursor_after
+
+
+def _reports_deletes(spec: StreamSpec, source: Source) -> bool:
+    if spec.mode is not SyncMode.INCREMENTAL_MERGE:
+        return False
+    if hasattr(source, "deleted_keys"):
+        return True
+    if spec.deletes == "soft":
+        raise SyncError(
+            f"stream '{spec.stream_id}': field 'deletes': soft deletes need a source that reports"
+            f" deletes; '{spec.source}' does not (use mode full_refresh to drop deleted rows)"
+        )
+    return False
+
+
+def _apply_deletes(
+    spec: StreamSpec,
+    source: Source,
+    warehouse: Warehouse,
+    columns: list[Column],
+    request: ReadRequest,
+    now: datetime,
+) -> int:
+    """Remove (or mark) the rows the source reports deleted in the request's cursor range."""
+    by_name = {c.name: c for c in columns}
+    keys = [by_name[k] for k in spec.primary_key]
+    reader = source.deleted_keys(replace(request, columns=tuple(keys)))  # type: ignore[attr-defined]
+    stage = warehouse.create_stage(warehouse.stage_name(spec.stream_id), keys)
+    if not warehouse.load(stage, keys, reader):
+        warehouse.drop_stage(stage)
+        return 0
+    q = warehouse.quote
+    target = warehouse.table(spec.source, spec.name)
+    same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
+    if spec.deletes == "soft":
+        deleted = warehouse.count(
+            f"UPDATE {target} t SET {q(DELETED_AT)} = $1, {q(SYNCED_AT)} = $1"
+            f" FROM {stage} s WHERE {same_key} AND t.{q(DELETED_AT)} IS NULL",
+            [now],
+        )
+    else:
+        deleted = warehouse.count(
+            f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
+        )
+    warehouse.drop_stage(stage)
+    return deleted
 
 
 def _check_keys(spec: StreamSpec, warehouse: Warehouse, table: str) -> None:

@@ -86,7 +86,8 @@ class StreamSpec:
     columns: tuple[str, ...] | None = None
     schema_policy: SchemaPolicy = SchemaPolicy.ADD_COLUMNS
     name: str = ""
-    # cdc only: a deleted source row is removed ("hard") or kept with `_dw_deleted_at` ("soft").
+    # cdc, and incremental_merge from a source that reports deletes: a deleted source row is
+    # removed ("hard") or kept with `_dw_deleted_at` set ("soft").
     deletes: str = "hard"
 
     def __post_init__(self) -> None:
@@ -113,8 +114,10 @@ class StreamSpec:
             raise DeclarationError(
                 sid, "deletes", f"must be 'hard' or 'soft', not {self.deletes!r}"
             )
-        if self.deletes == "soft" and self.mode is not SyncMode.CDC:
-            raise DeclarationError(sid, "deletes", "only applies to mode cdc")
+        if self.deletes == "soft" and self.mode not in (SyncMode.CDC, SyncMode.INCREMENTAL_MERGE):
+            raise DeclarationError(
+                sid, "deletes", "only applies to modes cdc and incremental_merge"
+            )
         if self.mode is SyncMode.CDC and self.cursor:
             raise DeclarationError(
                 sid, "cursor", "does not apply to mode cdc: changes come in commit order"
