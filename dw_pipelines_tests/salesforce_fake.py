@@ -197,7 +197,7 @@ def standard_objects() -> dict[str, list[dict[str, Any]]]:
 class Fault:
     """An error the next matching request(s) get instead of their answer."""
 
-    path: str
+    path: str  # matched as a substring of the request's path and query string
     status: int
     body: Any
     times: int = 1
@@ -322,7 +322,16 @@ class FakeOrg:
             self.sessions.clear()
 
     def api_calls(self, kind: str | None = None) -> int:
-        return sum(1 for _, path in self.calls if kind is None or kind in path)
+        """API requests served (logins are not API requests), or those whose path has `kind`."""
+        return sum(
+            1
+            for _, path in self.calls
+            if path.startswith("/services/data/") and (kind is None or kind in path)
+        )
+
+    def __repr__(self) -> str:
+        counts = {obj: len(rows) for obj, rows in self.records.items()}
+        return f"FakeOrg(records={counts}, api_used={self.api_used}, logins={self.logins})"
 
     # -- SOQL (the subset a sync sends) -------------------------------------------------------
 
@@ -504,7 +513,8 @@ class Handler(BaseHTTPRequestHandler):
         with self.org.lock:
             self.org.calls.append((method, path))
             fault = next(
-                (f for f in self.org.faults if f.path in path and f.method in (None, method)), None
+                (f for f in self.org.faults if f.path in self.path and f.method in (None, method)),
+                None,
             )
             if fault is not None:
                 fault.times -= 1

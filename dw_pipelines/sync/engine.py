@@ -226,7 +226,13 @@ def _full_refresh(
     new_table = warehouse.table(spec.source, new_name)
     warehouse.execute(f"DROP TABLE IF EXISTS {new_table}")
     warehouse.create_table(new_table, columns)
-    reader = source.read(ReadRequest(spec.object, tuple(columns)))
+    reader = source.read(
+        ReadRequest(
+            spec.object,
+            tuple(columns),
+            tolerate_missing_columns=spec.schema_policy is SchemaPolicy.EVOLVE,
+        )
+    )
     result.rows_read = result.rows_inserted = warehouse.load(new_table, columns, reader, now)
     if spec.primary_key:
         _check_keys(spec, warehouse, new_table)
@@ -269,7 +275,14 @@ def _incremental(
     for column in plan.altered:
         warehouse.alter_column_type(target, column)
 
-    request = ReadRequest(spec.object, tuple(columns), spec.cursor, lower, upper)
+    request = ReadRequest(
+        spec.object,
+        tuple(columns),
+        spec.cursor,
+        lower,
+        upper,
+        tolerate_missing_columns=spec.schema_policy is SchemaPolicy.EVOLVE,
+    )
     q = warehouse.quote
     if not exists:
         # A first load has nothing to merge with: stream straight into the new table.

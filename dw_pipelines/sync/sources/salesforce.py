@@ -13,6 +13,7 @@ timeouts with backoff. Errors never carry the password, token, private key or se
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -75,6 +76,10 @@ class BulkJobFailed(SalesforceSyncError):
 
 class SalesforceQueryError(SchemaDriftError):
     """Salesforce refused a query (INVALID_FIELD, MALFORMED_QUERY): it names object and field."""
+
+    def __init__(self, message: str, field_name: str | None = None) -> None:
+        super().__init__(message)
+        self.field_name = field_name
 
 
 @dataclass(frozen=True)
@@ -297,15 +302,49 @@ class SalesforceSource:
 
     def read(self, request: ReadRequest) -> pa.RecordBatchReader:
         columns = list(request.columns)
-        schema = arrow_schema(columns)
         where = self._where(request)
-        order = f" ORDER BY {request.cursor}, Id" if request.cursor else " ORDER BY Id"
-        soql = f"SELECT {', '.join(c.name for c in columns)} FROM {request.object}{where}{order}"
-        if self._use_bulk(request.object, where):
-            batches = self._bulk_batches(request.object, soql, columns)
-        else:
-            batches = self._rest_batches(request.object, soql, columns, include_deleted=False)
-        return pa.RecordBatchReader.from_batches(schema, batches)
+        bulk = self._use_bulk(request.object, where)
+        return pa.RecordBatchReader.from_batches(
+            arrow_schema(columns), self._read(request, columns, where, bulk)
+        )
+
+    def _read(
+        self, request: ReadRequest, columns: list[Column], where: str, bulk: bool
+    ) -> Iterator[pa.RecordBatch]:
+        obj, order = request.object, f" ORDER BY {request.cursor or 'Id'}"
+        if request.cursor:
+            order += ", Id"
+        fetched = list(columns)
+        while True:
+            soql = f"SELECT {', '.join(c.name for c in fetched)} FROM {obj}{where}{order}"
+            if bulk:
+                batches = self._bulk_batches(obj, soql, fetched)
+            else:
+                batches = self._rest_batches(obj, soql, fetched, include_deleted=False)
+            try:
+                first = next(batches, None)
+            except SalesforceQueryError as exc:
+                # A field removed after describe(): under a policy that keeps dropped columns
+                # (evolve) it is read as NULL from now on instead of failing the sync.
+                gone = next((c for c in fetched if c.name == exc.field_name), None)
+                if not request.tolerate_missing_columns or gone is None or gone.name == "Id":
+                    raise
+                fetched.remove(gone)
+                continue
+            break
+        for batch in itertools.chain([first] if first is not None else [], batches):
+            if len(fetched) == len(columns):
+                yield batch
+            else:
+                yield pa.RecordBatch.from_arrays(
+                    [
+                        batch.column(c.name)
+                        if c in fetched
+                        else pa.nulls(batch.num_rows, c.arrow_type())
+                        for c in columns
+                    ],
+                    schema=arrow_schema(columns),
+                )
 
     def deleted_keys(self, request: ReadRequest) -> pa.RecordBatchReader:
         """Keys (request.columns) of records deleted with `lower <= cursor < upper`.
@@ -585,7 +624,8 @@ class SalesforceSource:
             field_name = _between(text, "No such column '", "'")
             what = f"field '{field_name}' of object '{obj}'" if field_name else f"object '{obj}'"
             return SalesforceQueryError(
-                f"Salesforce '{self.name}': {code} on {what}: {self._scrub(text.strip())}"
+                f"Salesforce '{self.name}': {code} on {what}: {self._scrub(text.strip())}",
+                field_name,
             )
         return SyncError(f"Salesforce '{self.name}': {_what(obj)}{code}: {self._scrub(text)}")
 
