@@ -22,14 +22,13 @@ import csv
 import datetime as dt
 import io
 import ipaddress
-import itertools
 import json
+import pickle
 import random
 import re
 import ssl
 import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -245,7 +244,7 @@ class FakeOrg:
     cursors: dict[str, tuple[list[dict[str, Any]], list[str], str]] = field(default_factory=dict)
     clock: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     lock: threading.RLock = field(default_factory=threading.RLock)
-    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    last_id: int = 0
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -256,7 +255,8 @@ class FakeOrg:
 
     def new_id(self, obj: str) -> str:
         prefix = KEY_PREFIX.get(obj, "a0" + chr(65 + len(obj) % 26))
-        return f"{prefix}5g{next(self._ids):010d}AAA"[:15] + "AAA"
+        self.last_id += 1
+        return f"{prefix}5g{self.last_id:010d}AAA"
 
     def insert(self, obj: str, **values: Any) -> str:
         with self.lock:
@@ -328,6 +328,16 @@ class FakeOrg:
             for _, path in self.calls
             if path.startswith("/services/data/") and (kind is None or kind in path)
         )
+
+    def save(self, path: Path) -> None:
+        """The org's data, kept between runs of the demo's fake (one process per run)."""
+        with self.lock:
+            state = {"records": self.records, "clock": self.clock, "last_id": self.last_id}
+            path.write_bytes(pickle.dumps(state))
+
+    def load(self, path: Path) -> None:
+        state = pickle.loads(path.read_bytes())
+        self.records, self.clock, self.last_id = state["records"], state["clock"], state["last_id"]
 
     def __repr__(self) -> str:
         counts = {obj: len(rows) for obj, rows in self.records.items()}
@@ -1075,18 +1085,26 @@ def churn_demo(org: FakeOrg, rng: random.Random | None = None) -> None:
 
 
 def main() -> None:
+    """Serve a seeded org until killed; with --state, each start is a day later than the last."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--dir", type=Path, required=True, help="where the certificate is written")
+    parser.add_argument("--dir", type=Path, required=True, help="certificate and state go here")
     parser.add_argument("--accounts", type=int, default=40)
-    parser.add_argument("--bulk-threshold-object", default=None)
     args = parser.parse_args()
-    org = FakeOrg(bulk_polls=0)
-    seed_demo(org, args.accounts)
-    churn_demo(org, random.Random(11))
+    org = FakeOrg(bulk_polls=1)
+    state = args.dir / "salesforce_org.pickle"
+    args.dir.mkdir(parents=True, exist_ok=True)
+    if state.exists():
+        org.load(state)
+        org.clock += dt.timedelta(days=1)
+        churn_demo(org)
+    else:
+        seed_demo(org, args.accounts)
+    org.save(state)
     cert, key = make_certificate(args.dir)
     server = FakeServer(org, cert, key, args.port)
-    print(json.dumps({"port": server.port, "domain": server.domain, "ca": str(cert)}), flush=True)
+    ready = {"port": server.port, "domain": server.domain, "ca_bundle": str(cert)}
+    print(json.dumps(ready | {"username": org.username}), flush=True)
     server.serve_forever()
 
 

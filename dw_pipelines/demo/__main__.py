@@ -1,7 +1,8 @@
-"""`python -m dw_pipelines.demo prepare|summary`: the two ends of `make demo`.
+"""`python -m dw_pipelines.demo prepare|run|summary`: the steps of `make demo`.
 
 prepare: builds the demo shop's SQLite database on the first run, and on every later run
 simulates a day of business in it, so the next sync has changes to pick up incrementally.
+run -- CMD: runs CMD with the demo's Salesforce (a local fake org) up and its variables set.
 summary: prints each synced table, its row count and cursor, and where everything lives.
 """
 
@@ -80,6 +81,7 @@ def summary() -> None:
     print(
         f"\nWarehouse (DuckDB):   {safe_url(url)}"
         f"\nDemo source (SQLite): {demo_db_path()}"
+        "\nDemo Salesforce:      a local fake org (data in $DW_HOME/salesforce/)"
         f"\nDagster home:         {os.environ.get('DAGSTER_HOME', '(temporary)')}"
         f"\n\nQuery it:   .venv/bin/python -c \"import duckdb; print(duckdb.connect('{url}',"
         " read_only=True).sql('FROM demo_shop.orders LIMIT 5'))\""
@@ -90,8 +92,14 @@ def summary() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m dw_pipelines.demo")
-    parser.add_argument("command", choices=["prepare", "summary"])
+    parser.add_argument("command", choices=["prepare", "run", "summary"])
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args()
+    if args.command == "run":
+        from dw_pipelines.demo.salesforce import run_with_fake_org
+
+        command = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+        sys.exit(run_with_fake_org(command))
     prepare() if args.command == "prepare" else summary()
 
 

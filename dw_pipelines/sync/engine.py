@@ -421,7 +421,11 @@ def _check_keys(spec: StreamSpec, warehouse: Warehouse, table: str) -> None:
 
 def _select_columns(spec: StreamSpec, described: list[Column]) -> list[Column]:
     by_name = {c.name: c for c in described}
-    wanted = list(spec.columns) if spec.columns is not None else [c.name for c in described]
+    wanted = (
+        list(spec.columns)
+        if spec.columns is not None
+        else [c.name for c in described if c.name not in spec.exclude_columns]
+    )
     for field_name, names in (
         ("columns", wanted),
         ("primary_key", spec.primary_key),

@@ -89,6 +89,8 @@ class StreamSpec:
     # cdc, and incremental_merge from a source that reports deletes: a deleted source row is
     # removed ("hard") or kept with `_dw_deleted_at` set ("soft").
     deletes: str = "hard"
+    # Columns left out of a stream that does not list its `columns`.
+    exclude_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", SyncMode(self.mode))
@@ -96,6 +98,7 @@ class StreamSpec:
         object.__setattr__(self, "primary_key", tuple(self.primary_key))
         if self.columns is not None:
             object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "exclude_columns", tuple(self.exclude_columns))
         if not self.name:
             object.__setattr__(self, "name", default_name(self.object))
 
@@ -136,6 +139,14 @@ class StreamSpec:
                     )
             if len(set(self.columns)) != len(self.columns):
                 raise DeclarationError(sid, "columns", "lists a column twice")
+        if self.exclude_columns:
+            if self.columns is not None:
+                raise DeclarationError(sid, "exclude_columns", "does not go with 'columns'")
+            kept = [n for n in (*self.primary_key, self.cursor) if n in self.exclude_columns]
+            if kept:
+                raise DeclarationError(
+                    sid, "exclude_columns", f"column {kept[0]!r} is the stream's key or cursor"
+                )
         if self.lookback is not None:
             if not self.mode.incremental:
                 raise DeclarationError(sid, "lookback", "only applies to incremental modes")

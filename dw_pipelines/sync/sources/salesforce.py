@@ -373,6 +373,19 @@ class SalesforceSource:
     def close(self) -> None:
         self._http.close()
 
+    def run_metadata(self) -> dict[str, object]:
+        """API usage of this run, for the materialization (also when it failed)."""
+        metadata: dict[str, object] = {
+            "api_calls": self.usage.calls,
+            "bulk_jobs": self.usage.bulk_jobs,
+            "api_retries": self.usage.retries,
+            "logins": self.usage.logins,
+        }
+        if self.usage.used is not None and self.usage.limit:
+            metadata["api_daily_used"] = self.usage.used
+            metadata["api_daily_limit"] = self.usage.limit
+        return metadata
+
     # -- reading ------------------------------------------------------------------------------
 
     def _where(self, request: ReadRequest, *extra: str) -> str:
