@@ -59,6 +59,7 @@ def test_schedules_exist_and_start_stopped_until_switched_on(defs: dg.Definition
         "incremental_sync_schedule",
         "full_refresh_sync_schedule",
         "demo_shop_orders_schedule",
+        "salesforce_reconcile_schedule",
     }
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
     assert schedules["demo_shop_orders_schedule"].cron_schedule == "*/15 * * * *"
@@ -101,3 +102,13 @@ def test_salesforce_credentials_come_from_the_variables_the_yaml_names(
     assert resource.password == dg.EnvVar("DW_SALESFORCE_PASSWORD")
     assert resource.security_token == dg.EnvVar("DW_SALESFORCE_SECURITY_TOKEN")
     assert resource.domain == dg.EnvVar("DW_SALESFORCE_DOMAIN")
+
+
+def test_the_salesforce_reconcile_job_syncs_then_reconciles_every_merge_stream(
+    defs: dg.Definitions,
+) -> None:
+    job = defs.resolve_job_def("salesforce_reconcile_job")
+    selected = {tuple(k.path) for k in job.asset_layer.selected_asset_keys}
+    assert selected == {("salesforce", n) for n in SALESFORCE_STREAMS}
+    schedule = defs.resolve_schedule_def("salesforce_reconcile_schedule")
+    assert schedule.cron_schedule == "0 4 * * 0"

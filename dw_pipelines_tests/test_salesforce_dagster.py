@@ -44,10 +44,13 @@ def crm_env(salesforce, monkeypatch) -> None:  # type: ignore[no-untyped-def]
         monkeypatch.setenv(name, value)
 
 
-def materialize(defs: dg.Definitions, warehouse_url: str, key: list[str]):  # type: ignore[no-untyped-def]
+def materialize(defs: dg.Definitions, warehouse_url: str, key: list[str], **config):  # type: ignore[no-untyped-def]
     assets = defs.get_assets_def(dg.AssetKey(key))
     resources = {**defs.resources, "warehouse": WarehouseResource(url=warehouse_url)}  # type: ignore[dict-item]
-    return dg.materialize([assets], resources=resources, raise_on_error=False)
+    run_config = {"ops": {"__".join(key): {"config": config}}} if config else None
+    return dg.materialize(
+        [assets], resources=resources, raise_on_error=False, run_config=run_config
+    )
 
 
 def test_a_salesforce_stream_materializes_with_counts_schema_and_api_calls(
@@ -128,3 +131,18 @@ def test_invalid_salesforce_streams_are_refused_naming_the_field(stream, error) 
     text = CATALOG.split("streams:")[0] + f"streams:\n  - {stream}\n"
     with pytest.raises(DeclarationError, match=error):
         load_catalog(text)
+
+
+def test_a_reconciling_run_removes_rows_whose_record_was_purged(
+    salesforce, crm_env, duckdb_warehouse_url
+) -> None:
+    ids = [salesforce.org.insert("Account", Name=f"Account {n}") for n in range(3)]
+    defs = load_catalog(CATALOG)
+    materialize(defs, duckdb_warehouse_url, ["crm", "account"])
+    salesforce.org.purge("Account", ids[0])
+
+    result = materialize(defs, duckdb_warehouse_url, ["crm", "account"], reconcile=True)
+
+    metadata = result.asset_materializations_for_node("crm__account")[0].metadata
+    assert metadata["rows_deleted"].value == 1
+    assert metadata["dagster/row_count"].value == 2

@@ -14,19 +14,26 @@ import pytest
 
 from dw_pipelines_tests.conftest import warehouse_rows
 
-RECORDS = 3000
+RECORDS = 2000
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def child_config(salesforce, warehouse_url: str, mode: str, bulk: bool) -> str:  # type: ignore[no-untyped-def]
-    settings = dataclasses.asdict(salesforce.settings(batch_rows=250, bulk_page_records=250))
-    settings["bulk_threshold"] = 1 if bulk else 1_000_000
-    spec = {"object": "Account", "mode": mode, "primary_key": ["Id"]}
+def stream(mode: str) -> dict[str, object]:
+    spec: dict[str, object] = {"object": "Account", "mode": mode, "primary_key": ["Id"]}
     if mode != "full_refresh":
         spec |= {"cursor": "SystemModstamp", "lookback": "1 minute"}
+    return spec
+
+
+def source_settings(bulk: bool) -> dict[str, object]:
+    return {"batch_rows": 200, "bulk_page_records": 200, "bulk_threshold": 1 if bulk else 10**6}
+
+
+def child_config(salesforce, warehouse_url: str, mode: str, bulk: bool) -> str:  # type: ignore[no-untyped-def]
+    settings = dataclasses.asdict(salesforce.settings(**source_settings(bulk)))
     auth = {k: v for k, v in dataclasses.asdict(salesforce.auth()).items() if v is not None}
     return json.dumps(
-        {"warehouse_url": warehouse_url, "settings": settings, "spec": spec, "auth": auth}
+        {"warehouse_url": warehouse_url, "settings": settings, "spec": stream(mode), "auth": auth}
     )
 
 
@@ -75,11 +82,11 @@ def test_rerun_after_kill_leaves_the_warehouse_equal_to_the_org(
     salesforce, duckdb_warehouse_url, mode, bulk, marker
 ) -> None:
     org = salesforce.org
-    org.page_size = 250
+    org.page_size = 200
     for n in range(RECORDS):
         org.insert("Account", Name=f"Account {n}")
     config = child_config(salesforce, duckdb_warehouse_url, mode, bulk)
-    run_child(config)
+    salesforce.sync(duckdb_warehouse_url, settings=source_settings(bulk), **stream(mode))
     before = dict(
         warehouse_rows(duckdb_warehouse_url, 'SELECT "Id", "Name" FROM salesforce.account')
     )

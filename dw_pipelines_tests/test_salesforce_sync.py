@@ -415,3 +415,70 @@ def test_a_bulk_job_that_does_not_finish_in_time_is_aborted_and_fails(
     assert isinstance(error, BulkJobFailed)
     assert "aborted" in str(error)
     assert [job.state for job in salesforce.org.jobs.values()] == ["Aborted"]
+
+
+# -- reconciliation -------------------------------------------------------------------------------
+
+
+def reconcile(salesforce, warehouse_url: str, **spec):  # type: ignore[no-untyped-def]
+    from dw_pipelines.sync.engine import reconcile_stream
+    from dw_pipelines.sync.spec import StreamSpec
+    from dw_pipelines.sync.warehouses import open_warehouse
+
+    source, warehouse = salesforce.source(), open_warehouse(warehouse_url)
+    try:
+        return reconcile_stream(StreamSpec(source="salesforce", **spec), source, warehouse)
+    finally:
+        warehouse.close()
+        source.close()
+
+
+@pytest.mark.parametrize("deletes", ["hard", "soft"])
+def test_reconciliation_finds_purged_records_and_repairs_them_per_policy(
+    salesforce, warehouse_url, deletes
+) -> None:
+    org = salesforce.org
+    ids = add_accounts(org, 5)
+    spec = {
+        "object": "Account",
+        "mode": "incremental_merge",
+        "cursor": "SystemModstamp",
+        "primary_key": ["Id"],
+        "deletes": deletes,
+    }
+    salesforce.sync(warehouse_url, **spec)
+    org.purge("Account", ids[1])  # emptied from the recycle bin: queryAll never reports it
+    assert salesforce.sync(warehouse_url, **spec).rows_deleted == 0
+
+    result = reconcile(salesforce, warehouse_url, **spec)
+
+    assert (result.rows_read, result.rows_deleted) == (4, 1)
+    if deletes == "hard":
+        assert names(warehouse_url) == live_names(org)
+    else:
+        assert warehouse_rows(
+            warehouse_url, 'SELECT "Id" FROM salesforce.account WHERE _dw_deleted_at IS NOT NULL'
+        ) == [(ids[1],)]
+    assert warehouse_rows(
+        warehouse_url,
+        "SELECT mode, rows_deleted FROM _dw.sync_log ORDER BY finished_at DESC LIMIT 1",
+    ) == [("reconcile", 1)]
+
+
+def test_reconciliation_keeps_the_cursor_and_a_following_sync_continues_from_it(
+    salesforce, duckdb_warehouse_url
+) -> None:
+    org = salesforce.org
+    ids = add_accounts(org, 3)
+    spec = {"object": "Account", "mode": "incremental_merge", "cursor": "SystemModstamp"}
+    first = salesforce.sync(duckdb_warehouse_url, **spec)
+    org.purge("Account", ids[0])
+
+    reconciled = reconcile(salesforce, duckdb_warehouse_url, primary_key=["Id"], **spec)
+    org.insert("Account", Name="After")
+    after = salesforce.sync(duckdb_warehouse_url, **spec)
+
+    assert reconciled.cursor_after == first.cursor_after
+    assert after.rows_inserted == 1
+    assert after.row_count == 3
+    assert names(duckdb_warehouse_url) == live_names(org)

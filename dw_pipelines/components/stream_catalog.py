@@ -80,6 +80,9 @@ class SalesforceModel(dg.Model):
     bulk_timeout_seconds: float = 3600.0
     quota_share: float = 0.8
     """A sync fails before the org has used this share of its daily API requests."""
+    reconcile_schedule: str | None = "0 4 * * 0"
+    """Cron of `<source>_reconcile_job`: every stream synced, then its keys compared with the
+    org's to catch purged records (starts stopped). Null: no such job."""
     pool: str = "salesforce"
     """Dagster concurrency pool of the source's streams; its limit is set on the instance
     (dagster.yaml `concurrency.pools.default_limit`, or `dagster instance concurrency set`)."""
@@ -212,6 +215,19 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                         default_status=dg.DefaultScheduleStatus.STOPPED,
                     )
                 )
+        for name, source in self.sources.items():
+            reconcile_job = self._reconcile_job(name, specs)
+            if reconcile_job is not None:
+                jobs.append(reconcile_job)
+                schedules.append(
+                    dg.ScheduleDefinition(
+                        name=f"{name}_reconcile_schedule",
+                        job=reconcile_job,
+                        cron_schedule=(source.salesforce or SalesforceModel()).reconcile_schedule,
+                        execution_timezone="UTC",
+                        default_status=dg.DefaultScheduleStatus.STOPPED,
+                    )
+                )
         resources = {
             source_resource_key(name): source.to_resource(name)
             for name, source in self.sources.items()
@@ -286,6 +302,26 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
             seen[spec.stream_id] = index
             specs.append(spec)
         return specs
+
+    def _reconcile_job(self, source: str, specs: list[StreamSpec]) -> dg.JobDefinition | None:
+        """A job syncing every incremental stream of a Salesforce source, then reconciling it."""
+        model = self.sources[source]
+        if (
+            model.type != "salesforce"
+            or not (model.salesforce or SalesforceModel()).reconcile_schedule
+        ):
+            return None
+        streams = [s for s in specs if s.source == source and s.mode is SyncMode.INCREMENTAL_MERGE]
+        if not streams:
+            return None
+        return dg.define_asset_job(
+            f"{source}_reconcile_job",
+            selection=[dg.AssetKey([s.source, s.name]) for s in streams],
+            config={
+                "ops": {f"{s.source}__{s.name}": {"config": {"reconcile": True}} for s in streams}
+            },
+            description=f"Sync {source}'s merge streams, then delete rows whose record was purged.",
+        )
 
     def _check_url(self, sid: str, entry: str, source: str) -> None:
         if not self.sources[source].url_env:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from dw_pipelines import settings
-from dw_pipelines.sync.engine import SyncResult, Window, sync_stream
+from dw_pipelines.sync.engine import SyncResult, Window, reconcile_stream, sync_stream
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.spec import StreamSpec, SyncMode
 from dw_pipelines.sync.state import cursor_text
@@ -25,6 +25,9 @@ class SyncConfig(dg.Config):
 
     window_start: str | None = None
     window_end: str | None = None
+    reconcile: bool = False
+    """After the sync, compare every key in the source with the table's and repair rows whose
+    record was purged (deleted or marked per the stream's deletes); sources that list keys."""
 
 
 def source_resource_key(source: str) -> str:
@@ -79,6 +82,10 @@ def build_stream_asset(
                     result = sync_stream(
                         spec, source, warehouse, window=window, log=context.log.info
                     )
+                    if config.reconcile:
+                        reconciled = reconcile_stream(spec, source, warehouse, log=context.log.info)
+                        result.rows_deleted += reconciled.rows_deleted
+                        result.row_count = reconciled.row_count
                 finally:
                     usage = source_run_metadata(source)
         except SyncError as exc:

@@ -81,9 +81,7 @@ def sync_stream(
     of rows deleted with the cursor in range, which incremental_merge applies (hard or soft,
     per `spec.deletes`) in the same transaction as the upserts and the cursor.
     """
-    default_cursor = getattr(source, "default_cursor", None)
-    if spec.mode.incremental and not spec.cursor and default_cursor is not None:
-        spec = replace(spec, cursor=default_cursor(spec.object))
+    spec = with_default_cursor(spec, source)
     spec.validate()
     if spec.mode is SyncMode.CDC:
         raise SyncError(f"stream '{spec.stream_id}': mode cdc streams are synced per source by CDC")
@@ -113,6 +111,14 @@ def sync_stream(
         raise type(exc)(f"stream '{spec.stream_id}': {exc}") from None
     result.duration_s = round(time.monotonic() - started, 3)
     return result
+
+
+def with_default_cursor(spec: StreamSpec, source: Source) -> StreamSpec:
+    """The spec with the source's default cursor when an incremental stream names none."""
+    default_cursor = getattr(source, "default_cursor", None)
+    if spec.mode.incremental and not spec.cursor and default_cursor is not None:
+        return replace(spec, cursor=default_cursor(spec.object))
+    return spec
 
 
 def _sync_in_transaction(
@@ -189,6 +195,69 @@ def _sync_in_transaction(
                 window_text,
             ],
         )
+    return result
+
+
+def reconcile_stream(
+    spec: StreamSpec,
+    source: Source,
+    warehouse: Warehouse,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> SyncResult:
+    """Compare every key the source holds with the warehouse table's, and delete (or, with soft
+    deletes, mark) the rows whose key the source no longer has: records purged without a trace
+    an incremental sync could see. Needs a source with `all_keys(request)`; one transaction."""
+    spec = with_default_cursor(spec, source)
+    spec.validate()
+    if not hasattr(source, "all_keys") or not spec.primary_key:
+        raise SyncError(
+            f"stream '{spec.stream_id}': reconciliation needs a primary key and a source that"
+            " lists every key"
+        )
+    started = time.monotonic()
+    say = log or (lambda _msg: None)
+    now = datetime.now(UTC)
+    by_name = {c.name: c for c in source.describe(spec.object)}
+    keys = [by_name[k] for k in spec.primary_key]
+    target = warehouse.table(spec.source, spec.name)
+    result = SyncResult(spec.stream_id, "reconcile", f"{spec.source}.{spec.name}")
+    prepare_warehouse(warehouse, spec.source)
+    with warehouse.transaction():
+        warehouse.lock_stream(spec.stream_id)
+        state = warehouse.read_state(spec.stream_id)
+        if state is None or not warehouse.table_exists(spec.source, spec.name):
+            raise SyncError(f"stream '{spec.stream_id}': nothing to reconcile before a first sync")
+        reader = source.all_keys(ReadRequest(spec.object, tuple(keys)))  # type: ignore[attr-defined]
+        stage = warehouse.create_stage(warehouse.stage_name(spec.stream_id), keys)
+        result.rows_read = warehouse.load(stage, keys, reader)
+        q = warehouse.quote
+        same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
+        missing = f"NOT EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
+        soft = spec.deletes == "soft" and warehouse.column_exists(
+            spec.source, spec.name, DELETED_AT
+        )
+        if soft:
+            result.rows_deleted = warehouse.count(
+                f"UPDATE {target} t SET {q(DELETED_AT)} = $1, {q(SYNCED_AT)} = $1"
+                f" WHERE t.{q(DELETED_AT)} IS NULL AND {missing}",
+                [now],
+            )
+        else:
+            result.rows_deleted = warehouse.count(f"DELETE FROM {target} t WHERE {missing}")
+        warehouse.drop_stage(stage)
+        result.row_count = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
+        result.cursor_before = result.cursor_after = state.cursor
+        result.columns = list(state.columns)
+        warehouse.write_state(spec.stream_id, replace(state, row_count=result.row_count), now)
+        warehouse.log_sync(
+            spec.stream_id,
+            now,
+            ["reconcile", result.rows_read, 0, 0, 0, result.rows_deleted, result.row_count,
+             cursor_text(state.cursor), cursor_text(state.cursor), None],
+        )  # fmt: skip
+    say(f"{spec.stream_id}: {result.rows_read} source keys, {result.rows_deleted} purged rows")
+    result.duration_s = round(time.monotonic() - started, 3)
     return result
 
 

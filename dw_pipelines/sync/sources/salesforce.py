@@ -358,6 +358,11 @@ class SalesforceSource:
         batches = self._rest_batches(request.object, soql, columns, include_deleted=True)
         return pa.RecordBatchReader.from_batches(arrow_schema(columns), batches)
 
+    def all_keys(self, request: ReadRequest) -> pa.RecordBatchReader:
+        """Every live record's key (request.columns), for a key-diff reconciliation; through
+        Bulk 2.0 above the threshold, like any read."""
+        return self.read(ReadRequest(request.object, request.columns))
+
     def default_cursor(self, obj: str) -> str | None:
         names = {f["name"] for f in self._describe(obj)["fields"]}
         return next((n for n in CURSOR_FALLBACKS if n in names), None)
