@@ -43,6 +43,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/sql_sync.py
 	$(BIN)/python bench/cdc.py
+	$(BIN)/python bench/salesforce.py
 
 clean:
 	rm -rf $(DW_HOME)

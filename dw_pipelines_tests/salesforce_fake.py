@@ -1064,6 +1064,35 @@ def seed_demo(org: FakeOrg, accounts: int = 40, rng: random.Random | None = None
         )
 
 
+def seed_bench(org: FakeOrg, n: int) -> None:
+    """n accounts with a dozen typical fields filled, fast (no per-insert work beyond a dict)."""
+    template = {f["name"]: None for f in org.fields("Account") if f["type"] != "address"}
+    accounts = org.records.setdefault("Account", {})
+    for i in range(n):
+        stamp = org.tick()
+        record_id = org.new_id("Account")
+        accounts[record_id] = template | {
+            "Id": record_id,
+            "IsDeleted": False,
+            "CreatedDate": stamp,
+            "LastModifiedDate": stamp,
+            "SystemModstamp": stamp,
+            "Name": f"Account {i}",
+            "Type": "Customer - Direct",
+            "Industry": "Technology",
+            "AnnualRevenue": Decimal(1000 * (i % 997)),
+            "NumberOfEmployees": i % 5000,
+            "Website": f"https://www.account{i}.example",
+            "Phone": "+33 1 23 45 67 89",
+            "Description": "A long-standing customer with several subsidiaries, renewed yearly.",
+            "BillingStreet": f"{i % 300} Main Street",
+            "BillingCity": "Paris",
+            "BillingCountry": "FR",
+            "OwnerId": USER_ID,
+            "Rating__c": Decimal("42.50"),
+        }
+
+
 def churn_demo(org: FakeOrg, rng: random.Random | None = None) -> None:
     """What a day in a CRM does: new leads, deals move on, a contact is deleted."""
     rng = rng or random.Random()
@@ -1090,17 +1119,21 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--dir", type=Path, required=True, help="certificate and state go here")
     parser.add_argument("--accounts", type=int, default=40)
+    parser.add_argument("--bench", type=int, default=0, help="serve this many plain accounts")
     args = parser.parse_args()
-    org = FakeOrg(bulk_polls=1)
+    org = FakeOrg(bulk_polls=1, daily_api_max=10**9)
     state = args.dir / "salesforce_org.pickle"
     args.dir.mkdir(parents=True, exist_ok=True)
-    if state.exists():
+    if args.bench:
+        seed_bench(org, args.bench)
+    elif state.exists():
         org.load(state)
         org.clock += dt.timedelta(days=1)
         churn_demo(org)
     else:
         seed_demo(org, args.accounts)
-    org.save(state)
+    if not args.bench:
+        org.save(state)
     cert, key = make_certificate(args.dir)
     server = FakeServer(org, cert, key, args.port)
     ready = {"port": server.port, "domain": server.domain, "ca_bundle": str(cert)}

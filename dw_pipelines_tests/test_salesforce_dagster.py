@@ -146,3 +146,12 @@ def test_a_reconciling_run_removes_rows_whose_record_was_purged(
     metadata = result.asset_materializations_for_node("crm__account")[0].metadata
     assert metadata["rows_deleted"].value == 1
     assert metadata["dagster/row_count"].value == 2
+
+
+def test_the_instance_runs_at_most_two_streams_of_a_pool_at_once(tmp_path) -> None:
+    import shutil
+    from pathlib import Path
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 2
