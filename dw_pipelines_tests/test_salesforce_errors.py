@@ -303,3 +303,26 @@ def test_the_source_never_shows_a_secret_in_its_repr(salesforce) -> None:
         source.close()
     for secret in ("s3cret-Pa55", "TOKENabc123", "cs-42", "PEM-KEY"):
         assert secret not in text
+
+
+def test_requests_ca_bundle_from_the_environment_does_not_override_the_configured_ca(
+    salesforce, duckdb_warehouse_url, monkeypatch, tmp_path
+) -> None:
+    bogus = tmp_path / "other-ca.pem"
+    bogus.write_text("not a certificate\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bogus))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    seed(salesforce.org)
+
+    assert salesforce.sync(duckdb_warehouse_url, **SPEC).rows_read == 5
+
+
+def test_a_certificate_the_configured_ca_does_not_trust_fails_clearly(
+    salesforce, duckdb_warehouse_url, tmp_path
+) -> None:
+    from dw_pipelines_tests.salesforce_fake import make_certificate
+
+    other_ca, _ = make_certificate(tmp_path / "other")
+
+    with pytest.raises(SourceUnreachable, match="TLS verification .* failed"):
+        salesforce.sync(duckdb_warehouse_url, settings={"ca_bundle": str(other_ca)}, **SPEC)

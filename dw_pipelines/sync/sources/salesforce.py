@@ -311,8 +311,10 @@ class SalesforceSource:
     def _read(
         self, request: ReadRequest, columns: list[Column], where: str, bulk: bool
     ) -> Iterator[pa.RecordBatch]:
-        obj, order = request.object, f" ORDER BY {request.cursor or 'Id'}"
-        if request.cursor:
+        # REST pages come in cursor order; Bulk 2.0 jobs go unordered, since ORDER BY makes
+        # them slower and the engine takes the new cursor from what it loaded, not the order.
+        obj, order = request.object, "" if bulk else f" ORDER BY {request.cursor or 'Id'}"
+        if request.cursor and not bulk:
             order += ", Id"
         fetched = list(columns)
         while True:
@@ -549,6 +551,11 @@ class SalesforceSource:
             raise SourceUnreachable(
                 f"Salesforce '{self.name}': login refused: {self._scrub(str(exc))}"
             ) from None
+        except requests.exceptions.SSLError:
+            raise SourceUnreachable(
+                f"Salesforce '{self.name}': TLS verification of the login endpoint of domain"
+                f" '{s.domain}' failed (check ca_bundle)"
+            ) from None
         except requests.RequestException as exc:
             raise SourceUnreachable(
                 f"Salesforce '{self.name}': cannot reach the login endpoint of domain"
@@ -621,6 +628,11 @@ class SalesforceSource:
                     f"Salesforce '{self.name}': {_what(obj)}failed with HTTP {exc.status}"
                     f"{' after ' + str(attempt) + ' retries' if attempt else ''}:"
                     f" {self._scrub(_error_text(exc))}"
+                ) from None
+            except requests.exceptions.SSLError as exc:
+                raise SourceUnreachable(
+                    f"Salesforce '{self.name}': TLS verification failed (check ca_bundle):"
+                    f" {type(exc).__name__}"
                 ) from None
             except (requests.Timeout, requests.ConnectionError) as exc:
                 if attempt < self.settings.max_retries:
