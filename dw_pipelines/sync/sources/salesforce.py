@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -441,7 +443,21 @@ class SalesforceSource:
         job_id = job["id"]
         info = self._wait_for_job(obj, job_id)
         expected = int(info.get("numberRecordsProcessed") or 0)
-        delivered, locator = 0, ""
+        delivered = 0
+        # The next page downloads (and parses) while the warehouse loads this one: at most two
+        # pages are in memory, and the transfer time is no longer added to the load time.
+        for batch in read_ahead(self._bulk_pages(obj, job_id, columns)):
+            delivered += batch.num_rows
+            for offset in range(0, batch.num_rows, self.settings.batch_rows):
+                yield batch.slice(offset, self.settings.batch_rows)
+        if delivered != expected:
+            raise BulkJobFailed(
+                f"Salesforce '{self.name}': Bulk 2.0 job {job_id} on {obj} processed {expected}"
+                f" records but delivered {delivered}; nothing was loaded"
+            )
+
+    def _bulk_pages(self, obj: str, job_id: str, columns: list[Column]) -> Iterator[pa.RecordBatch]:
+        locator = ""
         while True:
             page = self._call(
                 lambda sf, at=locator: self._bulk(sf, obj).get_query_results(
@@ -456,17 +472,10 @@ class SalesforceSource:
                     f" {batch.num_rows} rows in a page whose Sforce-NumberOfRecords says"
                     f" {page['number_of_records']}; nothing was loaded"
                 )
-            delivered += batch.num_rows
-            for offset in range(0, batch.num_rows, self.settings.batch_rows):
-                yield batch.slice(offset, self.settings.batch_rows)
+            yield batch
             locator = page["locator"]
             if not locator:
-                break
-        if delivered != expected:
-            raise BulkJobFailed(
-                f"Salesforce '{self.name}': Bulk 2.0 job {job_id} on {obj} processed {expected}"
-                f" records but delivered {delivered}; nothing was loaded"
-            )
+                return
 
     def _bulk(self, sf: Salesforce, obj: str) -> _Bulk2Client:
         # The client below SFBulk2Type: its methods return Sforce-NumberOfRecords per page and
@@ -668,6 +677,40 @@ class SalesforceSource:
         for secret in self.auth.secrets() + ([self._sf.session_id] if self._sf else []):
             text = text.replace(secret, "***")
         return text
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, produced one step ahead in a thread; its errors re-raised here, in order."""
+    slot: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slot.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slot.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, who raises it
+            slot.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="salesforce-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = slot.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
 
 
 class _BulkUnsupported(Exception):
