@@ -54,12 +54,14 @@ def summary() -> None:
         last = {
             row[0]: row[1:]
             for row in warehouse.rows(
-                "SELECT stream_id, mode, rows_read, rows_inserted, rows_updated, cursor_after"
+                "SELECT stream_id, mode, rows_read, rows_inserted, rows_updated, rows_deleted,"
+                " cursor_after"
                 f" FROM {warehouse.table(STATE_SCHEMA, SYNC_LOG_TABLE)}"
                 " QUALIFY row_number() OVER (PARTITION BY stream_id ORDER BY finished_at DESC) = 1"
                 if warehouse.dialect == "duckdb"
                 else "SELECT DISTINCT ON (stream_id) stream_id, mode, rows_read, rows_inserted,"
-                f" rows_updated, cursor_after FROM {warehouse.table(STATE_SCHEMA, SYNC_LOG_TABLE)}"
+                " rows_updated, rows_deleted, cursor_after"
+                f" FROM {warehouse.table(STATE_SCHEMA, SYNC_LOG_TABLE)}"
                 " ORDER BY stream_id, finished_at DESC"
             )
         }
@@ -67,16 +69,17 @@ def summary() -> None:
         for stream_id, _state in states:
             schema, name = stream_id.split(".", 1)
             count = warehouse.scalar(f"SELECT count(*) FROM {warehouse.table(schema, name)}")
-            tables.append((stream_id, count, *last.get(stream_id, ("", "", "", "", ""))))
+            tables.append((stream_id, count, *last.get(stream_id, ("", "", "", "", "", ""))))
     finally:
         warehouse.close()
 
     print("\nSynced into the warehouse:\n")
-    header = ("table", "rows", "last sync", "read", "inserted", "updated", "cursor")
-    print("  {:<26} {:>7}  {:<19} {:>6} {:>8} {:>7}  {}".format(*header))
-    for stream_id, count, mode, read, inserted, updated, cursor in tables:
+    header = ("table", "rows", "last sync", "read", "inserted", "updated", "deleted", "cursor")
+    print("  {:<26} {:>7}  {:<19} {:>6} {:>8} {:>7} {:>7}  {}".format(*header))
+    for stream_id, count, mode, read, inserted, updated, deleted, cursor in tables:
         print(
-            f"  {stream_id:<26} {count:>7}  {mode:<19} {read:>6} {inserted:>8} {updated:>7}  {cursor}"
+            f"  {stream_id:<26} {count:>7}  {mode:<19} {read:>6} {inserted:>8} {updated:>7}"
+            f" {deleted:>7}  {cursor}"
         )
     print(
         f"\nWarehouse (DuckDB):   {safe_url(url)}"
