@@ -482,3 +482,55 @@ def test_reconciliation_keeps_the_cursor_and_a_following_sync_continues_from_it(
     assert after.rows_inserted == 1
     assert after.row_count == 3
     assert names(duckdb_warehouse_url) == live_names(org)
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"),
+    [
+        (dt.datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=UTC), "2026-01-05T09:00:00.123Z"),
+        (
+            dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            "2026-01-05T09:00:00.000Z",
+        ),
+        (dt.date(2026, 1, 5), "2026-01-05"),
+        (42, "42"),
+        ("O'Brien", "'O\\'Brien'"),
+    ],
+)
+def test_cursor_values_become_soql_literals(value, literal) -> None:
+    from dw_pipelines.sync.sources.salesforce import soql_literal
+
+    assert soql_literal(value) == literal
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "expected"),
+    [
+        (
+            "2026-01-05T09:00:00.123+0000",
+            ("timestamptz",),
+            dt.datetime(2026, 1, 5, 9, 0, 0, 123000, tzinfo=UTC),
+        ),
+        (
+            "2026-01-05T09:00:00.123Z",
+            ("timestamptz",),
+            dt.datetime(2026, 1, 5, 9, 0, 0, 123000, tzinfo=UTC),
+        ),
+        ("12.50", ("decimal", 18, 2), Decimal("12.50")),
+        ("true", ("boolean",), True),
+        ("09:30:00.000Z", ("time",), dt.time(9, 30)),
+        (None, ("int32",), None),
+    ],
+)
+def test_rest_and_bulk_text_values_convert_exactly(text, column, expected) -> None:
+    import pyarrow as pa
+
+    from dw_pipelines.sync.schema import Column
+    from dw_pipelines.sync.sources.salesforce import to_arrow
+
+    col = Column("f", column[0], True, *column[1:])
+    batch = to_arrow([col], {"f": pa.array([text], pa.string())})
+    assert batch.column(0).to_pylist() == [expected]

@@ -1,7 +1,7 @@
 """Salesforce as a source, through simple-salesforce: REST query/queryMore and Bulk API 2.0.
 
-Rows are read in `ORDER BY <cursor>, Id` order with `lower <= cursor < upper`, one page at a
-time (REST pages of up to 2000 records, Bulk 2.0 CSV pages of `bulk_page_records`), so an
+Rows with `lower <= cursor < upper` are read one page at a time (REST pages of up to 2000
+records in `ORDER BY <cursor>, Id` order, or Bulk 2.0 CSV pages of `bulk_page_records`), so an
 object never sits whole in memory. Deletes come from `queryAll ... WHERE IsDeleted = true` and
 are applied by the engine in the same warehouse transaction as the upserts.
 
