@@ -239,7 +239,8 @@ class FakeOrg:
     logins: int = 0
     calls: list[tuple[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
-    bulk_faults: dict[str, str] = field(default_factory=dict)  # object -> fail|timeout|short
+    # object -> fail | timeout | short (a page with fewer rows than its header) | miscount
+    bulk_faults: dict[str, str] = field(default_factory=dict)
     jobs: dict[str, BulkJob] = field(default_factory=dict)
     cursors: dict[str, tuple[list[dict[str, Any]], list[str], str]] = field(default_factory=dict)
     clock: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
@@ -826,7 +827,9 @@ class Handler(BaseHTTPRequestHandler):
             "jobType": "V2Query",
             "lineEnding": "LF",
             "columnDelimiter": "COMMA",
-            "numberRecordsProcessed": len(job.rows) if job.state == "JobComplete" else 0,
+            "numberRecordsProcessed": (len(job.rows) + (fault == "miscount"))
+            if job.state == "JobComplete"
+            else 0,
             "retries": 0,
             "totalProcessingTime": 42,
         }

@@ -402,6 +402,14 @@ def test_a_bulk_job_delivering_fewer_rows_than_announced_fails_and_advances_noth
     assert "Sforce-NumberOfRecords" in str(error) or "delivered" in str(error)
 
 
+def test_a_bulk_job_delivering_fewer_rows_than_it_processed_fails_and_advances_nothing(
+    salesforce, duckdb_warehouse_url
+) -> None:
+    error = before_and_after_failure(salesforce, duckdb_warehouse_url, "miscount")
+    assert isinstance(error, BulkJobFailed)
+    assert "processed 3 records but delivered 2" in str(error)
+
+
 def test_a_failed_bulk_job_fails_and_advances_nothing(salesforce, duckdb_warehouse_url) -> None:
     error = before_and_after_failure(salesforce, duckdb_warehouse_url, "fail")
     assert isinstance(error, BulkJobFailed)
