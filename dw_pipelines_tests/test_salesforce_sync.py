@@ -267,6 +267,26 @@ def test_a_delete_already_applied_is_not_counted_again(salesforce, duckdb_wareho
     assert again.row_count == 1
 
 
+def test_soft_deletes_from_a_source_that_cannot_report_deletes_fail_clearly(
+    tmp_path, duckdb_warehouse_url
+) -> None:
+    import sqlite3
+
+    from dw_pipelines_tests.conftest import run_sync
+
+    db = tmp_path / "src.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, updated_at INTEGER NOT NULL)")
+        con.execute("INSERT INTO t VALUES (1, 1)")
+    spec = {"object": "t", "mode": "incremental_merge", "primary_key": ["id"]}
+    run_sync(f"sqlite:///{db}", duckdb_warehouse_url, cursor="updated_at", **spec)
+
+    with pytest.raises(SyncError, match="soft deletes need a source that reports deletes"):
+        run_sync(
+            f"sqlite:///{db}", duckdb_warehouse_url, cursor="updated_at", deletes="soft", **spec
+        )
+
+
 def test_full_refresh_drops_deleted_and_purged_records(salesforce, duckdb_warehouse_url) -> None:
     org = salesforce.org
     ids = add_accounts(org, 3)
