@@ -562,3 +562,19 @@ def test_rest_and_bulk_text_values_convert_exactly(text, column, expected) -> No
     col = Column("f", column[0], True, *column[1:])
     batch = to_arrow([col], {"f": pa.array([text], pa.string())})
     assert batch.column(0).to_pylist() == [expected]
+
+
+def test_reconciliation_refuses_to_empty_a_table_when_the_source_lists_no_key(
+    salesforce, duckdb_warehouse_url
+) -> None:
+    org = salesforce.org
+    ids = add_accounts(org, 2)
+    spec = {"object": "Account", "mode": "incremental_merge", "cursor": "SystemModstamp"}
+    salesforce.sync(duckdb_warehouse_url, **spec)
+    for record_id in ids:  # e.g. the integration user lost sharing access to every record
+        org.purge("Account", record_id)
+
+    with pytest.raises(SyncError, match="listed no key at all"):
+        reconcile(salesforce, duckdb_warehouse_url, primary_key=["Id"], **spec)
+
+    assert len(names(duckdb_warehouse_url)) == 2

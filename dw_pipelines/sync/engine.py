@@ -231,6 +231,12 @@ def reconcile_stream(
         reader = source.all_keys(ReadRequest(spec.object, tuple(keys)))  # type: ignore[attr-defined]
         stage = warehouse.create_stage(warehouse.stage_name(spec.stream_id), keys)
         result.rows_read = warehouse.load(stage, keys, reader)
+        if result.rows_read == 0 and warehouse.scalar(f"SELECT count(*) FROM {target}"):
+            # An empty listing is far likelier a lost permission than an emptied object.
+            raise SyncError(
+                f"stream '{spec.stream_id}': the source listed no key at all; reconciliation"
+                " refuses to delete every row (check the user's access to the object)"
+            )
         q = warehouse.quote
         same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
         missing = f"NOT EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
