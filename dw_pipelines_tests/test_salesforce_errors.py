@@ -230,6 +230,20 @@ def test_a_sync_with_the_quota_already_spent_makes_one_call_and_stops(
     assert salesforce.org.api_calls() == 1  # /limits
 
 
+def test_the_org_refusing_requests_over_its_limit_fails_as_quota_exhausted(
+    salesforce, duckdb_warehouse_url
+) -> None:
+    synced_once_then_changed(salesforce, duckdb_warehouse_url)
+    salesforce.org.fail(
+        "/query", 403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", times=99
+    )
+
+    with pytest.raises(QuotaExhausted, match="request limit is exceeded"):
+        salesforce.sync(duckdb_warehouse_url, **SPEC)
+
+    assert_nothing_advanced(duckdb_warehouse_url)
+
+
 def test_api_usage_is_reported_with_the_result(salesforce, duckdb_warehouse_url) -> None:
     seed(salesforce.org)
     result = salesforce.sync(duckdb_warehouse_url, **SPEC)

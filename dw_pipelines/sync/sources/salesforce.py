@@ -608,9 +608,10 @@ class SalesforceSource:
                 return fn(self._client())
             except SalesforceExpiredSession as exc:
                 if relogged or _error_code(exc) not in ("INVALID_SESSION_ID", None):
+                    when = " again after logging in anew" if relogged else ""
                     raise SourceUnreachable(
-                        f"Salesforce '{self.name}': session refused again after logging in"
-                        f" anew: {self._scrub(_error_text(exc))}"
+                        f"Salesforce '{self.name}': session refused{when}:"
+                        f" {self._scrub(_error_text(exc))}"
                     ) from None
                 relogged = True
                 self._sf = self._login()
@@ -629,6 +630,11 @@ class SalesforceSource:
                     " (or this user cannot see it)"
                 ) from None
             except SalesforceError as exc:
+                if _error_code(exc) == "REQUEST_LIMIT_EXCEEDED":
+                    raise QuotaExhausted(
+                        f"Salesforce '{self.name}': the org's API request limit is exceeded"
+                        f" ({self._scrub(_error_text(exc))}); nothing was loaded"
+                    ) from None
                 retryable = (exc.status >= 500) or _error_code(exc) in _RETRYABLE_CODES
                 if retryable and attempt < self.settings.max_retries:
                     attempt = self._backoff(attempt)
