@@ -25,12 +25,13 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 # Build (first run) or churn (later runs) the demo shop, sync every asset, print a summary.
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m dw_pipelines.demo prepare
-	$(BIN)/python -m dw_pipelines.demo exec -- $(BIN)/dagster job execute -m dw_pipelines.definitions -j all_streams_job
+	$(BIN)/python -m dw_pipelines.demo run -- $(BIN)/dagster job execute -m dw_pipelines.definitions -j all_streams_job
 	$(BIN)/python -m dw_pipelines.demo summary
 
 # The same project in the Dagster UI, with the daemon for schedules: http://127.0.0.1:3000
+# (the demo's Salesforce fake org runs alongside, so its streams can be materialized too).
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m dw_pipelines.demo exec -- $(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/python -m dw_pipelines.demo run -- $(BIN)/dagster dev -w workspace.yaml
 
 test: install
 	$(BIN)/python -m pytest
@@ -43,6 +44,7 @@ bench: install
 	$(BIN)/python bench/sql_sync.py
 	$(BIN)/python bench/cdc.py
 	$(BIN)/python bench/files.py
+	$(BIN)/python bench/salesforce.py
 
 clean:
 	-test -x $(BIN)/python && $(BIN)/python -m dw_pipelines.demo stop-s3

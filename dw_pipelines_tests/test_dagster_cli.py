@@ -13,6 +13,7 @@ import pytest
 
 from dw_pipelines.demo import drops, shop
 from dw_pipelines_tests.conftest import warehouse_rows
+from dw_pipelines_tests.salesforce_fake import seed_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -20,19 +21,32 @@ SECRET = "Sup3r-S3cret-Pw!"
 
 
 @pytest.fixture
-def project_env(tmp_path: Path, local_s3) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def project_env(tmp_path: Path, local_s3, salesforce) -> dict[str, str]:  # type: ignore[no-untyped-def]
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     db = tmp_path / "shop.sqlite"
     shop.build(db)
     drops.seed(local_s3.client())  # the demo's file drops, on the test session's S3 server
+    seed_demo(salesforce.org, accounts=10)
     return {
         **os.environ,
         **local_s3.env(),
         "DAGSTER_HOME": str(home),
         "DW_WAREHOUSE_URL": str(tmp_path / "warehouse.duckdb"),
         "DW_DEMO_SHOP_URL": f"sqlite:///{db}",
+        **salesforce_env(salesforce),
+    }
+
+
+def salesforce_env(salesforce) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The variables defs/salesforce/defs.yaml names, pointing at the test's fake org."""
+    return {
+        "DW_SALESFORCE_USERNAME": salesforce.org.username,
+        "DW_SALESFORCE_PASSWORD": salesforce.org.password,
+        "DW_SALESFORCE_SECURITY_TOKEN": salesforce.org.security_token,
+        "DW_SALESFORCE_DOMAIN": salesforce.domain,
+        "DW_SALESFORCE_CA_BUNDLE": str(salesforce.ca),
     }
 
 

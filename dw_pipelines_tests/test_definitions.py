@@ -8,6 +8,7 @@ import pytest
 from dw_pipelines.definitions import defs as load_defs
 
 DEMO_STREAMS = {"customers", "products", "orders", "order_items"}
+SALESFORCE_STREAMS = {"account", "contact", "opportunity", "lead"}
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +23,8 @@ def _spec(defs: dg.Definitions, name: str) -> dg.AssetSpec:
 def test_every_declared_stream_is_an_asset_keyed_by_source_and_table(defs: dg.Definitions) -> None:
     keys = {tuple(k.path) for k in defs.resolve_all_asset_keys()}
     assert keys == {("demo_shop", name) for name in DEMO_STREAMS} | {
-        ("partner_drops", "returns"),
-        ("aws", "cost_and_usage"),
-    }
+        ("salesforce", name) for name in SALESFORCE_STREAMS
+    } | {("partner_drops", "returns"), ("aws", "cost_and_usage")}
 
 
 def test_stream_assets_carry_group_kinds_owners_description_and_table_name(
@@ -42,8 +42,10 @@ def test_stream_assets_carry_group_kinds_owners_description_and_table_name(
 
 def test_incremental_job_selects_exactly_the_incremental_streams(defs: dg.Definitions) -> None:
     job = defs.resolve_job_def("incremental_sync_job")
-    selected = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
-    assert selected == {"customers", "orders", "order_items"}
+    selected = {tuple(k.path) for k in job.asset_layer.selected_asset_keys}
+    assert selected == {("demo_shop", n) for n in ("customers", "orders", "order_items")} | {
+        ("salesforce", n) for n in SALESFORCE_STREAMS
+    }
 
 
 def test_full_refresh_job_selects_exactly_the_full_refresh_streams(defs: dg.Definitions) -> None:
@@ -57,6 +59,7 @@ def test_schedules_exist_and_start_stopped_until_switched_on(defs: dg.Definition
         "incremental_sync_schedule",
         "full_refresh_sync_schedule",
         "demo_shop_orders_schedule",
+        "salesforce_reconcile_schedule",
     }
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
     assert schedules["demo_shop_orders_schedule"].cron_schedule == "*/15 * * * *"
@@ -77,4 +80,35 @@ def test_streams_keeping_one_row_per_key_have_a_primary_key_check(defs: dg.Defin
         for key in checks.check_keys
         if key.name == "primary_key_is_unique"
     }
-    assert checked == {"customers", "products", "orders"}
+    assert checked == {"customers", "products", "orders"} | SALESFORCE_STREAMS
+
+
+def test_salesforce_streams_are_keyed_by_object_in_the_salesforce_pool(
+    defs: dg.Definitions,
+) -> None:
+    assets = defs.get_assets_def(dg.AssetKey(["salesforce", "account"]))
+    spec = next(iter(assets.specs))
+    assert spec.kinds == {"salesforce", "duckdb"}
+    assert spec.group_name == "salesforce"
+    assert spec.metadata["source_object"] == "Account"
+    assert spec.metadata["primary_key"] == "Id"
+    assert {node.pool for node in [assets.node_def]} == {"salesforce"}
+
+
+def test_salesforce_credentials_come_from_the_variables_the_yaml_names(
+    defs: dg.Definitions,
+) -> None:
+    resource = defs.resources["source_salesforce"]
+    assert resource.password == dg.EnvVar("DW_SALESFORCE_PASSWORD")
+    assert resource.security_token == dg.EnvVar("DW_SALESFORCE_SECURITY_TOKEN")
+    assert resource.domain == dg.EnvVar("DW_SALESFORCE_DOMAIN")
+
+
+def test_the_salesforce_reconcile_job_syncs_then_reconciles_every_merge_stream(
+    defs: dg.Definitions,
+) -> None:
+    job = defs.resolve_job_def("salesforce_reconcile_job")
+    selected = {tuple(k.path) for k in job.asset_layer.selected_asset_keys}
+    assert selected == {("salesforce", n) for n in SALESFORCE_STREAMS}
+    schedule = defs.resolve_schedule_def("salesforce_reconcile_schedule")
+    assert schedule.cron_schedule == "0 4 * * 0"

@@ -6,6 +6,7 @@ that the YAML names, so no secret is ever written in it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import dagster as dg
@@ -15,10 +16,12 @@ from dw_pipelines.ingest.cdc import CdcSettings, build_cdc_defs
 from dw_pipelines.ingest.checks import build_stream_checks
 from dw_pipelines.ingest.files import FileStreamSettings, build_file_stream_defs
 from dw_pipelines.resources.s3 import S3Resource
+from dw_pipelines.resources.salesforce import SalesforceResource
 from dw_pipelines.resources.sql_source import SqlSourceResource
 from dw_pipelines.sync.cdc.runner import CdcOptions
 from dw_pipelines.sync.files.formats import check_type_labels
 from dw_pipelines.sync.files.spec import CsvOptions, FileStreamSpec
+from dw_pipelines.sync.sources.salesforce import CURSOR_FALLBACKS, DEFAULT_API_VERSION
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec, SyncMode, parse_duration
 
 
@@ -86,10 +89,67 @@ class S3Model(dg.Model):
         )
 
 
+class SalesforceModel(dg.Model):
+    """How to reach a Salesforce org. Credentials are named by environment variable, never
+    written here: give the set for one way of logging in (password + token, JWT, client
+    credentials, or session id + instance URL)."""
+
+    username_env: str | None = None
+    password_env: str | None = None
+    security_token_env: str | None = None
+    consumer_key_env: str | None = None
+    consumer_secret_env: str | None = None
+    private_key_env: str | None = None
+    """The PEM private key of the connected app's certificate (OAuth 2.0 JWT bearer)."""
+    session_id_env: str | None = None
+    instance_url_env: str | None = None
+    domain: str = "login"
+    """`login`, `test` (sandbox) or a My Domain such as `acme.my`."""
+    domain_env: str | None = None
+    """Takes the domain from this environment variable instead (one per deployment)."""
+    ca_bundle_env: str | None = None
+    api_version: str = DEFAULT_API_VERSION
+    bulk_threshold: int = 50_000
+    """Reads of at least this many records use Bulk API 2.0 query jobs, smaller ones REST."""
+    bulk_poll_seconds: float = 2.0
+    bulk_timeout_seconds: float = 3600.0
+    quota_share: float = 0.8
+    """A sync fails before the org has used this share of its daily API requests."""
+    reconcile_schedule: str | None = "0 4 * * 0"
+    """Cron of `<source>_reconcile_job`: every stream synced, then its keys compared with the
+    org's to catch purged records (starts stopped). Null: no such job."""
+    pool: str = "salesforce"
+    """Dagster concurrency pool of the source's streams; its limit is set on the instance
+    (dagster.yaml `concurrency.pools.default_limit`, or `dagster instance concurrency set`)."""
+
+    def to_resource(self, name: str) -> SalesforceResource:
+        def env(var: str | None) -> dg.EnvVar | None:
+            return dg.EnvVar(var) if var else None
+
+        return SalesforceResource(
+            username=env(self.username_env),
+            password=env(self.password_env),
+            security_token=env(self.security_token_env),
+            consumer_key=env(self.consumer_key_env),
+            consumer_secret=env(self.consumer_secret_env),
+            private_key=env(self.private_key_env),
+            session_id=env(self.session_id_env),
+            instance_url=env(self.instance_url_env),
+            domain=env(self.domain_env) or self.domain,
+            ca_bundle=env(self.ca_bundle_env),
+            api_version=self.api_version,
+            bulk_threshold=self.bulk_threshold,
+            bulk_poll_seconds=self.bulk_poll_seconds,
+            bulk_timeout_seconds=self.bulk_timeout_seconds,
+            quota_share=self.quota_share,
+            name=name,
+        )
+
+
 class SourceModel(dg.Model):
     """A system streams are read from."""
 
-    type: Literal["postgres", "mysql", "sqlite", "s3"]
+    type: Literal["postgres", "mysql", "sqlite", "s3", "salesforce"]
     url_env: str | None = None
     """Name of the environment variable holding the SQLAlchemy URL (with its credentials)."""
     s3: S3Model | None = None
@@ -98,6 +158,17 @@ class SourceModel(dg.Model):
     description: str | None = None
     cdc: CdcModel | None = None
     """Change data capture settings (PostgreSQL), for streams with `mode: cdc`."""
+    salesforce: SalesforceModel | None = None
+    """Settings of a `type: salesforce` source."""
+
+    def to_resource(self, name: str) -> dg.ConfigurableResource:
+        if self.type == "s3":
+            return (self.s3 or S3Model()).to_resource()
+        if self.type == "salesforce":
+            return (self.salesforce or SalesforceModel()).to_resource(name)
+        return SqlSourceResource(
+            url=dg.EnvVar(self.url_env or ""), name=name, batch_rows=self.batch_rows
+        )
 
 
 class CsvModel(dg.Model):
@@ -171,7 +242,10 @@ class StreamModel(dg.Model):
     schedule: str | None = None
     """Optional cron: gives this stream its own job and schedule besides the shared ones."""
     deletes: Literal["hard", "soft"] = "hard"
-    """cdc: remove deleted rows, or keep them with `_dw_deleted_at` set."""
+    """cdc, and incremental_merge from Salesforce: remove deleted rows, or keep them with
+    `_dw_deleted_at` set."""
+    exclude_columns: list[str] = []
+    """Columns not to sync (e.g. large text fields), when `columns` does not list them."""
 
     def to_file_spec(self) -> FileStreamSpec:
         f = self.files
@@ -215,6 +289,7 @@ class StreamModel(dg.Model):
             schema_policy=self.schema_policy,  # type: ignore[arg-type]
             name=self.name or "",
             deletes=self.deletes,
+            exclude_columns=tuple(self.exclude_columns),
         )
 
 
@@ -255,6 +330,9 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                     description=stream.description,
                     owners=stream.owners if stream.owners is not None else self.owners,
                     group=stream.group,
+                    pool=(source.salesforce or SalesforceModel()).pool
+                    if source.type == "salesforce"
+                    else None,
                 )
             )
             if stream.schedule:
@@ -272,14 +350,21 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                         default_status=dg.DefaultScheduleStatus.STOPPED,
                     )
                 )
-        resources = {
-            source_resource_key(name): (
-                (source.s3 or S3Model()).to_resource()
-                if source.type == "s3"
-                else SqlSourceResource(
-                    url=dg.EnvVar(source.url_env or ""), name=name, batch_rows=source.batch_rows
+        for name, source in self.sources.items():
+            reconcile_job = self._reconcile_job(name, specs)
+            if reconcile_job is not None:
+                jobs.append(reconcile_job)
+                schedules.append(
+                    dg.ScheduleDefinition(
+                        name=f"{name}_reconcile_schedule",
+                        job=reconcile_job,
+                        cron_schedule=(source.salesforce or SalesforceModel()).reconcile_schedule,
+                        execution_timezone="UTC",
+                        default_status=dg.DefaultScheduleStatus.STOPPED,
+                    )
                 )
-            )
+        resources = {
+            source_resource_key(name): source.to_resource(name)
             for name, source in self.sources.items()
         }
         return dg.Definitions.merge(
@@ -315,11 +400,6 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
 
     def validated_specs(self) -> list[StreamSpec | FileStreamSpec]:
         """Specs for every stream, or an error naming the offending entry and field."""
-        for name, source in self.sources.items():
-            if source.type != "s3" and not source.url_env:
-                raise DeclarationError(
-                    name, "url_env", f"is required for a {source.type} source", f"sources.{name}"
-                )
         specs: list[StreamSpec | FileStreamSpec] = []
         seen: dict[str, int] = {}
         for index, stream in enumerate(self.streams):
@@ -344,8 +424,16 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                     sid, "object", "a SQL source's stream names a table (`files:` is for s3)", entry
                 )
             spec = stream.to_spec()
+            source = self.sources[stream.source]
             try:
-                spec.validate()
+                if source.type == "salesforce":
+                    # Every Salesforce record has an Id; an incremental stream without a
+                    # cursor takes SystemModstamp (or LastModifiedDate, CreatedDate) at run time.
+                    spec = replace(spec, primary_key=spec.primary_key or ("Id",))
+                    replace(spec, cursor=spec.cursor or CURSOR_FALLBACKS[0]).validate()
+                else:
+                    self._check_url(sid, entry, stream.source)
+                    spec.validate()
             except DeclarationError as exc:
                 raise DeclarationError(sid, exc.field_name, exc.problem, entry) from None
             if spec.stream_id in seen:
@@ -384,6 +472,35 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
         except ValueError as exc:
             raise DeclarationError(sid, "files", str(exc), entry) from None
         return spec
+
+    def _reconcile_job(self, source: str, specs: list[StreamSpec]) -> dg.JobDefinition | None:
+        """A job syncing every incremental stream of a Salesforce source, then reconciling it."""
+        model = self.sources[source]
+        if (
+            model.type != "salesforce"
+            or not (model.salesforce or SalesforceModel()).reconcile_schedule
+        ):
+            return None
+        streams = [s for s in specs if s.source == source and s.mode is SyncMode.INCREMENTAL_MERGE]
+        if not streams:
+            return None
+        return dg.define_asset_job(
+            f"{source}_reconcile_job",
+            selection=[dg.AssetKey([s.source, s.name]) for s in streams],
+            config={
+                "ops": {f"{s.source}__{s.name}": {"config": {"reconcile": True}} for s in streams}
+            },
+            description=f"Sync {source}'s merge streams, then delete rows whose record was purged.",
+        )
+
+    def _check_url(self, sid: str, entry: str, source: str) -> None:
+        if not self.sources[source].url_env:
+            raise DeclarationError(
+                sid,
+                "url_env",
+                f"source '{source}' needs url_env (the variable with its URL)",
+                entry,
+            )
 
     def _check_cdc(self, sid: str, entry: str, stream: StreamModel) -> None:
         source = self.sources[stream.source]

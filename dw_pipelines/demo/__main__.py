@@ -1,11 +1,12 @@
-"""`python -m dw_pipelines.demo prepare|summary|exec|stop-s3`: the pieces of `make demo`.
+"""`python -m dw_pipelines.demo prepare|run|summary|stop-s3`: the steps of `make demo`.
 
 prepare: builds the demo shop's SQLite database on the first run, and on every later run
 simulates a day of business in it, so the next sync has changes to pick up incrementally.
 It also starts the demo's local S3 server (SeaweedFS, kept running under .dw/s3 for the next
 runs and `make dev`) and lands the day's files in it.
+run -- CMD: runs CMD with the demo's services up and their variables set: the S3 server, and
+the Salesforce fake org (started for the command, stopped after it).
 summary: prints each synced table, its row count and cursor, and where everything lives.
-exec -- CMD: runs CMD with the S3 server up and its endpoint and keys in the environment.
 stop-s3: stops the demo's S3 server.
 """
 
@@ -53,10 +54,12 @@ def s3_dir() -> Path:
     return Path(os.environ.get("DW_HOME", ".dw")) / "s3"
 
 
-def exec_with_s3(command: list[str]) -> None:
-    """Run `command` with the demo S3 server up and its endpoint and keys in the environment."""
-    server = s3_server.ensure_running(s3_dir())
-    os.execvpe(command[0], command, {**os.environ, **server.env()})
+def run_with_demo_services(command: list[str]) -> int:
+    """Run `command` with the S3 server and the Salesforce fake org up, their variables set."""
+    from dw_pipelines.demo.salesforce import run_with_fake_org
+
+    os.environ.update(s3_server.ensure_running(s3_dir()).env())
+    return run_with_fake_org(command)
 
 
 def summary() -> None:
@@ -70,12 +73,14 @@ def summary() -> None:
         last = {
             row[0]: row[1:]
             for row in warehouse.rows(
-                "SELECT stream_id, mode, rows_read, rows_inserted, rows_updated, cursor_after"
+                "SELECT stream_id, mode, rows_read, rows_inserted, rows_updated, rows_deleted,"
+                " cursor_after"
                 f" FROM {warehouse.table(STATE_SCHEMA, SYNC_LOG_TABLE)}"
                 " QUALIFY row_number() OVER (PARTITION BY stream_id ORDER BY finished_at DESC) = 1"
                 if warehouse.dialect == "duckdb"
                 else "SELECT DISTINCT ON (stream_id) stream_id, mode, rows_read, rows_inserted,"
-                f" rows_updated, cursor_after FROM {warehouse.table(STATE_SCHEMA, SYNC_LOG_TABLE)}"
+                " rows_updated, rows_deleted, cursor_after"
+                f" FROM {warehouse.table(STATE_SCHEMA, SYNC_LOG_TABLE)}"
                 " ORDER BY stream_id, finished_at DESC"
             )
         }
@@ -83,20 +88,22 @@ def summary() -> None:
         for stream_id, _state in states:
             schema, name = stream_id.split(".", 1)
             count = warehouse.scalar(f"SELECT count(*) FROM {warehouse.table(schema, name)}")
-            tables.append((stream_id, count, *last.get(stream_id, ("", "", "", "", ""))))
+            tables.append((stream_id, count, *last.get(stream_id, ("", "", "", "", "", ""))))
     finally:
         warehouse.close()
 
     print("\nSynced into the warehouse:\n")
-    header = ("table", "rows", "last sync", "read", "inserted", "updated", "cursor")
-    print("  {:<26} {:>7}  {:<19} {:>6} {:>8} {:>7}  {}".format(*header))
-    for stream_id, count, mode, read, inserted, updated, cursor in tables:
+    header = ("table", "rows", "last sync", "read", "inserted", "updated", "deleted", "cursor")
+    print("  {:<26} {:>7}  {:<19} {:>6} {:>8} {:>7} {:>7}  {}".format(*header))
+    for stream_id, count, mode, read, inserted, updated, deleted, cursor in tables:
         print(
-            f"  {stream_id:<26} {count:>7}  {mode:<19} {read:>6} {inserted:>8} {updated:>7}  {cursor}"
+            f"  {stream_id:<26} {count:>7}  {mode:<19} {read:>6} {inserted:>8} {updated:>7}"
+            f" {deleted:>7}  {cursor}"
         )
     print(
         f"\nWarehouse (DuckDB):   {safe_url(url)}"
         f"\nDemo source (SQLite): {demo_db_path()}"
+        "\nDemo Salesforce:      a local fake org (data in $DW_HOME/salesforce/)"
         f"\nDagster home:         {os.environ.get('DAGSTER_HOME', '(temporary)')}"
         f"\n\nQuery it:   .venv/bin/python -c \"import duckdb; print(duckdb.connect('{url}',"
         " read_only=True).sql('FROM demo_shop.orders LIMIT 5'))\""
@@ -107,15 +114,16 @@ def summary() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m dw_pipelines.demo")
-    parser.add_argument("command", choices=["prepare", "summary", "exec", "stop-s3"])
+    parser.add_argument("command", choices=["prepare", "run", "summary", "stop-s3"])
     parser.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.command == "prepare":
         prepare()
     elif args.command == "summary":
         summary()
-    elif args.command == "exec":
-        exec_with_s3([a for a in args.rest if a != "--"])
+    elif args.command == "run":
+        command = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
+        sys.exit(run_with_demo_services(command))
     else:
         print("stopped" if s3_server.stop_recorded(s3_dir()) else "not running")
 

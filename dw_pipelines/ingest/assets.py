@@ -8,11 +8,11 @@ from collections.abc import Sequence
 import dagster as dg
 
 from dw_pipelines import settings
-from dw_pipelines.sync.engine import SyncResult, Window, sync_stream
+from dw_pipelines.sync.engine import SyncResult, Window, reconcile_stream, sync_stream
 from dw_pipelines.sync.errors import SyncError
-from dw_pipelines.sync.spec import StreamSpec
+from dw_pipelines.sync.spec import StreamSpec, SyncMode
 from dw_pipelines.sync.state import cursor_text
-from dw_pipelines.sync.warehouses.base import SYNCED_AT
+from dw_pipelines.sync.warehouses.base import DELETED_AT, SYNCED_AT
 
 SYNC_MODE_TAG = "dw/sync_mode"
 SOURCE_TAG = "dw/source"
@@ -25,6 +25,9 @@ class SyncConfig(dg.Config):
 
     window_start: str | None = None
     window_end: str | None = None
+    reconcile: bool = False
+    """After the sync, compare every key in the source with the table's and repair rows whose
+    record was purged (deleted or marked per the stream's deletes); sources that list keys."""
 
 
 def source_resource_key(source: str) -> str:
@@ -42,7 +45,9 @@ def build_stream_asset(
     description: str | None = None,
     owners: Sequence[str] = (),
     group: str | None = None,
+    pool: str | None = None,
 ) -> dg.AssetsDefinition:
+    """`pool` names a Dagster concurrency pool shared by the streams of a rate-limited source."""
     warehouse_kind = settings.warehouse_kind()
 
     @dg.asset(
@@ -63,25 +68,46 @@ def build_stream_asset(
             "schema_policy": spec.schema_policy.value,
         },
         required_resource_keys={"warehouse", source_resource_key(spec.source)},
+        pool=pool,
     )
     def _sync(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult:
         window = None
         if config.window_start is not None or config.window_end is not None:
             window = Window(config.window_start, config.window_end)
         source_resource = getattr(context.resources, source_resource_key(spec.source))
+        usage: dict[str, object] = {}
         try:
             with source_resource.open() as source, context.resources.warehouse.open() as warehouse:
-                result = sync_stream(spec, source, warehouse, window=window, log=context.log.info)
+                try:
+                    result = sync_stream(
+                        spec, source, warehouse, window=window, log=context.log.info
+                    )
+                    if config.reconcile:
+                        reconciled = reconcile_stream(spec, source, warehouse, log=context.log.info)
+                        result.rows_deleted += reconciled.rows_deleted
+                        result.row_count = reconciled.row_count
+                finally:
+                    usage = source_run_metadata(source)
         except SyncError as exc:
             # The engine's messages are written for the user and carry no secrets.
-            raise dg.Failure(description=str(exc)) from None
+            raise dg.Failure(description=str(exc), metadata=usage) from None
         context.log.info(
             f"{spec.stream_id}: read {result.rows_read}, inserted {result.rows_inserted},"
             f" updated {result.rows_updated}, cursor {cursor_text(result.cursor_after)}"
         )
-        return dg.MaterializeResult(metadata=materialization_metadata(spec, result))
+        extra = []
+        if spec.deletes == "soft" and spec.mode is SyncMode.INCREMENTAL_MERGE:
+            extra.append(dg.TableColumn(DELETED_AT, "timestamptz", description="soft delete"))
+        metadata = materialization_metadata(spec, result, extra)
+        return dg.MaterializeResult(metadata={**metadata, **usage})
 
     return _sync
+
+
+def source_run_metadata(source: object) -> dict[str, object]:
+    """What a source reports about the run besides rows (e.g. the SaaS API calls it made)."""
+    run_metadata = getattr(source, "run_metadata", None)
+    return dict(run_metadata()) if run_metadata is not None else {}
 
 
 def materialization_metadata(

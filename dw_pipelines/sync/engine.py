@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,7 +26,7 @@ from dw_pipelines.sync.state import (
     parse_cursor_text,
     subtract_lookback,
 )
-from dw_pipelines.sync.warehouses.base import SYNCED_AT, Warehouse
+from dw_pipelines.sync.warehouses.base import DELETED_AT, SYNCED_AT, Warehouse
 
 CURSOR_TYPES = {"int16", "int32", "int64", "decimal", "date", "timestamp", "timestamptz", "string"}
 
@@ -74,7 +74,14 @@ def sync_stream(
     window: Window | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SyncResult:
-    """Sync one stream; raise SyncError (having advanced nothing) when it cannot."""
+    """Sync one stream; raise SyncError (having advanced nothing) when it cannot.
+
+    Two optional source methods extend the protocol: `default_cursor(obj)` names the cursor an
+    incremental stream uses when it declares none, and `deleted_keys(request)` returns the keys
+    of rows deleted with the cursor in range, which incremental_merge applies (hard or soft,
+    per `spec.deletes`) in the same transaction as the upserts and the cursor.
+    """
+    spec = with_default_cursor(spec, source)
     spec.validate()
     if spec.mode is SyncMode.CDC:
         raise SyncError(f"stream '{spec.stream_id}': mode cdc streams are synced per source by CDC")
@@ -104,6 +111,14 @@ def sync_stream(
         raise type(exc)(f"stream '{spec.stream_id}': {exc}") from None
     result.duration_s = round(time.monotonic() - started, 3)
     return result
+
+
+def with_default_cursor(spec: StreamSpec, source: Source) -> StreamSpec:
+    """The spec with the source's default cursor when an incremental stream names none."""
+    default_cursor = getattr(source, "default_cursor", None)
+    if spec.mode.incremental and not spec.cursor and default_cursor is not None:
+        return replace(spec, cursor=default_cursor(spec.object))
+    return spec
 
 
 def _sync_in_transaction(
@@ -146,6 +161,8 @@ def _sync_in_transaction(
                 cursor_after = max(cursor_after, result.cursor_before)  # type: ignore[type-var]
             if state is not None:
                 result.row_count = state.row_count + result.rows_inserted
+                if spec.deletes == "hard":
+                    result.row_count -= result.rows_deleted
             else:
                 result.row_count = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
 
@@ -178,6 +195,75 @@ def _sync_in_transaction(
                 window_text,
             ],
         )
+    return result
+
+
+def reconcile_stream(
+    spec: StreamSpec,
+    source: Source,
+    warehouse: Warehouse,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> SyncResult:
+    """Compare every key the source holds with the warehouse table's, and delete (or, with soft
+    deletes, mark) the rows whose key the source no longer has: records purged without a trace
+    an incremental sync could see. Needs a source with `all_keys(request)`; one transaction."""
+    spec = with_default_cursor(spec, source)
+    spec.validate()
+    if not hasattr(source, "all_keys") or not spec.primary_key:
+        raise SyncError(
+            f"stream '{spec.stream_id}': reconciliation needs a primary key and a source that"
+            " lists every key"
+        )
+    started = time.monotonic()
+    say = log or (lambda _msg: None)
+    now = datetime.now(UTC)
+    by_name = {c.name: c for c in source.describe(spec.object)}
+    keys = [by_name[k] for k in spec.primary_key]
+    target = warehouse.table(spec.source, spec.name)
+    result = SyncResult(spec.stream_id, "reconcile", f"{spec.source}.{spec.name}")
+    prepare_warehouse(warehouse, spec.source)
+    with warehouse.transaction():
+        warehouse.lock_stream(spec.stream_id)
+        state = warehouse.read_state(spec.stream_id)
+        if state is None or not warehouse.table_exists(spec.source, spec.name):
+            raise SyncError(f"stream '{spec.stream_id}': nothing to reconcile before a first sync")
+        reader = source.all_keys(ReadRequest(spec.object, tuple(keys)))  # type: ignore[attr-defined]
+        stage = warehouse.create_stage(warehouse.stage_name(spec.stream_id), keys)
+        result.rows_read = warehouse.load(stage, keys, reader)
+        if result.rows_read == 0 and warehouse.scalar(f"SELECT count(*) FROM {target}"):
+            # An empty listing is far likelier a lost permission than an emptied object.
+            raise SyncError(
+                f"stream '{spec.stream_id}': the source listed no key at all; reconciliation"
+                " refuses to delete every row (check the user's access to the object)"
+            )
+        q = warehouse.quote
+        same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
+        missing = f"NOT EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
+        soft = spec.deletes == "soft" and warehouse.column_exists(
+            spec.source, spec.name, DELETED_AT
+        )
+        if soft:
+            result.rows_deleted = warehouse.count(
+                f"UPDATE {target} t SET {q(DELETED_AT)} = $1, {q(SYNCED_AT)} = $1"
+                f" WHERE t.{q(DELETED_AT)} IS NULL AND {missing}",
+                [now],
+            )
+        else:
+            result.rows_deleted = warehouse.count(f"DELETE FROM {target} t WHERE {missing}")
+        warehouse.drop_stage(stage)
+        result.row_count = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
+        result.cursor_before = result.cursor_after = state.cursor
+        result.columns = list(state.columns)
+        warehouse.write_state(spec.stream_id, replace(state, row_count=result.row_count), now)
+        warehouse.log_sync(
+            spec.stream_id,
+            now,
+            ["reconcile", result.rows_read, 0, 0, 0, result.rows_deleted, result.row_count,
+             cursor_text(state.cursor), cursor_text(state.cursor), None],
+        )  # fmt: skip
+    say(f"{spec.stream_id}: {result.rows_read} source keys, {result.rows_deleted} purged rows")
+    result.duration_s = round(time.monotonic() - started, 3)
     return result
 
 
@@ -215,7 +301,13 @@ def _full_refresh(
     new_table = warehouse.table(spec.source, new_name)
     warehouse.execute(f"DROP TABLE IF EXISTS {new_table}")
     warehouse.create_table(new_table, columns)
-    reader = source.read(ReadRequest(spec.object, tuple(columns)))
+    reader = source.read(
+        ReadRequest(
+            spec.object,
+            tuple(columns),
+            tolerate_missing_columns=spec.schema_policy is SchemaPolicy.EVOLVE,
+        )
+    )
     result.rows_read = result.rows_inserted = warehouse.load(new_table, columns, reader, now)
     if spec.primary_key:
         _check_keys(spec, warehouse, new_table)
@@ -245,6 +337,10 @@ def _incremental(
 ) -> CursorValue | None:
     if not exists:
         warehouse.create_table(target, plan.target)
+    deletes = _reports_deletes(spec, source)
+    soft = deletes and spec.deletes == "soft"
+    if soft and not warehouse.column_exists(spec.source, spec.name, DELETED_AT):
+        warehouse.add_column(target, Column(DELETED_AT, "timestamptz"))
     if spec.mode is SyncMode.INCREMENTAL_MERGE:
         warehouse.index_keys(spec.source, spec.name, spec.primary_key)
     else:
@@ -254,7 +350,14 @@ def _incremental(
     for column in plan.altered:
         warehouse.alter_column_type(target, column)
 
-    request = ReadRequest(spec.object, tuple(columns), spec.cursor, lower, upper)
+    request = ReadRequest(
+        spec.object,
+        tuple(columns),
+        spec.cursor,
+        lower,
+        upper,
+        tolerate_missing_columns=spec.schema_policy is SchemaPolicy.EVOLVE,
+    )
     q = warehouse.quote
     if not exists:
         # A first load has nothing to merge with: stream straight into the new table.
@@ -283,15 +386,18 @@ def _incremental(
         same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
         # Rows re-read by the lookback that did not change are left alone, so _dw_synced_at
         # keeps meaning "last changed" and unchanged rows cost no write.
+        live = f" AND t.{q(DELETED_AT)} IS NULL" if soft else ""
         result.rows_unchanged = warehouse.count(
             f"DELETE FROM {stage} s"
-            f" WHERE EXISTS (SELECT 1 FROM {target} t WHERE {same_key} AND {same_row})"
+            f" WHERE EXISTS (SELECT 1 FROM {target} t WHERE {same_key} AND {same_row}{live})"
         )
         result.rows_updated = warehouse.count(
             f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
         )
         warehouse.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM {stage} s", [now])
         result.rows_inserted = result.rows_read - result.rows_updated - result.rows_unchanged
+        if deletes:
+            result.rows_deleted = _apply_deletes(spec, source, warehouse, columns, request, now)
     else:
         # Append skips rows it already holds: same key and cursor when a key is declared,
         # otherwise the same whole row, so the lookback never duplicates anything.
@@ -310,6 +416,52 @@ def _incremental(
         result.rows_unchanged = result.rows_read - inserted
     warehouse.drop_stage(stage)
     return cursor_after
+
+
+def _reports_deletes(spec: StreamSpec, source: Source) -> bool:
+    if spec.mode is not SyncMode.INCREMENTAL_MERGE:
+        return False
+    if hasattr(source, "deleted_keys"):
+        return True
+    if spec.deletes == "soft":
+        raise SyncError(
+            f"stream '{spec.stream_id}': field 'deletes': soft deletes need a source that reports"
+            f" deletes; '{spec.source}' does not (use mode full_refresh to drop deleted rows)"
+        )
+    return False
+
+
+def _apply_deletes(
+    spec: StreamSpec,
+    source: Source,
+    warehouse: Warehouse,
+    columns: list[Column],
+    request: ReadRequest,
+    now: datetime,
+) -> int:
+    """Remove (or mark) the rows the source reports deleted in the request's cursor range."""
+    by_name = {c.name: c for c in columns}
+    keys = [by_name[k] for k in spec.primary_key]
+    reader = source.deleted_keys(replace(request, columns=tuple(keys)))  # type: ignore[attr-defined]
+    stage = warehouse.create_stage(warehouse.stage_name(spec.stream_id), keys)
+    if not warehouse.load(stage, keys, reader):
+        warehouse.drop_stage(stage)
+        return 0
+    q = warehouse.quote
+    target = warehouse.table(spec.source, spec.name)
+    same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
+    if spec.deletes == "soft":
+        deleted = warehouse.count(
+            f"UPDATE {target} t SET {q(DELETED_AT)} = $1, {q(SYNCED_AT)} = $1"
+            f" FROM {stage} s WHERE {same_key} AND t.{q(DELETED_AT)} IS NULL",
+            [now],
+        )
+    else:
+        deleted = warehouse.count(
+            f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
+        )
+    warehouse.drop_stage(stage)
+    return deleted
 
 
 def _check_keys(spec: StreamSpec, warehouse: Warehouse, table: str) -> None:
@@ -344,7 +496,11 @@ def _check_keys(spec: StreamSpec, warehouse: Warehouse, table: str) -> None:
 
 def _select_columns(spec: StreamSpec, described: list[Column]) -> list[Column]:
     by_name = {c.name: c for c in described}
-    wanted = list(spec.columns) if spec.columns is not None else [c.name for c in described]
+    wanted = (
+        list(spec.columns)
+        if spec.columns is not None
+        else [c.name for c in described if c.name not in spec.exclude_columns]
+    )
     for field_name, names in (
         ("columns", wanted),
         ("primary_key", spec.primary_key),

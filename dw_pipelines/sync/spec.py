@@ -86,8 +86,11 @@ class StreamSpec:
     columns: tuple[str, ...] | None = None
     schema_policy: SchemaPolicy = SchemaPolicy.ADD_COLUMNS
     name: str = ""
-    # cdc only: a deleted source row is removed ("hard") or kept with `_dw_deleted_at` ("soft").
+    # cdc, and incremental_merge from a source that reports deletes: a deleted source row is
+    # removed ("hard") or kept with `_dw_deleted_at` set ("soft").
     deletes: str = "hard"
+    # Columns left out of a stream that does not list its `columns`.
+    exclude_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", SyncMode(self.mode))
@@ -95,6 +98,7 @@ class StreamSpec:
         object.__setattr__(self, "primary_key", tuple(self.primary_key))
         if self.columns is not None:
             object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "exclude_columns", tuple(self.exclude_columns))
         if not self.name:
             object.__setattr__(self, "name", default_name(self.object))
 
@@ -113,8 +117,10 @@ class StreamSpec:
             raise DeclarationError(
                 sid, "deletes", f"must be 'hard' or 'soft', not {self.deletes!r}"
             )
-        if self.deletes == "soft" and self.mode is not SyncMode.CDC:
-            raise DeclarationError(sid, "deletes", "only applies to mode cdc")
+        if self.deletes == "soft" and self.mode not in (SyncMode.CDC, SyncMode.INCREMENTAL_MERGE):
+            raise DeclarationError(
+                sid, "deletes", "only applies to modes cdc and incremental_merge"
+            )
         if self.mode is SyncMode.CDC and self.cursor:
             raise DeclarationError(
                 sid, "cursor", "does not apply to mode cdc: changes come in commit order"
@@ -133,6 +139,14 @@ class StreamSpec:
                     )
             if len(set(self.columns)) != len(self.columns):
                 raise DeclarationError(sid, "columns", "lists a column twice")
+        if self.exclude_columns:
+            if self.columns is not None:
+                raise DeclarationError(sid, "exclude_columns", "does not go with 'columns'")
+            kept = [n for n in (*self.primary_key, self.cursor) if n in self.exclude_columns]
+            if kept:
+                raise DeclarationError(
+                    sid, "exclude_columns", f"column {kept[0]!r} is the stream's key or cursor"
+                )
         if self.lookback is not None:
             if not self.mode.incremental:
                 raise DeclarationError(sid, "lookback", "only applies to incremental modes")

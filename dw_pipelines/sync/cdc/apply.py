@@ -17,10 +17,9 @@ from dw_pipelines.sync.cdc.changes import Pending, TableChanges
 from dw_pipelines.sync.cdc.pgoutput import UNCHANGED
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.schema import Column
-from dw_pipelines.sync.warehouses.base import SYNCED_AT, Warehouse
+from dw_pipelines.sync.warehouses.base import DELETED_AT, SYNCED_AT, Warehouse
 
 LSN = "_dw_lsn"
-DELETED_AT = "_dw_deleted_at"
 OP = "_dw_op"
 
 Converter = Callable[[Column, list[str | None]], pa.Array]

@@ -20,6 +20,9 @@ class ReadRequest:
     cursor: str | None = None
     lower: CursorValue | None = None
     upper: CursorValue | None = None
+    # The stream's schema policy keeps dropped columns (evolve): a source that finds a column
+    # gone while reading may deliver it as NULL instead of failing.
+    tolerate_missing_columns: bool = False
 
 
 class Source(Protocol):

@@ -18,6 +18,8 @@ STATE_SCHEMA = "_dw"
 STATE_TABLE = "stream_state"
 SYNC_LOG_TABLE = "sync_log"
 SYNCED_AT = "_dw_synced_at"
+# Set when the source deleted the row and the stream keeps deletes soft (CDC, Salesforce).
+DELETED_AT = "_dw_deleted_at"
 
 
 class Warehouse(ABC):
@@ -173,6 +175,15 @@ class Warehouse(ABC):
             names += f", {self.quote(SYNCED_AT)}"
             exprs += ", $1"
         return names, exprs
+
+    def column_exists(self, schema: str, name: str, column: str) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT count(*) FROM information_schema.columns"
+                " WHERE table_schema = $1 AND table_name = $2 AND column_name = $3",
+                [schema, name, column],
+            )
+        )
 
     def index_keys(self, schema: str, name: str, keys: Sequence[str]) -> None:
         """Index the columns incremental syncs match rows on, where the warehouse needs it."""

@@ -1,0 +1,64 @@
+"""A Salesforce sync in a child process that announces where it is, so a test can SIGKILL it.
+
+It runs the real engine, SalesforceSource (against the fake org the test serves) and warehouse;
+only the progress announcements, and a pause that widens the window for the kill, are added.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pyarrow as pa
+
+from dw_pipelines.sync.engine import sync_stream
+from dw_pipelines.sync.sources.salesforce import (
+    SalesforceAuth,
+    SalesforceSettings,
+    SalesforceSource,
+)
+from dw_pipelines.sync.spec import StreamSpec
+from dw_pipelines.sync.warehouses import open_warehouse
+
+
+def say(word: str) -> None:
+    print(word, flush=True)
+
+
+class AnnouncingSource(SalesforceSource):
+    def read(self, request):  # type: ignore[no-untyped-def]
+        reader = super().read(request)
+
+        def batches():  # type: ignore[no-untyped-def]
+            for number, batch in enumerate(reader, start=1):
+                yield batch
+                say(f"batch {number}")
+                time.sleep(0.05)
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    warehouse = open_warehouse(config["warehouse_url"])
+    commit = warehouse.commit
+
+    def announced_commit() -> None:
+        say("commit")
+        time.sleep(0.5)
+        commit()
+
+    warehouse.commit = announced_commit  # type: ignore[method-assign]
+    source = AnnouncingSource(
+        SalesforceAuth(**config["auth"]), SalesforceSettings(**config["settings"])
+    )
+    spec = StreamSpec(source="salesforce", **config["spec"])
+    result = sync_stream(spec, source, warehouse)
+    warehouse.close()
+    source.close()
+    say(f"done {result.rows_read}")
+
+
+if __name__ == "__main__":
+    main()
