@@ -104,6 +104,7 @@ def summary() -> None:
         f"\nWarehouse (DuckDB):   {safe_url(url)}"
         f"\nDemo source (SQLite): {demo_db_path()}"
         "\nDemo Salesforce:      a local fake org (data in $DW_HOME/salesforce/)"
+        f"\nDemo S3:              bucket {drops.BUCKET} on a local SeaweedFS (data in $DW_HOME/s3/)"
         f"\nDagster home:         {os.environ.get('DAGSTER_HOME', '(temporary)')}"
         f"\n\nQuery it:   .venv/bin/python -c \"import duckdb; print(duckdb.connect('{url}',"
         " read_only=True).sql('FROM demo_shop.orders LIMIT 5'))\""
