@@ -8,12 +8,11 @@ batches read, changes loaded into the warehouse, and the warehouse commit.
 from __future__ import annotations
 
 import sys
-import time
 
 from dw_pipelines.sync.cdc.runner import CdcOptions, sync_postgres_cdc
 from dw_pipelines.sync.spec import StreamSpec
 from dw_pipelines.sync.warehouses import open_warehouse
-from dw_pipelines_tests._sync_child import AnnouncingSource, say
+from dw_pipelines_tests._sync_child import AnnouncingSource, announce_loads_and_commits, say
 
 
 def main() -> None:
@@ -22,23 +21,7 @@ def main() -> None:
     resnapshot = "--resnapshot" in flags
     objects = flags[flags.index("--objects") + 1].split(",") if "--objects" in flags else ["events"]
     warehouse = open_warehouse(warehouse_url)
-    commit, load = warehouse.commit, warehouse.load
-
-    def announced_commit() -> None:
-        say("commit")
-        time.sleep(0.2)
-        commit()
-        say("committed")  # the slot is confirmed right after this returns
-        time.sleep(0.2)
-
-    def announced_load(*args, **kwargs):  # type: ignore[no-untyped-def]
-        rows = load(*args, **kwargs)
-        say("load")
-        time.sleep(0.05)
-        return rows
-
-    warehouse.commit = announced_commit  # type: ignore[method-assign]
-    warehouse.load = announced_load  # type: ignore[method-assign]
+    announce_loads_and_commits(warehouse, pause_s=0.2)
     specs = [StreamSpec(source="src", object=o, mode="cdc") for o in objects]  # type: ignore[arg-type]
     source = AnnouncingSource(source_url, name="src", batch_bytes=128 << 10)
     result = sync_postgres_cdc(

@@ -8,35 +8,18 @@ argv: endpoint, access key, secret, bucket, warehouse URL, mode (append|merge).
 from __future__ import annotations
 
 import sys
-import time
 
 from dw_pipelines.resources.s3 import S3Resource
 from dw_pipelines.sync.files.runner import sync_files
 from dw_pipelines.sync.files.spec import FileStreamSpec
 from dw_pipelines.sync.warehouses import open_warehouse
-from dw_pipelines_tests._sync_child import say
+from dw_pipelines_tests._sync_child import announce_loads_and_commits, say
 
 
 def main() -> None:
     endpoint, key_id, secret, bucket, warehouse_url, mode = sys.argv[1:7]
     warehouse = open_warehouse(warehouse_url)
-    commit, load = warehouse.commit, warehouse.load
-
-    def announced_commit() -> None:
-        say("commit")
-        time.sleep(0.1)
-        commit()
-        say("committed")
-        time.sleep(0.1)
-
-    def announced_load(*args, **kwargs):  # type: ignore[no-untyped-def]
-        rows = load(*args, **kwargs)
-        say("load")
-        time.sleep(0.1)
-        return rows
-
-    warehouse.commit = announced_commit  # type: ignore[method-assign]
-    warehouse.load = announced_load  # type: ignore[method-assign]
+    announce_loads_and_commits(warehouse, pause_s=0.1)
     resource = S3Resource(
         endpoint_url=endpoint, access_key_id=key_id, secret_access_key=secret,
         region="us-east-1", path_style=True,

@@ -21,6 +21,28 @@ def say(word: str) -> None:
     print(word, flush=True)
 
 
+def announce_loads_and_commits(warehouse, pause_s: float) -> None:  # type: ignore[no-untyped-def]
+    """Say "load" after each warehouse load, "commit" before and "committed" after each commit,
+    pausing `pause_s` after each so the test's kill lands there."""
+    commit, load = warehouse.commit, warehouse.load
+
+    def announced_commit() -> None:
+        say("commit")
+        time.sleep(pause_s)
+        commit()
+        say("committed")
+        time.sleep(pause_s)
+
+    def announced_load(*args, **kwargs):  # type: ignore[no-untyped-def]
+        rows = load(*args, **kwargs)
+        say("load")
+        time.sleep(pause_s)
+        return rows
+
+    warehouse.commit = announced_commit
+    warehouse.load = announced_load
+
+
 class AnnouncingSource(SqlSource):
     def read(self, request):  # type: ignore[no-untyped-def]
         reader = super().read(request)

@@ -275,3 +275,29 @@ def run_files(
             )
     finally:
         warehouse.close()
+
+
+def kill_child_at(module_args: list[str], marker: str, occurrence: int) -> None:
+    """Run `python -m <module_args>` and SIGKILL it once it has announced `marker` (the first
+    word of a line) `occurrence` times; fail if it finishes first."""
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", *module_args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert child.stdout is not None
+    seen = 0
+    for line in child.stdout:
+        seen += line.split()[:1] == [marker]  # "batch 3" counts as "batch"
+        if seen == occurrence:
+            child.send_signal(signal.SIGKILL)
+            break
+    else:
+        pytest.fail(f"the run finished before reaching {marker!r} #{occurrence}")
+    child.wait(timeout=60)
+    assert child.returncode == -signal.SIGKILL

@@ -6,14 +6,9 @@ exactly once by the churn, so a transaction applied twice would count its update
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from dw_pipelines_tests.conftest import query, run_cdc, run_sql, warehouse_rows
+from dw_pipelines_tests.conftest import kill_child_at, query, run_cdc, run_sql, warehouse_rows
 
 pytestmark = pytest.mark.usefixtures("logical_wal")
 
@@ -48,23 +43,8 @@ def churn(source_url: str) -> dict[str, int]:
 
 
 def kill_at(source_url: str, warehouse_url: str, marker: str, occurrence: int, *flags: str) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-m", "dw_pipelines_tests._cdc_child", source_url, warehouse_url, *flags],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert child.stdout is not None
-    seen = 0
-    for line in child.stdout:
-        seen += line.split()[:1] == [marker]  # "batch 3" counts as "batch"
-        if seen == occurrence:
-            child.send_signal(signal.SIGKILL)
-            break
-    else:
-        pytest.fail(f"the run finished before reaching {marker!r} #{occurrence}")
-    child.wait(timeout=60)
-    assert child.returncode == -signal.SIGKILL
+    args = ["dw_pipelines_tests._cdc_child", source_url, warehouse_url, *flags]
+    kill_child_at(args, marker, occurrence)
 
 
 def assert_mirrors(source_url: str, warehouse_url: str) -> None:

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from dw_pipelines_tests import files_data as data
-from dw_pipelines_tests.conftest import run_files, warehouse_rows
+from dw_pipelines_tests.conftest import kill_child_at, run_files, warehouse_rows
 
 
 def put(local_s3, bucket: str, key: str, body: bytes) -> None:  # type: ignore[no-untyped-def]
@@ -143,24 +138,9 @@ def seed(local_s3, bucket: str) -> None:  # type: ignore[no-untyped-def]
 def kill_at(
     local_s3, bucket: str, warehouse_url: str, mode: str, marker: str, occurrence: int
 ) -> None:  # type: ignore[no-untyped-def]
-    child = subprocess.Popen(
-        [sys.executable, "-m", "dw_pipelines_tests._files_child", local_s3.endpoint_url,
-         local_s3.access_key_id, local_s3.secret_access_key, bucket, warehouse_url, mode],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )  # fmt: skip
-    assert child.stdout is not None
-    seen = 0
-    for line in child.stdout:
-        seen += line.split()[:1] == [marker]
-        if seen == occurrence:
-            child.send_signal(signal.SIGKILL)
-            break
-    else:
-        pytest.fail(f"the run finished before reaching {marker!r} #{occurrence}")
-    child.wait(timeout=60)
-    assert child.returncode == -signal.SIGKILL
+    args = ["dw_pipelines_tests._files_child", local_s3.endpoint_url, local_s3.access_key_id,
+            local_s3.secret_access_key, bucket, warehouse_url, mode]  # fmt: skip
+    kill_child_at(args, marker, occurrence)
 
 
 @pytest.mark.parametrize("mode", ["append", "merge"])

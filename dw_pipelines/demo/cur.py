@@ -11,6 +11,7 @@ import io
 import json
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -79,6 +80,24 @@ def line_items(period: date, days: int, per_day: int, seed: int) -> list[LineIte
     return items
 
 
+def _put_parts(
+    client: Any,
+    bucket: str,
+    items: list[LineItem],
+    files: int,
+    key_of: Callable[[int], str],
+    encode: Callable[[list[LineItem]], bytes],
+) -> list[str]:
+    """Split the line items over `files` objects (numbered from 1); returns their keys."""
+    chunk = max(1, -(-len(items) // files))
+    keys = []
+    for n in range(files):
+        key = key_of(n + 1)
+        client.put_object(Bucket=bucket, Key=key, Body=encode(items[n * chunk : (n + 1) * chunk]))
+        keys.append(key)
+    return keys
+
+
 def _period_bounds(period: date) -> tuple[datetime, datetime]:
     start = datetime(period.year, period.month, 1, tzinfo=UTC)
     end = (start + timedelta(days=32)).replace(day=1)
@@ -94,13 +113,11 @@ def put_cur2(client: Any, bucket: str, prefix: str, export: str, period: date,
     start, end = _period_bounds(period)
     tag = f"BILLING_PERIOD={period:%Y-%m}"
     base = f"{prefix}{export}"
-    keys = []
-    chunk = max(1, -(-len(items) // files))
-    for n in range(files):
-        part = items[n * chunk : (n + 1) * chunk]
-        key = f"{base}/data/{tag}/{export}-{n + 1:05}.snappy.parquet"
-        client.put_object(Bucket=bucket, Key=key, Body=_cur2_parquet(part, start, end))
-        keys.append(key)
+    keys = _put_parts(
+        client, bucket, items, files,
+        lambda n: f"{base}/data/{tag}/{export}-{n:05}.snappy.parquet",
+        lambda part: _cur2_parquet(part, start, end),
+    )  # fmt: skip
     manifest = {
         "version": "1.0",
         "exportArn": f"arn:aws:bcm-data-exports:us-east-1:{ACCOUNTS[0]}:export/{export}",
@@ -184,13 +201,11 @@ def put_legacy(client: Any, bucket: str, prefix: str, report: str, period: date,
     start, end = _period_bounds(period)
     folder = f"{prefix}{report}/{start:%Y%m%d}-{end:%Y%m%d}"
     assembly = str(uuid.uuid4())
-    keys = []
-    chunk = max(1, -(-len(items) // files))
-    for n in range(files):
-        part = items[n * chunk : (n + 1) * chunk]
-        key = f"{folder}/{assembly}/{report}-{n + 1}.csv.gz"
-        client.put_object(Bucket=bucket, Key=key, Body=_legacy_csv(part, start, end))
-        keys.append(key)
+    keys = _put_parts(
+        client, bucket, items, files,
+        lambda n: f"{folder}/{assembly}/{report}-{n}.csv.gz",
+        lambda part: _legacy_csv(part, start, end),
+    )  # fmt: skip
     manifest = {
         "assemblyId": assembly,
         "account": ACCOUNTS[0],
