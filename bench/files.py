@@ -86,7 +86,7 @@ def child(code: str, env: dict[str, str] | None = None) -> tuple[float, float, s
     _, status, usage = os.wait4(proc.pid, 0)
     if status:
         raise SystemExit(f"child failed ({status}): {out}")
-    return time.monotonic() - started, usage.ru_maxrss / 1024, out.strip()
+    return time.monotonic() - started, usage.ru_maxrss / 1024, out.strip().splitlines()[-1]
 
 
 LOAD = """
@@ -112,6 +112,7 @@ REFERENCE = """
     import duckdb, time
     con = duckdb.connect("{warehouse}")
     con.execute("SET memory_limit = '192MB'")
+    con.execute("SET enable_progress_bar = false")
     started = time.monotonic()
     con.execute("CREATE TABLE events AS SELECT * FROM {reader}('{path}')")
     print(con.execute("SELECT count(*) FROM events").fetchone()[0], round(time.monotonic() - started, 3))
