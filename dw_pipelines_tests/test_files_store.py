@@ -36,3 +36,14 @@ def test_an_object_rewritten_after_listing_is_not_read(local_s3, bucket) -> None
         store.download(bucket, listed, local)  # type: ignore[arg-type]
     with pytest.raises(ObjectChanged):
         store.open(bucket, listed)
+
+
+def test_without_keys_the_resource_uses_boto3s_default_chain(local_s3, bucket, monkeypatch) -> None:
+    from dw_pipelines.resources.s3 import S3Resource
+
+    local_s3.client().put_object(Bucket=bucket, Key="blob", Body=b"x")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", local_s3.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", local_s3.secret_access_key)
+    resource = S3Resource(endpoint_url=local_s3.endpoint_url, region="us-east-1", path_style=True)
+    with resource.open() as store:
+        assert [o.key for o in store.list(bucket, "")] == ["blob"]
