@@ -128,6 +128,7 @@ def test_salesforce_streams_default_to_the_id_key(salesforce) -> None:
     ],
 )
 def test_invalid_salesforce_streams_are_refused_naming_the_field(stream, error) -> None:
+    """A bad stream entry fails loading, naming the entry and the field."""
     text = CATALOG.split("streams:")[0] + f"streams:\n  - {stream}\n"
     with pytest.raises(DeclarationError, match=error):
         load_catalog(text)
@@ -203,3 +204,11 @@ def test_a_failed_salesforce_run_through_the_cli_says_why_and_stores_no_secret(
         content = path.read_bytes()
         assert secret.encode() not in content, path
         assert salesforce.org.security_token.encode() not in content, path
+
+
+def test_an_invalid_reconcile_schedule_is_refused_naming_the_source() -> None:
+    text = CATALOG.replace("pool: crm_api", "pool: crm_api\n      reconcile_schedule: every day")
+    with pytest.raises(
+        DeclarationError, match=r"sources.crm: field 'salesforce.reconcile_schedule'"
+    ):
+        load_catalog(text)

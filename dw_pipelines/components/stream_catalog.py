@@ -308,6 +308,10 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                 self._check_cdc(sid, entry, stream)
             seen[spec.stream_id] = index
             specs.append(spec)
+        for name, source in self.sources.items():
+            cron = source.salesforce.reconcile_schedule if source.salesforce else None
+            if cron:
+                _check_cron(name, f"sources.{name}", cron, "salesforce.reconcile_schedule")
         return specs
 
     def _reconcile_job(self, source: str, specs: list[StreamSpec]) -> dg.JobDefinition | None:
@@ -363,10 +367,10 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                     raise DeclarationError(sid, f"cdc.{field_name}", str(exc), entry) from None
 
 
-def _check_cron(sid: str, entry: str, cron: str) -> None:
+def _check_cron(sid: str, entry: str, cron: str, field_name: str = "schedule") -> None:
     try:
         dg.ScheduleDefinition(name="cron_check", cron_schedule=cron, job_name="cron_check")
     except Exception as exc:
         raise DeclarationError(
-            sid, "schedule", f"'{cron}' is not a valid cron: {exc}", entry
+            sid, field_name, f"'{cron}' is not a valid cron: {exc}", entry
         ) from None
