@@ -442,7 +442,7 @@ def test_a_bulk_job_delivering_fewer_rows_than_announced_fails_and_advances_noth
 ) -> None:
     error = before_and_after_failure(salesforce, duckdb_warehouse_url, "short")
     assert isinstance(error, BulkJobFailed)
-    assert "Sforce-NumberOfRecords" in str(error) or "delivered" in str(error)
+    assert "delivered 1 rows in a page whose Sforce-NumberOfRecords says 2" in str(error)
 
 
 def test_a_bulk_job_delivering_fewer_rows_than_it_processed_fails_and_advances_nothing(
