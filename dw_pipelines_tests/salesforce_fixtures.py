@@ -57,7 +57,14 @@ class Salesforce:
             self.auth(**(auth or {})), self.settings(**settings), name="salesforce"
         )
 
-    def sync(self, warehouse_url: str, *, settings: dict[str, Any] | None = None, **spec: Any):  # type: ignore[no-untyped-def]
+    def sync(  # type: ignore[no-untyped-def]
+        self,
+        warehouse_url: str,
+        *,
+        settings: dict[str, Any] | None = None,
+        window: Any = None,
+        **spec: Any,
+    ):
         """One sync of stream `salesforce.<object>` with real engine, source and warehouse."""
         from dw_pipelines.sync.engine import sync_stream
         from dw_pipelines.sync.spec import StreamSpec
@@ -67,7 +74,9 @@ class Salesforce:
         source = self.source(**(settings or {}))
         warehouse = open_warehouse(warehouse_url)
         try:
-            result = sync_stream(StreamSpec(source="salesforce", **spec), source, warehouse)
+            result = sync_stream(
+                StreamSpec(source="salesforce", **spec), source, warehouse, window=window
+            )
             result.api = source.usage  # type: ignore[attr-defined]
             return result
         finally:

@@ -128,6 +128,7 @@ def test_salesforce_streams_default_to_the_id_key(salesforce) -> None:
     ],
 )
 def test_invalid_salesforce_streams_are_refused_naming_the_field(stream, error) -> None:
+    """A bad stream entry fails loading, naming the entry and the field."""
     text = CATALOG.split("streams:")[0] + f"streams:\n  - {stream}\n"
     with pytest.raises(DeclarationError, match=error):
         load_catalog(text)
@@ -155,3 +156,59 @@ def test_the_instance_runs_at_most_two_streams_of_a_pool_at_once(tmp_path) -> No
     shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 2
+
+
+def test_a_failed_salesforce_run_through_the_cli_says_why_and_stores_no_secret(
+    salesforce, tmp_path
+) -> None:
+    """Through `dagster asset materialize`, as a data engineer runs it: a run with a wrong
+    password fails saying why, and no file Dagster wrote holds the password or the token."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(root / "dagster.yaml", home / "dagster.yaml")
+    secret = "Sup3r-SF-Secret-Pw!"  # not the org's password: the login is refused
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DW_WAREHOUSE_URL": str(tmp_path / "warehouse.duckdb"),
+        "DW_SALESFORCE_USERNAME": salesforce.org.username,
+        "DW_SALESFORCE_PASSWORD": secret,
+        "DW_SALESFORCE_SECURITY_TOKEN": salesforce.org.security_token,
+        "DW_SALESFORCE_DOMAIN": salesforce.domain,
+        "DW_SALESFORCE_CA_BUNDLE": str(salesforce.ca),
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize"]
+        + ["--select", "salesforce/account", "-m", "dw_pipelines.definitions"],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode != 0
+    assert "login refused" in done.stdout + done.stderr
+    for text in (done.stdout, done.stderr):
+        assert secret not in text and salesforce.org.security_token not in text
+    files = [p for p in home.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        content = path.read_bytes()
+        assert secret.encode() not in content, path
+        assert salesforce.org.security_token.encode() not in content, path
+
+
+def test_an_invalid_reconcile_schedule_is_refused_naming_the_source() -> None:
+    text = CATALOG.replace("pool: crm_api", "pool: crm_api\n      reconcile_schedule: every day")
+    with pytest.raises(
+        DeclarationError, match=r"sources.crm: field 'salesforce.reconcile_schedule'"
+    ):
+        load_catalog(text)

@@ -111,10 +111,14 @@ class SalesforceModel(dg.Model):
     api_version: str = DEFAULT_API_VERSION
     bulk_threshold: int = 50_000
     """Reads of at least this many records use Bulk API 2.0 query jobs, smaller ones REST."""
+    bulk_page_records: int = 50_000
     bulk_poll_seconds: float = 2.0
     bulk_timeout_seconds: float = 3600.0
     quota_share: float = 0.8
     """A sync fails before the org has used this share of its daily API requests."""
+    max_retries: int = 3
+    """Retries of a call failing with 5xx, UNABLE_TO_LOCK_ROW or a timeout (backoff doubles)."""
+    request_timeout_seconds: float = 120.0
     reconcile_schedule: str | None = "0 4 * * 0"
     """Cron of `<source>_reconcile_job`: every stream synced, then its keys compared with the
     org's to catch purged records (starts stopped). Null: no such job."""
@@ -139,9 +143,12 @@ class SalesforceModel(dg.Model):
             ca_bundle=env(self.ca_bundle_env),
             api_version=self.api_version,
             bulk_threshold=self.bulk_threshold,
+            bulk_page_records=self.bulk_page_records,
             bulk_poll_seconds=self.bulk_poll_seconds,
             bulk_timeout_seconds=self.bulk_timeout_seconds,
             quota_share=self.quota_share,
+            max_retries=self.max_retries,
+            request_timeout_seconds=self.request_timeout_seconds,
             name=name,
         )
 
@@ -450,6 +457,10 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                 self._check_cdc(sid, entry, stream)
             seen[spec.stream_id] = index
             specs.append(spec)
+        for name, source in self.sources.items():
+            cron = source.salesforce.reconcile_schedule if source.salesforce else None
+            if cron:
+                _check_cron(name, f"sources.{name}", cron, "salesforce.reconcile_schedule")
         return specs
 
     def _file_spec(self, sid: str, entry: str, stream: StreamModel) -> FileStreamSpec:
@@ -526,10 +537,10 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                     raise DeclarationError(sid, f"cdc.{field_name}", str(exc), entry) from None
 
 
-def _check_cron(sid: str, entry: str, cron: str) -> None:
+def _check_cron(sid: str, entry: str, cron: str, field_name: str = "schedule") -> None:
     try:
         dg.ScheduleDefinition(name="cron_check", cron_schedule=cron, job_name="cron_check")
     except Exception as exc:
         raise DeclarationError(
-            sid, "schedule", f"'{cron}' is not a valid cron: {exc}", entry
+            sid, field_name, f"'{cron}' is not a valid cron: {exc}", entry
         ) from None

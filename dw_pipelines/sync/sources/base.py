@@ -26,6 +26,16 @@ class ReadRequest:
 
 
 class Source(Protocol):
+    """What every source implements. Optional methods the engine and the asset use when a
+    source has them (a SaaS API usually does, a SQL database does not):
+
+    - `default_cursor(obj) -> str | None`: the cursor of an incremental stream naming none;
+    - `deleted_keys(request) -> RecordBatchReader`: keys (`request.columns`) of rows deleted
+      with the cursor in `[lower, upper)`, applied by incremental_merge in its transaction;
+    - `all_keys(request) -> RecordBatchReader`: every live key, for `reconcile_stream`;
+    - `run_metadata() -> dict`: what the run cost (API calls ...), for the materialization.
+    """
+
     def describe(self, obj: str) -> list[Column]:
         """The object's columns in source order; SourceObjectMissing if it does not exist."""
         ...
