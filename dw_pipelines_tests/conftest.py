@@ -233,11 +233,17 @@ def local_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture
-def bucket(local_s3) -> str:  # type: ignore[no-untyped-def]
-    """A new empty bucket for one test."""
+def bucket(local_s3) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A new empty bucket for one test, emptied and removed afterwards (its volumes freed)."""
     name = f"test-{uuid.uuid4().hex[:12]}"
-    local_s3.client().create_bucket(Bucket=name)
-    return name
+    client = local_s3.client()
+    client.create_bucket(Bucket=name)
+    yield name
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=name, Delete={"Objects": keys})
+    client.delete_bucket(Bucket=name)
 
 
 def s3_resource(local_s3):  # type: ignore[no-untyped-def]
@@ -253,7 +259,14 @@ def s3_resource(local_s3):  # type: ignore[no-untyped-def]
 
 
 def run_files(
-    local_s3, warehouse_url: str, bucket: str, *, partition=None, max_files=None, **spec: object
+    local_s3,
+    warehouse_url: str,
+    bucket: str,
+    *,
+    partition=None,
+    max_files=None,
+    keys=None,
+    **spec: object,
 ):  # type: ignore[no-untyped-def]
     """Load one file stream `drops.<name>` with real objects: boto3 against the local server."""
     from dw_pipelines.sync.files.runner import sync_files
@@ -272,6 +285,7 @@ def run_files(
                 warehouse,
                 partition=partition,
                 max_files=max_files,
+                keys=keys,
             )
     finally:
         warehouse.close()

@@ -178,3 +178,32 @@ def test_a_parquet_value_that_does_not_fit_the_column_type_quarantines_the_file(
 
     assert ids(warehouse_url) == [1, 2]
     assert [k for k, _ in result.quarantined] == ["in/2.parquet"]
+
+
+def test_a_value_the_warehouse_refuses_quarantines_the_file(
+    local_s3, bucket, warehouse_url
+) -> None:
+    # PostgreSQL text cannot hold NUL; the reader passes it, the warehouse refuses it.
+    put(local_s3, bucket, "in/1.csv", b"id,note\n1,fine\n")
+    put(local_s3, bucket, "in/2.csv", b"id,note\n2,nul\x00here\n")
+    put(local_s3, bucket, "in/3.csv", b"id,note\n3,fine\n")
+    result = run_files(local_s3, warehouse_url, bucket, prefix="in/")
+
+    if warehouse_url.startswith("postgresql"):
+        assert [k for k, _ in result.quarantined] == ["in/2.csv"]
+        assert ids(warehouse_url) == [1, 3]
+    else:  # DuckDB keeps the NUL: nothing to refuse
+        assert ids(warehouse_url) == [1, 2, 3]
+
+
+def test_a_rewrite_that_is_bad_takes_the_previous_versions_rows_away(
+    local_s3, bucket, warehouse_url
+) -> None:
+    put(local_s3, bucket, "in/1.csv", data.csv_bytes(data.rows(1, 2)))
+    put(local_s3, bucket, "in/2.csv", data.csv_bytes(data.rows(5, 1)))
+    run_files(local_s3, warehouse_url, bucket, prefix="in/")
+    put(local_s3, bucket, "in/1.csv", b"id,customer,amount,placed_at\n1,2\n")
+    result = run_files(local_s3, warehouse_url, bucket, prefix="in/")
+
+    assert ids(warehouse_url) == [5]
+    assert (result.files_quarantined, result.rows_deleted, result.row_count) == (1, 2, 1)

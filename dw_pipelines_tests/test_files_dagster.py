@@ -223,3 +223,30 @@ def test_a_date_range_is_backfilled_from_the_cli_in_one_run(local_s3, bucket, tm
 
     assert done.returncode == 0, done.stderr[-3000:]
     assert warehouse_rows(warehouse, "SELECT id FROM drops.events ORDER BY id") == [(1,), (2,)]
+
+
+def test_a_file_landing_today_is_requested_for_todays_partition(local_s3, bucket) -> None:
+    from datetime import UTC, datetime
+
+    defs = catalog_defs(bucket, extra=", partitioning: modified_date, start_date: '2026-01-01'")
+    put(local_s3, bucket, "in/today.csv", b"id\n1\n")
+    runs, _ = tick(defs, local_s3, None)
+
+    assert [r.partition_key for r in runs] == [datetime.now(UTC).date().isoformat()]
+
+
+def test_keys_without_a_date_are_never_requested_and_never_hold_the_cursor(
+    local_s3, bucket
+) -> None:
+    import json
+
+    defs = catalog_defs(bucket, extra=", partitioning: key_date, start_date: '2026-11-01'")
+    put(local_s3, bucket, "in/no-date-here.csv", b"id\n1\n")
+    put(local_s3, bucket, "in/2025-01-01/before-start.csv", b"id\n1\n")
+    put(local_s3, bucket, "in/2026-11-02/a.csv", b"id\n1\n")
+    runs, cursor = tick(defs, local_s3, None)
+    dated = local_s3.client().head_object(Bucket=bucket, Key="in/2026-11-02/a.csv")
+
+    assert [r.partition_key for r in runs] == ["2026-11-02"]
+    assert json.loads(cursor)["high_water"] == dated["LastModified"].isoformat()
+    assert list(json.loads(cursor)["recent"]) == ["in/2026-11-02/a.csv"]

@@ -169,3 +169,35 @@ def test_killed_anywhere_then_rerun_every_files_rows_appear_once(
     assert warehouse_rows(
         warehouse_url, "SELECT count(*), sum(rows_loaded) FROM _dw.files WHERE status = 'loaded'"
     ) == [(FILES + 1, FILES * 1000 + 10)]
+
+
+def test_an_older_file_rewritten_later_does_not_roll_back_a_newer_value(
+    local_s3, bucket, warehouse_url
+) -> None:
+    import time
+
+    merge = {"prefix": "in/", "mode": "merge", "primary_key": ("id",)}
+    put(local_s3, bucket, "in/1.csv", b"id,status\n1,old\n2,old\n")
+    time.sleep(1.1)  # LastModified has one-second resolution
+    put(local_s3, bucket, "in/2.csv", b"id,status\n1,new\n")
+    run_files(local_s3, warehouse_url, bucket, **merge)
+    time.sleep(1.1)
+    put(local_s3, bucket, "in/1.csv", b"id,status\n1,old again\n2,fixed\n")
+    # 2.csv is older than the rewritten 1.csv now: the rewrite wins for both keys.
+    run_files(local_s3, warehouse_url, bucket, **merge)
+    assert warehouse_rows(warehouse_url, "SELECT id, status FROM drops.events ORDER BY id") == [
+        (1, "old again"),
+        (2, "fixed"),
+    ]
+
+
+def test_a_run_given_keys_loads_only_those(local_s3, bucket, duckdb_warehouse_url) -> None:
+    for n in range(4):
+        put(local_s3, bucket, f"in/{n}.csv", data.csv_bytes(data.rows(n, 1)))
+    first = run_files(
+        local_s3, duckdb_warehouse_url, bucket, prefix="in/", keys={"in/1.csv", "in/3.csv"}
+    )
+    rest = run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/")
+
+    assert sorted(first.loaded) == ["in/1.csv", "in/3.csv"]
+    assert sorted(rest.loaded) == ["in/0.csv", "in/2.csv"]

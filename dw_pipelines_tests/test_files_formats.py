@@ -114,3 +114,33 @@ def test_only_keys_under_the_prefix_matching_the_glob_are_read(
     result = run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/", glob="*.csv")
 
     assert sorted(result.loaded) == ["in/a.csv", "in/sub/b.csv"]
+
+
+def test_declared_names_replace_a_header_line(local_s3, bucket, duckdb_warehouse_url) -> None:
+    put(local_s3, bucket, "in/a.csv", b"ID,Code\n1,x\n2,y\n")
+    run_files(
+        local_s3, duckdb_warehouse_url, bucket, prefix="in/",
+        csv={"header": True, "column_names": ("id", "code")},
+    )  # fmt: skip
+
+    assert warehouse_rows(
+        duckdb_warehouse_url, "SELECT id, code FROM drops.events ORDER BY id"
+    ) == [
+        (1, "x"),
+        (2, "y"),
+    ]
+
+
+def test_a_column_empty_at_the_start_of_the_first_file_is_read_as_text(
+    local_s3, bucket, duckdb_warehouse_url
+) -> None:
+    # 150k rows fill more than the first read block with an empty `note`.
+    body = b"id,note\n" + b"".join(b"%d,\n" % i for i in range(150_000)) + b"150000,late\n"
+    put(local_s3, bucket, "in/a.csv", body)
+    result = run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/")
+
+    assert result.quarantined == []
+    assert {c.name: c.type_label for c in result.columns}["note"] == "string"
+    assert warehouse_rows(
+        duckdb_warehouse_url, "SELECT note FROM drops.events WHERE note IS NOT NULL"
+    ) == [("late",)]

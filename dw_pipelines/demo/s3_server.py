@@ -118,6 +118,8 @@ def start(
     args = [
         weed_binary(), "mini", f"-dir={directory / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         "-master.telemetry=false", "-admin.ui=false", "-webdav=false",
+        # Every bucket is a collection with volumes of its own: small volumes, many buckets.
+        "-master.volumeSizeLimitMB=32",
         f"-master.port={p[0]}", f"-master.port.grpc={p[1]}",
         f"-volume.port={p[2]}", f"-volume.port.grpc={p[3]}",
         f"-filer.port={p[4]}", f"-filer.port.grpc={p[5]}",

@@ -5,7 +5,7 @@ No `from __future__ import annotations`: Dagster reads config and context annota
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -28,6 +28,7 @@ from dw_pipelines.sync.files.runner import (
     sync_files,
 )
 from dw_pipelines.sync.files.spec import SOURCE_FILE, SOURCE_MODIFIED, FileStreamSpec, Partitioning
+from dw_pipelines.sync.files.store import ObjectInfo
 
 FILES_MODE = "files"
 
@@ -43,8 +44,10 @@ class FileStreamSettings:
 
 
 class FilesConfig(dg.Config):
-    """`max_files` bounds one run (default: the stream's `max_files_per_run`)."""
+    """`keys`: load only these objects (the sensor's batches); otherwise every pending object
+    of the partition, oldest first, at most `max_files` (default `max_files_per_run`)."""
 
+    keys: list[str] | None = None
     max_files: int | None = None
 
 
@@ -77,7 +80,8 @@ def job_name(spec: FileStreamSpec) -> str:
 def partitions_of(spec: FileStreamSpec, start_date: str) -> dg.DailyPartitionsDefinition | None:
     if spec.partitioning is Partitioning.NONE:
         return None
-    return dg.DailyPartitionsDefinition(start_date=start_date, timezone="UTC")
+    # end_offset=1: today's partition exists, so files landing today can be loaded today.
+    return dg.DailyPartitionsDefinition(start_date=start_date, timezone="UTC", end_offset=1)
 
 
 def _build_asset(
@@ -128,6 +132,7 @@ def _build_asset(
                             warehouse,
                             partition=day,
                             max_files=config.max_files or settings_.max_files_per_run,
+                            keys=set(config.keys) if config.keys is not None else None,
                             log=context.log.info,
                         )
                     )
@@ -250,9 +255,15 @@ def _build_sensor(spec: FileStreamSpec, settings_: FileStreamSettings) -> dg.Sen
         cursor = FileCursor.load(context.cursor)
         with getattr(context.resources, source_resource_key(spec.source)).open() as store:
             objects = listed_objects(spec, store)
-        unseen = cursor.unseen(objects, settings_.lookback)
+        today = datetime.now(UTC).date()
+        first = date.fromisoformat(settings_.start_date)
+        # Undated keys and days before the first partition are never requested; a key dated
+        # in the future waits (it holds the cursor) until its day's partition exists.
+        eligible = [o for o in objects if _eligible(spec, o, first)]
+        unseen = cursor.unseen(eligible, settings_.lookback)
+        ready = [o for o in unseen if not _future(spec, o, today)]
         batches = plan_batches(
-            spec, unseen, settings_.max_files_per_run, settings_.max_runs_per_tick
+            spec, ready, settings_.max_files_per_run, settings_.max_runs_per_tick
         )
         requested = [o for b in batches for o in b.objects]
         taken = {o.key for o in requested}
@@ -262,8 +273,12 @@ def _build_sensor(spec: FileStreamSpec, settings_: FileStreamSettings) -> dg.Sen
             dg.RunRequest(
                 run_key=f"{spec.stream_id}:{batch.run_key}",
                 partition_key=batch.partition.isoformat() if batch.partition else None,
-                run_config={"ops": {op_name(spec): {"config": {"max_files": len(batch.objects)}}}},
-                tags={"dw/files": str(len(batch.objects))},
+                run_config={
+                    "ops": {op_name(spec): {"config": {"keys": [o.key for o in batch.objects]}}}
+                },
+                # a run that fails for a passing reason is retried (run_retries in dagster.yaml);
+                # a materialization without `keys` loads whatever is still pending
+                tags={"dw/files": str(len(batch.objects)), "dagster/max_retries": "2"},
             )
             for batch in batches
         ]
@@ -274,6 +289,18 @@ def _build_sensor(spec: FileStreamSpec, settings_: FileStreamSettings) -> dg.Sen
         return dg.SensorResult(run_requests=runs, cursor=cursor.dump())
 
     return _sensor
+
+
+def _eligible(spec: FileStreamSpec, obj: ObjectInfo, first: date) -> bool:
+    if spec.partitioning is Partitioning.NONE:
+        return True
+    day = spec.partition_of(obj.key, obj.last_modified)
+    return day is not None and day >= first
+
+
+def _future(spec: FileStreamSpec, obj: ObjectInfo, today: date) -> bool:
+    day = spec.partition_of(obj.key, obj.last_modified)
+    return day is not None and day > today
 
 
 def op_name(spec: FileStreamSpec) -> str:

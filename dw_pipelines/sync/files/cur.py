@@ -49,10 +49,13 @@ def cur_units(
         if not is_manifest(spec, manifest.key) or done.get(manifest.key) == manifest.etag:
             continue
         try:
-            body = json.loads(store.get_bytes(spec.bucket, manifest.key))
+            body = json.loads(store.read(spec.bucket, manifest))
             keys, period, hints = _read_manifest(spec, manifest.key, body)
         except (ValueError, KeyError, TypeError) as exc:
-            units.append(Unit([], manifest, error=f"unreadable manifest: {exc}"))
+            units.append(
+                Unit([], manifest, error=f"unreadable manifest: {exc}",
+                     listed_prior=done.get(manifest.key))
+            )  # fmt: skip
             continue
         missing = [k for k in keys if k not in by_key]
         if missing:
@@ -62,7 +65,10 @@ def cur_units(
         replaces = [
             k for k in done if k.startswith(period) and k not in keys and not is_manifest(spec, k)
         ]
-        units.append(Unit([by_key[k] for k in keys], manifest, replaces, hints))
+        units.append(
+            Unit([by_key[k] for k in keys], manifest, replaces, hints,
+                 listed_prior=done.get(manifest.key))
+        )  # fmt: skip
     return units
 
 

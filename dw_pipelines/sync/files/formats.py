@@ -78,9 +78,16 @@ def open_file(
             if codec:
                 stream = pa.CompressedInputStream(stream, codec)
             if fmt is FileFormat.JSONL:
-                schema, batches = _jsonl(stream, columns)
+                schema, batches = _jsonl(stream, columns, types)
             else:
                 schema, batches = _csv(spec, fmt, stream, columns, bad_rows, types)
+        empty = [f.name for f in schema if pa.types.is_null(f.type) and f.name not in types]
+        if columns is None and empty and fmt is not FileFormat.PARQUET:
+            # Empty in the first block says nothing of the type: read such columns as text
+            # (declare `column_types` for better), from the start again.
+            bad_rows.clear()
+            hints = {**(hints or {}), **dict.fromkeys(empty, "string")}
+            return open_file(spec, key, last_modified, None, opener, bad_rows, hints)
         target = target_columns(spec, fmt, schema, columns, types)
     except Exception as exc:
         raise guard.classify(exc, bad_rows, spec.max_bad_rows) from None
@@ -184,6 +191,8 @@ def _csv(
         read_options=pcsv.ReadOptions(
             block_size=BLOCK_BYTES,
             column_names=list(options.column_names) if options.column_names else None,
+            # declared names replace a header line rather than read it as data
+            skip_rows=1 if options.column_names and options.header else 0,
             encoding=options.encoding,
         ),
         parse_options=pcsv.ParseOptions(
@@ -199,13 +208,14 @@ def _csv(
     return reader.schema, iter(reader)
 
 
-def _jsonl(stream: Any, columns: list[Column] | None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    explicit = None
-    if columns is not None:
-        # json columns stay out: objects and arrays are inferred, then written as JSON text.
-        explicit = pa.schema(
-            [pa.field(c.name, c.arrow_type()) for c in columns if c.type != "json"]
-        )
+def _jsonl(
+    stream: Any, columns: list[Column] | None, labels: dict[str, str]
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    declared = {name: _parse_label(name, label) for name, label in labels.items()}
+    declared.update({c.name: c for c in columns or ()})
+    # json columns stay out: objects and arrays are inferred, then written as JSON text.
+    fields = [pa.field(n, c.arrow_type()) for n, c in declared.items() if c.type != "json"]
+    explicit = pa.schema(fields) if fields else None
     reader = pjson.open_json(
         stream,
         read_options=pjson.ReadOptions(block_size=BLOCK_BYTES),

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import BinaryIO
 
@@ -116,9 +116,11 @@ def sync_files(
     *,
     partition: date | None = None,
     max_files: int | None = None,
+    keys: Collection[str] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FilesResult:
-    """Load every object of the stream (of one daily partition) not yet processed."""
+    """Load every object of the stream (of one daily partition; only `keys` if given) not yet
+    processed, oldest first."""
     spec.validate()
     started = time.monotonic()
     result = FilesResult(
@@ -131,7 +133,7 @@ def sync_files(
     objects = listed_objects(spec, store, partition)
     result.files_listed = len(objects)
     done = processed(warehouse, spec.stream_id)
-    todo = [o for o in objects if done.get(o.key) != o.etag]
+    todo = [o for o in objects if done.get(o.key) != o.etag and (keys is None or o.key in keys)]
     if spec.on_rewrite == "ignore":
         result.files_skipped += sum(1 for o in todo if o.key in done)
         todo = [o for o in todo if o.key not in done]
@@ -164,6 +166,7 @@ class Unit:
     replaces: list[str] = field(default_factory=list)  # earlier keys whose rows it supersedes
     hints: dict[str, str] = field(default_factory=dict)  # column types the manifest declares
     error: str | None = None  # a delivery that cannot be read: quarantined as it is
+    listed_prior: str | None = None  # the manifest's recorded ETag when the run listed it
 
     @property
     def key(self) -> str:
@@ -194,6 +197,12 @@ class _Loader:
                     self._load(unit, bad)
             except BadFile as exc:
                 self._quarantine(unit, str(exc), bad)
+            except Exception as exc:
+                if not self.wh.is_data_error(exc):
+                    raise
+                # The warehouse refused a value (NUL in text, bad JSON, ...): the file is bad.
+                text = str(exc).strip().splitlines()
+                self._quarantine(unit, (text[0] if text else type(exc).__name__)[:500], bad)
             except ObjectChanged as exc:
                 self.result.files_skipped += 1
                 self.say(f"{self.spec.stream_id}: {exc}; left for the next run")
@@ -210,8 +219,11 @@ class _Loader:
         # Re-read under the lock: a concurrent run of this stream may have done it already.
         head = unit.manifest or unit.objects[0]
         prior = self._etag(head.key)
-        if prior == head.etag or (
-            unit.manifest is None and prior is not None and spec.on_rewrite == "ignore"
+        if (
+            prior == head.etag
+            or (unit.manifest is None and prior is not None and spec.on_rewrite == "ignore")
+            # another run applied a newer delivery of this period since we listed it
+            or (unit.manifest is not None and prior != unit.listed_prior)
         ):
             self.result.files_skipped += 1
             return
@@ -230,13 +242,17 @@ class _Loader:
             known = self._etag(obj.key) if unit.manifest else prior
             if known is not None:  # rewritten, or delivered again: its earlier rows go
                 counts[3] += self._delete_rows(obj.key)
-            columns, exists, rows, updated = self._load_object(
-                obj, columns, exists, bad, unit.hints, now
-            )
+            object_bad: list[BadRow] = []  # max_bad_rows applies to each file
+            try:
+                columns, exists, rows, updated = self._load_object(
+                    obj, columns, exists, object_bad, unit.hints, now
+                )
+            finally:
+                bad.extend(object_bad)  # a rejected file's bad rows are recorded with it
             counts[0] += rows
             counts[1] += rows - updated
             counts[2] += updated
-            self._record(obj, LOADED, rows, bad, None, now)
+            self._record(obj, LOADED, rows, object_bad, None, now)
             self.result.loaded.append(obj.key)
             self.say(f"{spec.stream_id}: loaded s3://{spec.bucket}/{obj.key}: {rows} rows")
         if unit.manifest is not None:
@@ -311,6 +327,13 @@ class _Loader:
         if spec.mode == "merge":
             self._check_unique_keys(stage)
             same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
+            # A key a newer file already set keeps that value (an older file rewritten later
+            # must not roll it back).
+            modified = q(SOURCE_MODIFIED)
+            rows -= wh.count(
+                f"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {self.target} t"
+                f" WHERE {same_key} AND t.{modified} > s.{modified})"
+            )
             updated = wh.count(
                 f"DELETE FROM {self.target} t WHERE EXISTS"
                 f" (SELECT 1 FROM {stage} s WHERE {same_key})"
@@ -375,10 +398,28 @@ class _Loader:
             )
 
     def _quarantine(self, unit: Unit, error: str, bad: list[BadRow]) -> None:
-        spec, now = self.spec, datetime.now(UTC)
+        spec, wh, now = self.spec, self.wh, datetime.now(UTC)
         head = unit.manifest or unit.objects[0]
-        with self.wh.transaction():
-            self.wh.lock_stream(spec.stream_id)
+        with wh.transaction():
+            wh.lock_stream(spec.stream_id)
+            prior = self._etag(head.key)
+            if prior == head.etag:
+                return  # a concurrent run has dealt with this version already
+            if prior is not None and unit.manifest is None and spec.on_rewrite == "replace":
+                # The object's current version is bad: the rows of its previous one go too, so
+                # the table never holds rows of a version that no longer exists.
+                deleted = self._delete_rows(head.key)
+                state = wh.read_state(spec.stream_id)
+                if deleted and state is not None:
+                    state = replace(state, row_count=state.row_count - deleted)
+                    wh.write_state(spec.stream_id, state, now)
+                    wh.log_sync(
+                        spec.stream_id,
+                        now,
+                        ["files", 0, 0, 0, 0, deleted, state.row_count, "", head.key,
+                         self.result.partition],
+                    )  # fmt: skip
+                    self.result.rows_deleted += deleted
             self._record(head, QUARANTINED, 0, bad, error, now)
         self.result.files_quarantined += 1
         self.result.quarantined.append((head.key, error))

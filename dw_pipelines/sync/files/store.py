@@ -105,8 +105,9 @@ class S3Store:
             for future in [pool.submit(fetch, part) for part in parts]:
                 future.result()
 
-    def get_bytes(self, bucket: str, key: str) -> bytes:
-        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
+    def read(self, bucket: str, obj: ObjectInfo) -> bytes:
+        """A small object's bytes (a manifest), of the version listed."""
+        return self._get(bucket, obj)["Body"].read()  # type: ignore[no-any-return]
 
     def _get(self, bucket: str, obj: ObjectInfo, byte_range: str | None = None) -> Any:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": obj.key, "IfMatch": f'"{obj.etag}"'}

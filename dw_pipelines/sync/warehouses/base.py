@@ -105,6 +105,11 @@ class Warehouse(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def is_data_error(self, exc: BaseException) -> bool:
+        """The warehouse refused a value (conversion, bad text, constraint), not a failure of
+        the warehouse itself: a file stream quarantines the file instead of failing the run."""
+        return False
+
     # -- shared SQL ---------------------------------------------------------------------------
 
     @staticmethod

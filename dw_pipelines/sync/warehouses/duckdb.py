@@ -172,3 +172,6 @@ class DuckDBWarehouse(Warehouse):
 
     def close(self) -> None:
         self.con.close()
+
+    def is_data_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, (duckdb.ConversionException, duckdb.InvalidInputException))

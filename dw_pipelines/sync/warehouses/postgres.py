@@ -54,6 +54,10 @@ class PostgresWarehouse(Warehouse):
         self.execute("SET TIME ZONE 'UTC'")
         self.con.commit()
 
+    def is_data_error(self, exc: BaseException) -> bool:
+        # SQLSTATE class 22 (data exception) and 23 (integrity constraint violation)
+        return str(getattr(exc, "sqlstate", "") or "")[:2] in ("22", "23")
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.cur.execute(sql, parameters=list(params) if params else None)
 
