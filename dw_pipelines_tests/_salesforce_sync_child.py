@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-
-import pyarrow as pa
 
 from dw_pipelines.sync.engine import sync_stream
 from dw_pipelines.sync.sources.salesforce import (
@@ -20,36 +17,18 @@ from dw_pipelines.sync.sources.salesforce import (
 )
 from dw_pipelines.sync.spec import StreamSpec
 from dw_pipelines.sync.warehouses import open_warehouse
-
-
-def say(word: str) -> None:
-    print(word, flush=True)
+from dw_pipelines_tests._sync_child import announce_batches, announce_commits, say
 
 
 class AnnouncingSource(SalesforceSource):
     def read(self, request):  # type: ignore[no-untyped-def]
-        reader = super().read(request)
-
-        def batches():  # type: ignore[no-untyped-def]
-            for number, batch in enumerate(reader, start=1):
-                yield batch
-                say(f"batch {number}")
-                time.sleep(0.05)
-
-        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+        return announce_batches(super().read(request))
 
 
 def main() -> None:
     config = json.loads(sys.argv[1])
     warehouse = open_warehouse(config["warehouse_url"])
-    commit = warehouse.commit
-
-    def announced_commit() -> None:
-        say("commit")
-        time.sleep(0.5)
-        commit()
-
-    warehouse.commit = announced_commit  # type: ignore[method-assign]
+    announce_commits(warehouse)
     source = AnnouncingSource(
         SalesforceAuth(**config["auth"]), SalesforceSettings(**config["settings"])
     )

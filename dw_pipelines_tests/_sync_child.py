@@ -43,30 +43,39 @@ def announce_loads_and_commits(warehouse, pause_s: float) -> None:  # type: igno
     warehouse.load = announced_load
 
 
+def announce_batches(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """The same batches, saying "batch N" after each (and pausing, to widen the kill window)."""
+
+    def batches():  # type: ignore[no-untyped-def]
+        for number, batch in enumerate(reader, start=1):
+            yield batch
+            say(f"batch {number}")
+            time.sleep(0.05)
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+def announce_commits(warehouse, pause_s: float = 0.5) -> None:  # type: ignore[no-untyped-def]
+    """Say "commit" just before each warehouse commit, and pause there."""
+    commit = warehouse.commit
+
+    def announced_commit() -> None:
+        say("commit")
+        time.sleep(pause_s)
+        commit()
+
+    warehouse.commit = announced_commit
+
+
 class AnnouncingSource(SqlSource):
     def read(self, request):  # type: ignore[no-untyped-def]
-        reader = super().read(request)
-
-        def batches():  # type: ignore[no-untyped-def]
-            for number, batch in enumerate(reader, start=1):
-                yield batch
-                say(f"batch {number}")
-                time.sleep(0.05)
-
-        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+        return announce_batches(super().read(request))
 
 
 def main() -> None:
     source_url, warehouse_url, mode = sys.argv[1:4]
     warehouse = open_warehouse(warehouse_url)
-    commit = warehouse.commit
-
-    def announced_commit() -> None:
-        say("commit")
-        time.sleep(0.5)
-        commit()
-
-    warehouse.commit = announced_commit  # type: ignore[method-assign]
+    announce_commits(warehouse)
     spec = StreamSpec(
         source="src", object="events", mode=mode, primary_key=["id"],  # type: ignore[arg-type]
         cursor="updated_at" if mode != "full_refresh" else None,
