@@ -207,3 +207,17 @@ def test_a_rewrite_that_is_bad_takes_the_previous_versions_rows_away(
 
     assert ids(warehouse_url) == [5]
     assert (result.files_quarantined, result.rows_deleted, result.row_count) == (1, 2, 1)
+
+
+def test_a_quarantined_file_fixed_later_loads_even_under_on_rewrite_ignore(
+    local_s3, bucket, duckdb_warehouse_url
+) -> None:
+    ignore = {"prefix": "in/", "on_rewrite": "ignore"}
+    put(local_s3, bucket, "in/1.csv", data.csv_bytes(data.rows(1, 2)))
+    put(local_s3, bucket, "in/2.csv", b"id,customer\n1\n")
+    run_files(local_s3, duckdb_warehouse_url, bucket, **ignore)
+    put(local_s3, bucket, "in/2.csv", data.csv_bytes(data.rows(3, 1)))
+    fixed = run_files(local_s3, duckdb_warehouse_url, bucket, **ignore)
+
+    assert fixed.loaded == ["in/2.csv"]
+    assert ids(duckdb_warehouse_url) == [1, 2, 3]

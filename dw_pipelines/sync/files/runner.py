@@ -96,6 +96,17 @@ def processed(warehouse: Warehouse, stream_id: str) -> dict[str, str]:
     )
 
 
+def loaded_keys(warehouse: Warehouse, stream_id: str) -> set[str]:
+    return {
+        key
+        for (key,) in warehouse.rows(
+            f"SELECT object_key FROM {warehouse.table(STATE_SCHEMA, FILES_TABLE)}"
+            " WHERE stream_id = $1 AND status = $2",
+            [stream_id, LOADED],
+        )
+    }
+
+
 def listed_objects(
     spec: FileStreamSpec, store: S3Store, partition: date | None = None
 ) -> list[ObjectInfo]:
@@ -135,8 +146,10 @@ def sync_files(
     done = processed(warehouse, spec.stream_id)
     todo = [o for o in objects if done.get(o.key) != o.etag and (keys is None or o.key in keys)]
     if spec.on_rewrite == "ignore":
-        result.files_skipped += sum(1 for o in todo if o.key in done)
-        todo = [o for o in todo if o.key not in done]
+        # Loaded objects keep their first version; a quarantined one may still be fixed.
+        loaded = loaded_keys(warehouse, spec.stream_id)
+        result.files_skipped += sum(1 for o in todo if o.key in loaded)
+        todo = [o for o in todo if o.key not in loaded]
     if max_files is not None and len(todo) > max_files:
         result.files_pending = len(todo) - max_files
         todo = todo[:max_files]
@@ -208,20 +221,25 @@ class _Loader:
                 self.say(f"{self.spec.stream_id}: {exc}; left for the next run")
 
     def _etag(self, key: str) -> str | None:
-        return self.wh.scalar(  # type: ignore[no-any-return]
-            f"SELECT etag FROM {self.files} WHERE stream_id = $1 AND object_key = $2",
+        return self._record_of(key)[0]
+
+    def _record_of(self, key: str) -> tuple[str | None, str | None]:
+        """(ETag, status) recorded for the object, read under the stream's lock."""
+        rows = self.wh.rows(
+            f"SELECT etag, status FROM {self.files} WHERE stream_id = $1 AND object_key = $2",
             [self.spec.stream_id, key],
         )
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
 
     def _load(self, unit: Unit, bad: list[BadRow]) -> None:
         spec, wh, now = self.spec, self.wh, datetime.now(UTC)
         wh.lock_stream(spec.stream_id)
         # Re-read under the lock: a concurrent run of this stream may have done it already.
         head = unit.manifest or unit.objects[0]
-        prior = self._etag(head.key)
+        prior, status = self._record_of(head.key)
         if (
             prior == head.etag
-            or (unit.manifest is None and prior is not None and spec.on_rewrite == "ignore")
+            or (unit.manifest is None and status == LOADED and spec.on_rewrite == "ignore")
             # another run applied a newer delivery of this period since we listed it
             or (unit.manifest is not None and prior != unit.listed_prior)
         ):
