@@ -91,14 +91,12 @@ def open_file(
         target = target_columns(spec, fmt, schema, columns, types)
     except Exception as exc:
         raise guard.classify(exc, bad_rows, spec.max_bad_rows) from None
-    out_schema = pa.schema(
-        [pa.field(c.name, c.arrow_type()) for c in target]
-        + [pa.field(SOURCE_FILE, pa.string()), pa.field(SOURCE_MODIFIED, pa.timestamp("us", "UTC"))]
-    )
-
+    out_schema = pa.schema([pa.field(c.name, c.arrow_type()) for c in target + FILE_COLUMNS])
     expected = {c.name for c in target}
-    file_value = pa.scalar(key, pa.string())
-    modified_value = pa.scalar(last_modified, pa.timestamp("us", "UTC"))
+    provenance = [
+        pa.scalar(value, c.arrow_type())
+        for value, c in zip((key, last_modified), FILE_COLUMNS, strict=True)
+    ]
 
     check_utf8 = fmt is FileFormat.JSONL  # the CSV reader checks text; the JSON reader does not
 
@@ -109,7 +107,7 @@ def open_file(
                     batch.validate(full=True)
                 n = batch.num_rows
                 names = batch.schema.names
-                if any(n not in expected for n in names):
+                if any(name not in expected for name in names):
                     _check_names(target, names, missing_ok=True)
                 arrays = [
                     _conform(batch.column(c.name), c)
@@ -117,13 +115,10 @@ def open_file(
                     else pa.nulls(n, c.arrow_type())
                     for c in target
                 ]
-                arrays.append(pa.repeat(file_value, n))
-                arrays.append(pa.repeat(modified_value, n))
+                arrays += [pa.repeat(value, n) for value in provenance]
                 yield pa.RecordBatch.from_arrays(arrays, schema=out_schema)
         except Exception as exc:
             raise guard.classify(exc, bad_rows, spec.max_bad_rows) from None
-        if len(bad_rows) > spec.max_bad_rows:  # pragma: no cover - the handler stops first
-            raise BadFile(f"{len(bad_rows)} malformed rows (max_bad_rows: {spec.max_bad_rows})")
 
     return target, pa.RecordBatchReader.from_batches(out_schema, conformed())
 

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import BinaryIO
 
-import duckdb
-
 from dw_pipelines.sync.engine import prepare_warehouse
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.files.formats import (
@@ -38,7 +36,6 @@ from dw_pipelines.sync.files.store import ObjectChanged, ObjectInfo, S3Store
 from dw_pipelines.sync.schema import Column, fingerprint
 from dw_pipelines.sync.state import StreamState
 from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, SYNCED_AT, Warehouse
-from dw_pipelines.sync.warehouses.duckdb import DuckDBWarehouse
 
 FILES_TABLE = "files"
 BAD_ROWS_TABLE = "bad_rows"
@@ -210,15 +207,15 @@ class _Loader:
                     self._load(unit, bad)
             except BadFile as exc:
                 self._quarantine(unit, str(exc), bad)
+            except ObjectChanged as exc:
+                self.result.files_skipped += 1
+                self.say(f"{self.spec.stream_id}: {exc}; left for the next run")
             except Exception as exc:
                 if not self.wh.is_data_error(exc):
                     raise
                 # The warehouse refused a value (NUL in text, bad JSON, ...): the file is bad.
                 text = str(exc).strip().splitlines()
                 self._quarantine(unit, (text[0] if text else type(exc).__name__)[:500], bad)
-            except ObjectChanged as exc:
-                self.result.files_skipped += 1
-                self.say(f"{self.spec.stream_id}: {exc}; left for the next run")
 
     def _etag(self, key: str) -> str | None:
         return self._record_of(key)[0]
@@ -262,11 +259,12 @@ class _Loader:
                 counts[3] += self._delete_rows(obj.key)
             object_bad: list[BadRow] = []  # max_bad_rows applies to each file
             try:
-                columns, exists, rows, updated = self._load_object(
+                columns, rows, updated = self._load_object(
                     obj, columns, exists, object_bad, unit.hints, now
                 )
             finally:
                 bad.extend(object_bad)  # a rejected file's bad rows are recorded with it
+            exists = True
             counts[0] += rows
             counts[1] += rows - updated
             counts[2] += updated
@@ -317,11 +315,11 @@ class _Loader:
         bad: list[BadRow],
         hints: dict[str, str],
         now: datetime,
-    ) -> tuple[list[Column], bool, int, int]:
-        """Load one object into the target; (columns, table exists, rows, rows updated)."""
+    ) -> tuple[list[Column], int, int]:
+        """Load one object into the target (created if need be); (columns, rows, rows updated)."""
         spec, wh, q = self.spec, self.wh, self.wh.quote
         if (
-            isinstance(wh, DuckDBWarehouse)
+            wh.reads_parquet_files
             and spec.mode == "append"
             and _format(spec, obj.key) is FileFormat.PARQUET
         ):
@@ -337,7 +335,7 @@ class _Loader:
         self._prepare_table(columns, known, exists)
         if spec.mode == "append":
             # Straight into the table: the transaction takes the rows back if the file fails.
-            return columns, True, wh.load(self.target, all_columns, reader, now), 0
+            return columns, wh.load(self.target, all_columns, reader, now), 0
         stage = wh.create_stage(wh.stage_name(spec.stream_id), all_columns)
         rows = wh.load(stage, all_columns, reader)
         names = ", ".join(q(c.name) for c in all_columns)
@@ -361,7 +359,7 @@ class _Loader:
             [now],
         )
         wh.drop_stage(stage)
-        return columns, True, rows, updated
+        return columns, rows, updated
 
     def _prepare_table(
         self, columns: list[Column], known: list[Column] | None, exists: bool
@@ -384,21 +382,17 @@ class _Loader:
         exists: bool,
         hints: dict[str, str],
         now: datetime,
-    ) -> tuple[list[Column], bool, int, int]:
-        """DuckDB reads Parquet in parallel itself: stream the object to a temporary file (disk,
-        not memory) and load it from there, casting to the stream's columns."""
-        wh = self.wh
-        assert isinstance(wh, DuckDBWarehouse)
+    ) -> tuple[list[Column], int, int]:
+        """A warehouse that reads Parquet itself (DuckDB, in parallel) gets the object as a
+        temporary file (on disk, not in memory), cast to the stream's columns. A value it
+        refuses is a data error: `run` quarantines the file."""
         with tempfile.NamedTemporaryFile(prefix="dw_", suffix=".parquet") as local:
             self.store.download(self.spec.bucket, obj, local)  # type: ignore[arg-type]
             columns, present = parquet_columns(self.spec, local.name, known, hints)
             self._prepare_table(columns, known, exists)
             constants = [(SOURCE_FILE, obj.key), (SOURCE_MODIFIED, obj.last_modified)]
-            try:
-                rows = wh.load_parquet(self.target, columns, present, local.name, constants, now)
-            except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-                raise BadFile(str(exc).strip().splitlines()[0][:500]) from None
-        return columns, True, rows, 0
+            rows = self.wh.load_parquet(self.target, columns, present, local.name, constants, now)
+        return columns, rows, 0
 
     def _check_unique_keys(self, stage: str) -> None:
         q = self.wh.quote

@@ -105,6 +105,22 @@ class Warehouse(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    # Whether `load_parquet` reads a local Parquet file itself (faster than an Arrow stream).
+    reads_parquet_files = False
+
+    def load_parquet(
+        self,
+        table: str,
+        columns: Sequence[Column],
+        present: set[str],
+        path: str,
+        constants: Sequence[tuple[str, Any]],
+        synced_at: datetime,
+    ) -> int:
+        """Append a local Parquet file: `columns` cast to their types (NULL where the file lacks
+        one), constant columns and the sync time. Only where `reads_parquet_files`."""
+        raise NotImplementedError
+
     def is_data_error(self, exc: BaseException) -> bool:
         """The warehouse refused a value (conversion, bad text, constraint), not a failure of
         the warehouse itself: a file stream quarantines the file instead of failing the run."""

@@ -40,6 +40,7 @@ DEFAULT_MEMORY_LIMIT = "192MB"
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     type_names = _TYPES
+    reads_parquet_files = True
 
     def __init__(
         self,
@@ -137,8 +138,7 @@ class DuckDBWarehouse(Warehouse):
         constants: Sequence[tuple[str, Any]],
         synced_at: datetime,
     ) -> int:
-        """Append a local Parquet file with DuckDB's own parallel reader: `columns` cast to
-        their types (NULL where the file lacks one), plus constant columns and the sync time."""
+        # DuckDB's own Parquet reader, in parallel.
         exprs = []
         for c in columns:
             ident, ddl = self.quote(c.name), self.type_ddl(c)
