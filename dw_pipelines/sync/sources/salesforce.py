@@ -46,7 +46,7 @@ from dw_pipelines.sync.errors import (
     SourceUnreachable,
     SyncError,
 )
-from dw_pipelines.sync.schema import Column, arrow_schema
+from dw_pipelines.sync.schema import Column, LogicalType, arrow_schema
 from dw_pipelines.sync.sources.base import ReadRequest
 from dw_pipelines.sync.state import CursorValue
 
@@ -59,6 +59,17 @@ _STRING_TYPES = {
     "id", "reference", "string", "picklist", "multipicklist", "combobox", "textarea", "email",
     "url", "phone", "encryptedstring", "anyType",
 }  # fmt: skip
+_TYPES: dict[str, LogicalType] = {
+    **dict.fromkeys(_STRING_TYPES, "string"),
+    "boolean": "boolean",
+    "int": "int32",
+    "long": "int64",
+    "date": "date",
+    "datetime": "timestamptz",
+    "time": "time",
+    "complexvalue": "json",
+    "json": "json",
+}  # numeric kinds (double, currency, percent) are typed by their precision
 _RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"}
 
 T = TypeVar("T")
@@ -169,28 +180,13 @@ def logical_column(f: dict[str, Any]) -> Column | None:
     kind, name, nullable = f["type"], f["name"], bool(f.get("nillable", True))
     if kind in SKIPPED_TYPES:
         return None
-    if kind in _STRING_TYPES:
-        return Column(name, "string", nullable)
-    if kind == "boolean":
-        return Column(name, "boolean", nullable)
-    if kind == "int":
-        return Column(name, "int32", nullable)
-    if kind == "long":
-        return Column(name, "int64", nullable)
     if kind in ("double", "currency", "percent"):
         precision, scale = int(f.get("precision") or 0), int(f.get("scale") or 0)
         if 0 < precision <= 38 and scale <= precision:
             return Column(name, "decimal", nullable, precision, scale)
         return Column(name, "float64", nullable)
-    if kind == "date":
-        return Column(name, "date", nullable)
-    if kind == "datetime":
-        return Column(name, "timestamptz", nullable)
-    if kind == "time":
-        return Column(name, "time", nullable)
-    if kind in ("complexvalue", "json"):
-        return Column(name, "json", nullable)
-    return Column(name, "string", nullable)
+    # A type Salesforce adds later arrives as text.
+    return Column(name, _TYPES.get(kind, "string"), nullable)
 
 
 def soql_literal(value: CursorValue) -> str:
