@@ -58,6 +58,11 @@ class CdcModel(dg.Model):
         )
 
 
+def env(name: str | None) -> dg.EnvVar | None:
+    """A secret or setting read from the environment variable the YAML names (if it names one)."""
+    return dg.EnvVar(name) if name else None
+
+
 class S3Model(dg.Model):
     """Where an `s3` source's bucket lives and how to reach it. Secrets are named by env var;
     without keys, boto3's default chain (instance role, ~/.aws, AWS_* variables) is used."""
@@ -74,9 +79,6 @@ class S3Model(dg.Model):
     path_style: bool = False
 
     def to_resource(self) -> S3Resource:
-        def env(name: str | None) -> dg.EnvVar | None:
-            return dg.EnvVar(name) if name else None
-
         return S3Resource(
             region=self.region,
             endpoint_url=env(self.endpoint_url_env),  # type: ignore[arg-type]
@@ -127,9 +129,6 @@ class SalesforceModel(dg.Model):
     (dagster.yaml `concurrency.pools.default_limit`, or `dagster instance concurrency set`)."""
 
     def to_resource(self, name: str) -> SalesforceResource:
-        def env(var: str | None) -> dg.EnvVar | None:
-            return dg.EnvVar(var) if var else None
-
         return SalesforceResource(
             username=env(self.username_env),
             password=env(self.password_env),
