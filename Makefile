@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(DW_HOME)/dagster
 export DW_WAREHOUSE_URL ?= $(DW_HOME)/warehouse.duckdb
 export DW_DEMO_SHOP_URL ?= sqlite:///$(DW_HOME)/demo_shop.sqlite
 
-.PHONY: install demo dev test lint bench clean
+.PHONY: install demo dev test test-unit lint bench clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 
 test: install
 	$(BIN)/python -m pytest
+
+# The pure cores only: no server, a few seconds.
+test-unit: install
+	$(BIN)/python -m pytest dw_pipelines_tests/unit
 
 lint: install
 	$(BIN)/ruff check dw_pipelines dw_pipelines_tests bench

@@ -106,8 +106,9 @@ def build_stream_asset(
 
 def source_run_metadata(source: object) -> dict[str, object]:
     """What a source reports about the run besides rows (e.g. the SaaS API calls it made)."""
-    run_metadata = getattr(source, "run_metadata", None)
-    return dict(run_metadata()) if run_metadata is not None else {}
+    if not source.abilities.run_metadata:  # type: ignore[attr-defined]
+        return {}
+    return dict(source.run_metadata())  # type: ignore[attr-defined]
 
 
 def materialization_metadata(

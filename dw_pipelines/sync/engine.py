@@ -76,10 +76,10 @@ def sync_stream(
 ) -> SyncResult:
     """Sync one stream; raise SyncError (having advanced nothing) when it cannot.
 
-    Two optional source methods extend the protocol: `default_cursor(obj)` names the cursor an
-    incremental stream uses when it declares none, and `deleted_keys(request)` returns the keys
-    of rows deleted with the cursor in range, which incremental_merge applies (hard or soft,
-    per `spec.deletes`) in the same transaction as the upserts and the cursor.
+    Sources that declare it (`Source.abilities`) name the cursor an incremental stream uses
+    when it declares none, and report the keys of rows deleted with the cursor in range, which
+    incremental_merge applies (hard or soft, per `spec.deletes`) in the same transaction as the
+    upserts and the cursor.
     """
     spec = with_default_cursor(spec, source)
     spec.validate()
@@ -115,9 +115,8 @@ def sync_stream(
 
 def with_default_cursor(spec: StreamSpec, source: Source) -> StreamSpec:
     """The spec with the source's default cursor when an incremental stream names none."""
-    default_cursor = getattr(source, "default_cursor", None)
-    if spec.mode.incremental and not spec.cursor and default_cursor is not None:
-        return replace(spec, cursor=default_cursor(spec.object))
+    if spec.mode.incremental and not spec.cursor and source.abilities.default_cursor:
+        return replace(spec, cursor=source.default_cursor(spec.object))  # type: ignore[attr-defined]
     return spec
 
 
@@ -210,7 +209,7 @@ def reconcile_stream(
     an incremental sync could see. Needs a source with `all_keys(request)`; one transaction."""
     spec = with_default_cursor(spec, source)
     spec.validate()
-    if not hasattr(source, "all_keys") or not spec.primary_key:
+    if not source.abilities.lists_all_keys or not spec.primary_key:
         raise SyncError(
             f"stream '{spec.stream_id}': reconciliation needs a primary key and a source that"
             " lists every key"
@@ -421,7 +420,7 @@ def _incremental(
 def _reports_deletes(spec: StreamSpec, source: Source) -> bool:
     if spec.mode is not SyncMode.INCREMENTAL_MERGE:
         return False
-    if hasattr(source, "deleted_keys"):
+    if source.abilities.reports_deletes:
         return True
     if spec.deletes == "soft":
         raise SyncError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import pyarrow as pa
 
@@ -25,16 +25,32 @@ class ReadRequest:
     tolerate_missing_columns: bool = False
 
 
-class Source(Protocol):
-    """What every source implements. Optional methods the engine and the asset use when a
-    source has them (a SaaS API usually does, a SQL database does not):
+@dataclass(frozen=True)
+class SourceAbilities:
+    """What a source can do beyond the required methods, stated by the source (not probed).
 
-    - `default_cursor(obj) -> str | None`: the cursor of an incremental stream naming none;
-    - `deleted_keys(request) -> RecordBatchReader`: keys (`request.columns`) of rows deleted
-      with the cursor in `[lower, upper)`, applied by incremental_merge in its transaction;
-    - `all_keys(request) -> RecordBatchReader`: every live key, for `reconcile_stream`;
-    - `run_metadata() -> dict`: what the run cost (API calls ...), for the materialization.
+    Each ability set to True promises the method of the same purpose:
+    - `default_cursor`: `default_cursor(obj) -> str | None`, the cursor of an incremental
+      stream naming none;
+    - `reports_deletes`: `deleted_keys(request) -> RecordBatchReader`, keys
+      (`request.columns`) of rows deleted with the cursor in `[lower, upper)`, applied by
+      incremental_merge in its transaction;
+    - `lists_all_keys`: `all_keys(request) -> RecordBatchReader`, every live key, for
+      `reconcile_stream`;
+    - `run_metadata`: `run_metadata() -> dict`, what the run cost (API calls ...), for the
+      materialization.
     """
+
+    default_cursor: bool = False
+    reports_deletes: bool = False
+    lists_all_keys: bool = False
+    run_metadata: bool = False
+
+
+class Source(Protocol):
+    """What every source implements; `abilities` says which optional methods it has."""
+
+    abilities: ClassVar[SourceAbilities]
 
     def describe(self, obj: str) -> list[Column]:
         """The object's columns in source order; SourceObjectMissing if it does not exist."""

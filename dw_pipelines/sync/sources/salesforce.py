@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,7 +47,7 @@ from dw_pipelines.sync.errors import (
     SyncError,
 )
 from dw_pipelines.sync.schema import Column, LogicalType, arrow_schema
-from dw_pipelines.sync.sources.base import ReadRequest
+from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
 from dw_pipelines.sync.state import CursorValue
 
 DEFAULT_API_VERSION = "62.0"
@@ -274,6 +274,10 @@ def _text(value: Any) -> str | None:
 
 class SalesforceSource:
     """One Salesforce org. Logs in lazily; `usage` counts the API calls made."""
+
+    abilities: ClassVar[SourceAbilities] = SourceAbilities(
+        default_cursor=True, reports_deletes=True, lists_all_keys=True, run_metadata=True
+    )
 
     def __init__(
         self,

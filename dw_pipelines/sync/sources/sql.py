@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import adbc_driver_manager
 import adbc_driver_postgresql
@@ -29,7 +29,7 @@ from dw_pipelines.sync.errors import (
 )
 from dw_pipelines.sync.redact import redact, safe_url
 from dw_pipelines.sync.schema import Column, arrow_schema, decimal_column
-from dw_pipelines.sync.sources.base import ReadRequest
+from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
 from dw_pipelines.sync.state import CursorValue
 
 CONNECT_TIMEOUT_S = 10
@@ -107,6 +107,8 @@ def _needs_text_cast(t: sat.TypeEngine[Any], column: Column) -> bool:
 
 class SqlSource:
     """One SQL database. Connections open lazily and errors never show the password."""
+
+    abilities: ClassVar[SourceAbilities] = SourceAbilities()
 
     def __init__(
         self,
