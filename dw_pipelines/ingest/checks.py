@@ -25,23 +25,12 @@ def build_stream_checks(spec: StreamSpec) -> list[dg.AssetChecksDefinition]:
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         with context.resources.warehouse.open() as warehouse:
-            columns = ", ".join(warehouse.quote(k) for k in keys)
-            table = warehouse.table(spec.source, spec.name)
-            duplicates = warehouse.rows(
-                f"SELECT {columns}, count(*) FROM {table} GROUP BY {columns}"
-                " HAVING count(*) > 1 ORDER BY count(*) DESC LIMIT 5"
-            )
-            total = int(
-                warehouse.scalar(
-                    f"SELECT count(*) FROM (SELECT 1 FROM {table} GROUP BY {columns}"
-                    " HAVING count(*) > 1) d"
-                )
-            )
+            duplicates = warehouse.duplicate_keys(warehouse.table(spec.source, spec.name), keys)
         return dg.AssetCheckResult(
-            passed=total == 0,
+            passed=duplicates.total == 0,
             metadata={
-                "duplicated_keys": total,
-                "examples": ", ".join(str(tuple(row[:-1])) for row in duplicates),
+                "duplicated_keys": duplicates.total,
+                "examples": ", ".join(str(key) for key, _ in duplicates.examples),
             },
         )
 

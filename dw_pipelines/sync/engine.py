@@ -465,7 +465,6 @@ def _apply_deletes(
 
 def _check_keys(spec: StreamSpec, warehouse: Warehouse, table: str) -> None:
     q = warehouse.quote
-    keys = ", ".join(q(k) for k in spec.primary_key)
     null_key = " OR ".join(f"{q(k)} IS NULL" for k in spec.primary_key)
     nulls = int(warehouse.scalar(f"SELECT count(*) FROM {table} WHERE {null_key}"))
     if nulls:
@@ -473,15 +472,12 @@ def _check_keys(spec: StreamSpec, warehouse: Warehouse, table: str) -> None:
             f"stream '{spec.stream_id}': {nulls} source row(s) have a NULL primary key"
             f" ({', '.join(spec.primary_key)}); nothing was loaded"
         )
-    dupes = warehouse.rows(
-        f"SELECT {keys}, count(*) AS n FROM {table} GROUP BY {keys} HAVING count(*) > 1"
-        f" ORDER BY n DESC LIMIT 5"
-    )
+    dupes = warehouse.duplicate_keys(table, spec.primary_key).examples
     if dupes:
         examples = "; ".join(
-            ", ".join(f"{k}={v!r}" for k, v in zip(spec.primary_key, row[:-1], strict=True))
-            + f" ({row[-1]} rows)"
-            for row in dupes
+            ", ".join(f"{k}={v!r}" for k, v in zip(spec.primary_key, key, strict=True))
+            + f" ({n} rows)"
+            for key, n in dupes
         )
         raise DuplicateKeyError(
             f"stream '{spec.stream_id}': the source delivered duplicate primary keys"

@@ -395,14 +395,7 @@ class _Loader:
         return columns, rows, 0
 
     def _check_unique_keys(self, stage: str) -> None:
-        q = self.wh.quote
-        keys = ", ".join(q(k) for k in self.spec.primary_key)
-        repeated = int(
-            self.wh.scalar(
-                f"SELECT count(*) FROM (SELECT 1 FROM {stage} GROUP BY {keys}"
-                " HAVING count(*) > 1) d"
-            )
-        )
+        repeated = self.wh.duplicate_keys(stage, self.spec.primary_key, limit=0).total
         if repeated:
             raise BadFile(
                 f"{repeated} value(s) of the key ({', '.join(self.spec.primary_key)}) repeat"

@@ -6,6 +6,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,14 @@ SYNC_LOG_TABLE = "sync_log"
 SYNCED_AT = "_dw_synced_at"
 # Set when the source deleted the row and the stream keeps deletes soft (CDC, Salesforce).
 DELETED_AT = "_dw_deleted_at"
+
+
+@dataclass(frozen=True)
+class DuplicateKeys:
+    """Keys held by more than one row: how many distinct keys repeat, and the worst few."""
+
+    total: int
+    examples: list[tuple[tuple[Any, ...], int]]  # (key values, rows holding that key)
 
 
 class Warehouse(ABC):
@@ -209,6 +218,16 @@ class Warehouse(ABC):
     def index_keys(self, schema: str, name: str, keys: Sequence[str]) -> None:
         """Index the columns incremental syncs match rows on, where the warehouse needs it."""
         return None  # DuckDB's zone maps and hash joins need no index
+
+    def duplicate_keys(self, table: str, keys: Sequence[str], *, limit: int = 5) -> DuplicateKeys:
+        """The keys of `table` that more than one row holds (the most repeated first)."""
+        cols = ", ".join(self.quote(k) for k in keys)
+        repeated = f"SELECT {cols}, count(*) AS n FROM {table} GROUP BY {cols} HAVING count(*) > 1"
+        total = int(self.scalar(f"SELECT count(*) FROM ({repeated}) d"))
+        if not total or not limit:
+            return DuplicateKeys(total, [])
+        worst = self.rows(f"{repeated} ORDER BY n DESC LIMIT {int(limit)}")
+        return DuplicateKeys(total, [(tuple(row[:-1]), int(row[-1])) for row in worst])
 
     def drop_stage(self, table: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {table}")
