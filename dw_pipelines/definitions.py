@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from dw_pipelines import settings
 from dw_pipelines.ingest.assets import WAREHOUSE_OP_TAG
 from dw_pipelines.ingest.jobs import (
     all_streams_job,
@@ -28,7 +27,7 @@ def defs() -> dg.Definitions:
     location_wide = dg.Definitions(
         jobs=[all_streams_job, incremental_sync_job, full_refresh_sync_job],
         schedules=sync_schedules(),
-        resources={"warehouse": WarehouseResource(url=settings.warehouse_url_config())},
+        resources={"warehouse": WarehouseResource.from_env()},
         executor=executor,
     )
     return dg.Definitions.merge(

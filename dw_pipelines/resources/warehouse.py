@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from dw_pipelines import settings
 from dw_pipelines.sync.warehouses import Warehouse, open_warehouse
 
 
@@ -14,6 +15,13 @@ class WarehouseResource(dg.ConfigurableResource):
     """`url` is a DuckDB file path (default `.dw/warehouse.duckdb`) or a `postgresql://` URL."""
 
     url: str
+
+    @classmethod
+    def from_env(cls) -> WarehouseResource:
+        """DW_WAREHOUSE_URL as `dg.EnvVar` when set, so a password never shows; else the default."""
+        if settings.warehouse_url_is_set():
+            return cls(url=dg.EnvVar(settings.WAREHOUSE_URL_ENV))
+        return cls(url=settings.warehouse_url())
 
     @contextmanager
     def open(self) -> Iterator[Warehouse]:
