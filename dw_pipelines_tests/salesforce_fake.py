@@ -242,6 +242,7 @@ class FakeOrg:
     sessions: set[str] = field(default_factory=set)
     logins: int = 0
     calls: list[tuple[str, str]] = field(default_factory=list)
+    ports: list[tuple[str, int]] = field(default_factory=list)  # (path, client port) per call
     faults: list[Fault] = field(default_factory=list)
     # object -> fail | timeout | short (a page with fewer rows than its header) | miscount
     bulk_faults: dict[str, str] = field(default_factory=dict)
@@ -535,6 +536,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         with self.org.lock:
             self.org.calls.append((method, path))
+            self.org.ports.append((path, self.client_address[1]))
             fault = next(
                 (f for f in self.org.faults if f.path in self.path and f.method in (None, method)),
                 None,
