@@ -35,7 +35,7 @@ def test_a_job_creation_whose_answer_is_lost_leaves_no_duplicate_job_running(
 
     assert result.rows_read == 5
     assert result.api.bulk_jobs == 1
-    assert job_states(salesforce.org) == ["Aborted", "JobComplete"]
+    assert job_states(salesforce.org) == ["Aborted"]  # the job read from was deleted after
 
 
 def test_after_a_lost_job_creation_jobs_on_other_objects_keep_running(
@@ -43,15 +43,18 @@ def test_after_a_lost_job_creation_jobs_on_other_objects_keep_running(
 ) -> None:
     org = salesforce.org
     seed(org)
-    org.jobs["750other"] = BulkJob(
-        "750other", "Contact", "query", "SELECT Id FROM Contact", [], ["Id"], polls_left=10**6
-    )
+    for n in range(3):  # listed one job a page: the orphan is found on a later page
+        org.jobs[f"750other{n}"] = BulkJob(
+            f"750other{n}", "Contact", "query", "SELECT Id FROM Contact", [], ["Id"], 10**6
+        )
+    org.jobs_page_size = 1
     salesforce.server.hang_seconds = 0.6
     org.lose_answer("/jobs/query", method="POST")
 
     salesforce.sync(duckdb_warehouse_url, settings=BULK, **SPEC)
 
-    assert job_states(org, "Contact") == ["UploadComplete"]
+    assert job_states(org, "Contact") == ["UploadComplete"] * 3
+    assert job_states(org) == ["Aborted"]
 
 
 def test_a_job_creation_that_never_answers_fails_without_leaving_a_job_running(
@@ -65,6 +68,16 @@ def test_a_job_creation_that_never_answers_fails_without_leaving_a_job_running(
         salesforce.sync(duckdb_warehouse_url, settings=BULK, **SPEC)
 
     assert job_states(salesforce.org) == ["Aborted"] * 4
+
+
+def test_a_bulk_job_is_deleted_once_all_its_rows_are_read(salesforce, duckdb_warehouse_url) -> None:
+    seed(salesforce.org)
+
+    result = salesforce.sync(duckdb_warehouse_url, settings={"bulk_threshold": 1}, **SPEC)
+
+    assert result.rows_read == 5
+    assert result.api.bulk_jobs == 1
+    assert not salesforce.org.jobs
 
 
 def test_result_pages_are_fetched_on_a_connection_of_their_own(

@@ -225,6 +225,12 @@ class SalesforceSource:
                 f"Salesforce '{self.name}': Bulk 2.0 job {job_id} on {obj} processed {expected}"
                 f" records but delivered {delivered}; nothing was loaded"
             )
+        # Every row is read: the org need not keep a copy of the object for the 7 days it
+        # would keep the results. A failed job stays, for whoever investigates it.
+        try:
+            jobs.delete(job_id)
+        except SyncError:
+            pass  # the rows are read; a job left behind is only clutter
 
     def _bulk_pages(self, obj: str, job_id: str, columns: list[Column]) -> Iterator[pa.RecordBatch]:
         # Runs in the read-ahead thread: with its own client, so its own HTTP session, which
