@@ -7,8 +7,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import botocore.session
 import dagster as dg
 from botocore.config import Config
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    Credentials,
+    DeferredRefreshableCredentials,
+)
 
 from dw_pipelines.resources.env import read_env
 from dw_pipelines.sync.files.store import S3Store
@@ -34,7 +41,9 @@ class S3Settings(dg.Config):
 
 class S3Resource(S3Settings, dg.ConfigurableResource):
     """The variables named in the settings are read when a sync opens the store; code (tests,
-    scripts) may give the values directly instead. Nothing here is ever logged."""
+    scripts) may give the values directly instead. `role_arn` assumes a role with the keys, and
+    the role's credentials are renewed from STS before they expire (a run may outlast them).
+    Nothing here is ever logged."""
 
     endpoint_url: str | None = None
     access_key_id: str | None = None
@@ -45,32 +54,48 @@ class S3Resource(S3Settings, dg.ConfigurableResource):
     name: str = "s3"
 
     def _value(self, given: str | None, variable: str | None, setting: str) -> str | None:
-        return given or read_env(self.name, variable, setting)
+        return given or read_env(self.name, variable, f"s3.{setting}")
+
+    def session(self) -> boto3.session.Session:
+        """The boto3 session the client is made from; STS (for `role_arn`) is reached at boto3's
+        configured endpoint (`AWS_ENDPOINT_URL_STS` for a regional or compatible one)."""
+        key_id = self._value(self.access_key_id, self.access_key_id_env, "access_key_id_env")
+        secret = self._value(
+            self.secret_access_key, self.secret_access_key_env, "secret_access_key_env"
+        )
+        token = self._value(self.session_token, self.session_token_env, "session_token_env")
+        base = botocore.session.Session()
+        if self.region:
+            base.set_config_variable("region", self.region)
+        if key_id or secret:
+            base.set_credentials(key_id, secret, token or None)
+        if not self.role_arn:
+            return boto3.session.Session(botocore_session=base)
+        extra: dict[str, Any] = {"RoleSessionName": "dw_pipelines"}
+        external_id = self._value(self.external_id, self.external_id_env, "external_id_env")
+        if external_id:
+            extra["ExternalId"] = external_id
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=base.create_client,
+            source_credentials=base.get_credentials(),
+            role_arn=self.role_arn,
+            extra_args=extra,
+        )
+        # botocore asks STS again once the role's credentials come within its refresh window
+        # (15 minutes before expiry), on whichever thread signs a request first.
+        assumed = DeferredRefreshableCredentials(
+            refresh_using=fetcher.fetch_credentials, method="assume-role"
+        )
+        role = botocore.session.Session()
+        if self.region:
+            role.set_config_variable("region", self.region)
+        role.get_component("credential_provider").insert_before("env", _Given(assumed))
+        return boto3.session.Session(botocore_session=role)
 
     def client(self) -> Any:
-        session = boto3.session.Session(
-            aws_access_key_id=self._value(self.access_key_id, self.access_key_id_env, "s3.access_key_id_env"),
-            aws_secret_access_key=self._value(self.secret_access_key, self.secret_access_key_env, "s3.secret_access_key_env"),
-            aws_session_token=self._value(self.session_token, self.session_token_env, "s3.session_token_env"),
-            region_name=self.region or None,
-        )  # fmt: skip
-        if self.role_arn:
-            params: dict[str, Any] = {"RoleArn": self.role_arn, "RoleSessionName": "dw_pipelines"}
-            external_id = self._value(self.external_id, self.external_id_env, "s3.external_id_env")
-            if external_id:
-                params["ExternalId"] = external_id
-            creds = session.client("sts").assume_role(**params)["Credentials"]
-            session = boto3.session.Session(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-                region_name=self.region or None,
-            )
-        return session.client(
+        return self.session().client(
             "s3",
-            endpoint_url=self._value(
-                self.endpoint_url, self.endpoint_url_env, "s3.endpoint_url_env"
-            ),
+            endpoint_url=self._value(self.endpoint_url, self.endpoint_url_env, "endpoint_url_env"),
             config=Config(
                 s3={"addressing_style": "path" if self.path_style else "auto"},
                 retries={"max_attempts": self.max_attempts, "mode": "standard"},
@@ -84,3 +109,17 @@ class S3Resource(S3Settings, dg.ConfigurableResource):
             yield S3Store(client)
         finally:
             client.close()
+
+
+class _Given(CredentialProvider):
+    """A credential provider that hands out one (refreshable) credentials object."""
+
+    METHOD = "assume-role"
+    CANONICAL_NAME = "dw-assume-role"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
