@@ -91,7 +91,7 @@ class PgReplication:
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         if self._admin is None or self._admin.closed:
-            self._admin = self._connect()
+            self._admin = self._connect(options=SESSION_OPTIONS)  # arrays_to_json renders text
             self._admin.autocommit = True
         with self._admin.cursor() as cur:
             cur.execute(sql, params)
