@@ -541,4 +541,6 @@ def test_time_zone_dependent_text_is_the_same_from_snapshot_and_stream(
             "1 day 02:00:00",
         )
     ]
-    assert warehouse_rows(warehouse_url, "SELECT r, CAST(a AS VARCHAR), i FROM src.zoned") == snapshot
+    assert (
+        warehouse_rows(warehouse_url, "SELECT r, CAST(a AS VARCHAR), i FROM src.zoned") == snapshot
+    )
