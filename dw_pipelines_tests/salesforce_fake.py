@@ -537,7 +537,7 @@ class Handler(BaseHTTPRequestHandler):
                     self.org.faults.remove(fault)
         if fault is not None:
             if fault.status == 0:  # a fault that never answers: the client's timeout fires
-                threading.Event().wait(self.server.hang_seconds)
+                self.server.stopping.wait(self.server.hang_seconds)
                 return
             self._json(fault.status, fault.body)
             return
@@ -887,7 +887,8 @@ class FakeServer(ThreadingHTTPServer):
     def __init__(self, org: FakeOrg, cert: Path, key: Path, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.org = org
-        self.hang_seconds = 5.0
+        self.hang_seconds: float | None = 5.0  # None: until the server stops
+        self.stopping = threading.Event()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         self.socket = context.wrap_socket(self.socket, server_side=True)
@@ -911,6 +912,7 @@ class FakeServer(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self.shutdown()
         self.server_close()
 
