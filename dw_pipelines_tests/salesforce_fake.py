@@ -246,6 +246,10 @@ class FakeOrg:
     clock: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     lock: threading.RLock = field(default_factory=threading.RLock)
     last_id: int = 0
+    # While an unset Event: every API request waits for it (a test counts who is in flight).
+    gate: threading.Event | None = None
+    held: int = 0
+    most_held: int = 0
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -561,6 +565,14 @@ class Handler(BaseHTTPRequestHandler):
                     401,
                     [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
                 )
+            gate = self.org.gate
+            if gate is not None:
+                with self.org.lock:
+                    self.org.held += 1
+                    self.org.most_held = max(self.org.most_held, self.org.held)
+                gate.wait()
+                with self.org.lock:
+                    self.org.held -= 1
             with self.org.lock:
                 self.org.api_used += 1
             rest = path.split("/", 4)[4] if path.count("/") >= 4 else ""
