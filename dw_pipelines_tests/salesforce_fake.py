@@ -556,7 +556,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._serve(method, path, params, body)
             finally:
                 self.wfile = answer
-            threading.Event().wait(self.server.hang_seconds)
+            self.server.stopping.wait(self.server.hang_seconds)
             self.close_connection = True
             return
         if fault is not None:
