@@ -76,8 +76,7 @@ def test_source_urls_come_from_the_environment_variable_the_yaml_names(
 def test_streams_keeping_one_row_per_key_have_a_primary_key_check(defs: dg.Definitions) -> None:
     checked = {
         key.asset_key.path[-1]
-        for checks in defs.asset_checks or []
-        for key in checks.check_keys
+        for key in defs.resolve_asset_graph().asset_check_keys
         if key.name == "primary_key_is_unique"
     }
     assert checked == {"customers", "products", "orders"} | SALESFORCE_STREAMS

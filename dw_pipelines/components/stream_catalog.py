@@ -13,7 +13,6 @@ import dagster as dg
 
 from dw_pipelines.ingest.assets import build_stream_asset, source_resource_key
 from dw_pipelines.ingest.cdc import CdcSettings, build_cdc_defs
-from dw_pipelines.ingest.checks import build_stream_checks
 from dw_pipelines.ingest.files import FileStreamSettings, build_file_stream_defs
 from dw_pipelines.resources.s3 import S3Resource
 from dw_pipelines.resources.salesforce import SalesforceResource
@@ -309,7 +308,7 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         specs = self.validated_specs()
-        assets, checks, jobs, schedules = [], [], [], []
+        assets, jobs, schedules = [], [], []
         cdc_defs = [self._cdc_defs(name) for name in self.sources if self._cdc_streams(name)]
         file_defs = []
         for stream, spec in zip(self.streams, specs, strict=True):
@@ -327,7 +326,6 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                 continue
             if spec.mode is SyncMode.CDC:
                 continue
-            checks += build_stream_checks(spec)
             source = self.sources[spec.source]
             assets.append(
                 build_stream_asset(
@@ -376,7 +374,6 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
         return dg.Definitions.merge(
             dg.Definitions(
                 assets=assets,
-                asset_checks=checks,
                 jobs=jobs,
                 schedules=schedules,
                 resources=resources,
