@@ -4,16 +4,17 @@ No `from __future__ import annotations` here: Dagster reads the config annotatio
 """
 
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from dw_pipelines import settings
 from dw_pipelines.ingest.checks import primary_key_check, primary_key_result
-from dw_pipelines.sync.engine import SyncResult, Window, reconcile_stream, sync_stream
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.spec import StreamSpec, SyncMode
-from dw_pipelines.sync.state import cursor_text
-from dw_pipelines.sync.warehouses.base import DELETED_AT, SYNCED_AT
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.engine import SyncResult
 
 SYNC_MODE_TAG = "dw/sync_mode"
 SOURCE_TAG = "dw/source"
@@ -94,6 +95,11 @@ def build_stream_asset(
                 yield primary_key_result(spec, warehouse)
 
     def _sync(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult:
+        # The engine (pyarrow, drivers) is imported where a sync runs, not where definitions load.
+        from dw_pipelines.sync.engine import Window, reconcile_stream, sync_stream
+        from dw_pipelines.sync.state import cursor_text
+        from dw_pipelines.sync.warehouses.base import DELETED_AT
+
         window = None
         if config.window_start is not None or config.window_end is not None:
             window = Window(config.window_start, config.window_end)
@@ -135,8 +141,11 @@ def source_run_metadata(source: object) -> dict[str, object]:
 
 
 def materialization_metadata(
-    spec: StreamSpec, result: SyncResult, extra_columns: Sequence[dg.TableColumn] = ()
+    spec: StreamSpec, result: "SyncResult", extra_columns: Sequence[dg.TableColumn] = ()
 ) -> dict[str, object]:
+    from dw_pipelines.sync.state import cursor_text
+    from dw_pipelines.sync.warehouses.base import SYNCED_AT
+
     columns = [
         dg.TableColumn(
             c.name,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import dagster as dg
-from botocore.config import Config
 
-from dw_pipelines.sync.files.store import S3Store
+if TYPE_CHECKING:
+    from dw_pipelines.sync.files.store import S3Store
 
 
 class S3Resource(dg.ConfigurableResource):
@@ -30,6 +29,9 @@ class S3Resource(dg.ConfigurableResource):
     max_attempts: int = 5
 
     def client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
         session = boto3.session.Session(
             aws_access_key_id=self.access_key_id or None,
             aws_secret_access_key=self.secret_access_key or None,
@@ -58,6 +60,8 @@ class S3Resource(dg.ConfigurableResource):
 
     @contextmanager
     def open(self) -> Iterator[S3Store]:
+        from dw_pipelines.sync.files.store import S3Store
+
         client = self.client()
         try:
             yield S3Store(client)

@@ -48,11 +48,9 @@ from dw_pipelines.sync.errors import (
 )
 from dw_pipelines.sync.schema import Column, LogicalType, arrow_schema
 from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
+from dw_pipelines.sync.sources.salesforce_defaults import CURSOR_FALLBACKS, DEFAULT_API_VERSION
 from dw_pipelines.sync.state import CursorValue
 
-DEFAULT_API_VERSION = "62.0"
-# The cursor an incremental stream uses when it names none: the first of these the object has.
-CURSOR_FALLBACKS = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
 # Compound fields are delivered through their components; binary content is out of scope.
 SKIPPED_TYPES = {"address", "location", "base64"}
 _STRING_TYPES = {
