@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +29,15 @@ def executor() -> dg.ExecutorDefinition:
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    return _build(frozenset(os.environ.items()))
+
+
+# One `dagster asset materialize` or run worker rebuilds the repository from its code pointer
+# several times (plan, run, each step), and each rebuild would call defs() again. What defs()
+# returns depends only on the code, the YAML and the environment, so it is built once per
+# environment in a process.
+@functools.lru_cache(maxsize=4)
+def _build(environment: frozenset[tuple[str, str]]) -> dg.Definitions:
     location_wide = dg.Definitions(
         jobs=[all_streams_job, incremental_sync_job, full_refresh_sync_job],
         schedules=sync_schedules(),

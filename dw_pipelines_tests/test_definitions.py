@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 
@@ -111,3 +114,34 @@ def test_the_salesforce_reconcile_job_syncs_then_reconciles_every_merge_stream(
     assert selected == {("salesforce", n) for n in SALESFORCE_STREAMS}
     schedule = defs.resolve_schedule_def("salesforce_reconcile_schedule")
     assert schedule.cron_schedule == "0 4 * * 0"
+
+
+def test_a_duckdb_warehouse_runs_a_runs_syncs_in_the_run_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.setenv("DW_WAREHOUSE_URL", str(tmp_path / "warehouse.duckdb"))
+    assert load_defs().executor == dg.in_process_executor
+
+
+def test_a_postgres_warehouse_runs_each_sync_in_its_own_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DW_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/warehouse")
+    assert load_defs().executor == dg.multiprocess_executor
+
+
+def test_loading_twice_in_one_environment_builds_the_definitions_once() -> None:
+    assert load_defs() is load_defs()
+
+
+def test_loading_the_definitions_imports_no_engine_library() -> None:
+    """The webserver, the daemon and every run's process load the definitions: the libraries a
+    sync needs are imported where it runs."""
+    code = (
+        "import sys, dw_pipelines.definitions as d; d.defs();"
+        "heavy = {'duckdb', 'sqlalchemy', 'boto3', 'simple_salesforce', 'psycopg2',"
+        " 'adbc_driver_postgresql', 'pyarrow.parquet', 'pyarrow.compute'};"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
