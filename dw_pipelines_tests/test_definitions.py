@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -116,8 +117,8 @@ def test_the_salesforce_reconcile_job_syncs_then_reconciles_every_merge_stream(
     assert schedule.cron_schedule == "0 4 * * 0"
 
 
-def test_a_duckdb_warehouse_runs_a_runs_syncs_in_the_run_process(
-    monkeypatch: pytest.MonkeyPatch, tmp_path
+def test_a_duckdb_warehouse_runs_every_sync_of_a_run_in_the_run_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("DW_WAREHOUSE_URL", str(tmp_path / "warehouse.duckdb"))
     assert load_defs().executor == dg.in_process_executor
