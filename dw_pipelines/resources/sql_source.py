@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from dw_pipelines.sync.sources.sql import SqlSource
+if TYPE_CHECKING:
+    from dw_pipelines.sync.sources.sql import SqlSource
 
 
 class SqlSourceResource(dg.ConfigurableResource):
@@ -19,6 +21,8 @@ class SqlSourceResource(dg.ConfigurableResource):
 
     @contextmanager
     def open(self) -> Iterator[SqlSource]:
+        from dw_pipelines.sync.sources.sql import SqlSource
+
         source = SqlSource(self.url, name=self.name, batch_rows=self.batch_rows)
         try:
             yield source
