@@ -219,7 +219,7 @@ def run_cdc(
 @pytest.fixture(scope="session")
 def local_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One SeaweedFS `weed mini` for the session, on free loopback ports."""
-    from dw_pipelines.demo import s3_server
+    from dw_pipelines.devservices import s3_server
 
     try:
         s3_server.weed_binary()

@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 
 from dw_pipelines.demo import drops, shop
+from dw_pipelines.devservices.salesforce_fake import seed_demo
 from dw_pipelines_tests.conftest import MYSQL_HOST, MYSQL_PORT, warehouse_rows
-from dw_pipelines_tests.salesforce_fake import seed_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")

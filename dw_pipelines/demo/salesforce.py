@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 @contextmanager
 def fake_org(home: Path) -> Iterator[dict[str, str]]:
     """Start the fake org on a free port; yield the DW_SALESFORCE_* variables the YAML names."""
-    from dw_pipelines_tests.salesforce_fake import FakeOrg
+    from dw_pipelines.devservices.salesforce_fake import FakeOrg
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "dw_pipelines_tests.salesforce_fake", "--dir", str(home)],
+        [sys.executable, "-m", "dw_pipelines.devservices.salesforce_fake", "--dir", str(home)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
