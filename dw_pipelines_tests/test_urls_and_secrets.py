@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from dw_pipelines import settings
 from dw_pipelines.resources.sql_source import SqlSourceResource
 from dw_pipelines.sync.cdc.pg_replication import PgReplication
 from dw_pipelines.sync.errors import BadUrl, SourceUnreachable, WarehouseUnreachable
@@ -206,3 +207,17 @@ def test_an_unreachable_replication_source_never_shows_the_password(password: st
     with pytest.raises(SourceUnreachable, match="cannot connect") as caught:
         replication.check_ready()
     assert leaked(password, everything_said(caught.value)) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "catalog"),
+    [
+        ("postgresql://dw_user:Ab/Slash-pw@db.example.com", "postgres"),
+        ("postgresql://dw_user:Ab/Slash-pw@db.example.com/analytics?sslmode=require", "analytics"),
+    ],
+)
+def test_the_warehouse_catalog_shown_in_table_names_is_the_database_never_the_password(
+    url: str, catalog: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(settings.WAREHOUSE_URL_ENV, url)
+    assert settings.warehouse_catalog() == catalog
