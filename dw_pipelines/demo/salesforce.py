@@ -1,4 +1,4 @@
-"""The demo's Salesforce: the test suite's fake org, served over HTTPS while a command runs.
+"""The demo's Salesforce: the dev-services fake org, served over HTTPS while a command runs.
 
 Its data persists in `$DW_HOME/salesforce/`: the first run seeds realistic accounts, contacts,
 opportunities and leads; every later run is a day later (new leads, deals moving on, a contact

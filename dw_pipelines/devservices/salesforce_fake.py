@@ -11,7 +11,7 @@ client reaches this server with the domain `127.0.0.1:<port>/login`: everything 
 `/services/` in a path is ignored, as a real org ignores which My Domain alias was used.
 
 Tests drive it in-process (`FakeOrg`: records, deletes, purges, injected faults); the demo runs
-it as a background process: `python -m dw_pipelines.devservices.salesforce_fake --port N --seed demo`.
+it as a background process: `python -m dw_pipelines.devservices.salesforce_fake --dir DIR`.
 """
 
 from __future__ import annotations

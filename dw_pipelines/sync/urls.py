@@ -30,7 +30,7 @@ def parse_url(url: str) -> sa.URL:
     """The URL as SQLAlchemy's `sa.URL`, credentials taken up to the last `@`."""
     scheme, sep, rest = url.partition("://")
     if not sep or not scheme:
-        raise MalformedUrl("it has no scheme (expected e.g. postgresql://user:password@host/db)")
+        raise MalformedUrl("it has no scheme such as postgresql://")
     userinfo, at, location = rest.rpartition("@")
     user, colon, password = userinfo.partition(":")
     # A `/` before the first `:` means the `@` sits in the path or query, not after credentials.

@@ -136,7 +136,7 @@ class SqlSource:
     def _fail(self, exc: BaseException, what: str) -> SyncError:
         detail = redact(first_line(exc), self.url)
         return SourceUnreachable(
-            f"source '{self.name}' ({display_url(self._sa_url)}): {what}:"
+            f"source '{self.name}' ({display_url(self.url)}): {what}:"
             f" {type(exc).__name__}: {detail}"
         )
 
