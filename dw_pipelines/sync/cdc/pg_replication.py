@@ -264,8 +264,8 @@ class PgReplication:
         for action, names in (("ADD", added), ("DROP", removed)):
             for name in names:
                 self.query(
-                    sql.SQL("ALTER PUBLICATION {} " + action + " TABLE {}").format(
-                        sql.Identifier(self.publication), self._ident(name)
+                    sql.SQL("ALTER PUBLICATION {} {} TABLE {}").format(
+                        sql.Identifier(self.publication), sql.SQL(action), self._ident(name)
                     )
                 )
         return added, removed
