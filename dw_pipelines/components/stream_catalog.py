@@ -177,7 +177,10 @@ class SourceModel(dg.Model):
         if self.type == "salesforce":
             return (self.salesforce or SalesforceModel()).to_resource(name)
         return SqlSourceResource(
-            url=dg.EnvVar(self.url_env or ""), name=name, batch_rows=self.batch_rows
+            url=dg.EnvVar(self.url_env or ""),
+            name=name,
+            batch_rows=self.batch_rows,
+            url_env=self.url_env,
         )
 
 

@@ -18,12 +18,16 @@ class SqlSourceResource(dg.ConfigurableResource):
     url: str
     name: str = "source"
     batch_rows: int = 50_000
+    url_env: str | None = None
+    """The environment variable `url` comes from, named in errors about the URL."""
 
     @contextmanager
     def open(self) -> Iterator[SqlSource]:
         from dw_pipelines.sync.sources.sql import SqlSource
 
-        source = SqlSource(self.url, name=self.name, batch_rows=self.batch_rows)
+        source = SqlSource(
+            self.url, name=self.name, batch_rows=self.batch_rows, url_env=self.url_env
+        )
         try:
             yield source
         finally:
