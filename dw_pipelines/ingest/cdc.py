@@ -186,7 +186,7 @@ def _build_lag_check(source: str, key: dg.AssetKey, cdc: CdcSettings) -> dg.Asse
         required_resource_keys={source_resource_key(source)},
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        status = _slot_status(context.resources, source, cdc)
+        status = _slot_status(context.resources, source, cdc, cdc.lag_warn_bytes)
         if status.state in ("missing", "lost"):
             return dg.AssetCheckResult(
                 passed=False,
@@ -236,7 +236,7 @@ def _build_sensor(source: str, cdc: CdcSettings, job_name: str) -> dg.SensorDefi
         )
         if active:
             return dg.SkipReason("a CDC run of this source is queued or in progress")
-        status = _slot_status(context.resources, source, cdc)
+        status = _slot_status(context.resources, source, cdc, cdc.advance_after_bytes)
         if status.state == "missing":
             return dg.RunRequest(tags={"dw/cdc_reason": "no replication slot yet"})
         if status.state == "lost":
@@ -255,7 +255,7 @@ def _build_sensor(source: str, cdc: CdcSettings, job_name: str) -> dg.SensorDefi
     return _sensor
 
 
-def _slot_status(resources: object, source: str, cdc: CdcSettings) -> SlotStatus:
+def _slot_status(resources: object, source: str, cdc: CdcSettings, peek_bytes: int) -> SlotStatus:
     """The slot as the check and sensor see it; the resource only lends the URL."""
     url = getattr(resources, source_resource_key(source)).source_url()
-    return slot_status(url, source, cdc.options.slot, cdc.options.publication)
+    return slot_status(url, source, cdc.options.slot, cdc.options.publication, peek_bytes)

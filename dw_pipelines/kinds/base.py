@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, ClassVar
 import dagster as dg
 
 from dw_pipelines.ingest.assets import build_stream_asset
-from dw_pipelines.ingest.checks import build_stream_checks
 from dw_pipelines.sync.files.spec import FileStreamSpec
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec
 
@@ -74,8 +73,8 @@ class SourceKind(ABC):
 def table_stream_defs(
     stream: Stream, *, source_kind: str, pool: str | None = None
 ) -> dg.Definitions:
-    """A stream synced by the engine (a table or API object): its asset, checks, and the job and
-    schedule of its own if the entry gives a `schedule`."""
+    """A stream synced by the engine (a table or API object): its asset (with its key check), and
+    the job and schedule of its own if the entry gives a `schedule`."""
     spec = stream.spec
     assert isinstance(spec, StreamSpec)
     asset = build_stream_asset(
@@ -95,9 +94,7 @@ def table_stream_defs(
         schedules.append(
             stopped_schedule(f"{spec.source}_{spec.name}_schedule", job, stream.model.schedule)
         )
-    return dg.Definitions(
-        assets=[asset], asset_checks=build_stream_checks(spec), jobs=jobs, schedules=schedules
-    )
+    return dg.Definitions(assets=[asset], jobs=jobs, schedules=schedules)
 
 
 def stopped_schedule(

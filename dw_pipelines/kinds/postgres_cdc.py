@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from dw_pipelines.ingest.cdc import CdcSettings, build_cdc_defs
 from dw_pipelines.kinds.base import Stream
-from dw_pipelines.sync.cdc.runner import CdcOptions
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec, parse_duration
 
 if TYPE_CHECKING:
+    from dw_pipelines.ingest.cdc import CdcSettings
     from dw_pipelines.kinds.streams import StreamModel
 
 
@@ -34,6 +33,10 @@ class CdcModel(dg.Model):
     lag_fail_age: str = "1 hour"
 
     def to_settings(self) -> CdcSettings:
+        # CDC (psycopg2, the runner) is loaded only by catalogs that declare CDC streams.
+        from dw_pipelines.ingest.cdc import CdcSettings
+        from dw_pipelines.sync.cdc.runner import CdcOptions
+
         return CdcSettings(
             options=CdcOptions(
                 slot=self.slot,
@@ -73,6 +76,8 @@ def check_cdc_stream(
 
 
 def cdc_defs(source_name: str, cdc: CdcModel | None, streams: Sequence[Stream]) -> dg.Definitions:
+    from dw_pipelines.ingest.cdc import build_cdc_defs
+
     specs = [s.spec for s in streams]
     assert all(isinstance(spec, StreamSpec) for spec in specs)
     return build_cdc_defs(

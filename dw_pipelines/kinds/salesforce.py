@@ -21,7 +21,7 @@ from dw_pipelines.kinds.base import (
 from dw_pipelines.kinds.postgres_cdc import check_cdc_stream
 from dw_pipelines.kinds.sql import table_stream_spec
 from dw_pipelines.resources.salesforce import SalesforceOrg, SalesforceResource
-from dw_pipelines.sync.sources.salesforce import CURSOR_FALLBACKS
+from dw_pipelines.sync.sources.salesforce_defaults import CURSOR_FALLBACKS
 from dw_pipelines.sync.spec import SyncMode
 
 if TYPE_CHECKING:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from dw_pipelines.resources.env import read_env
-from dw_pipelines.sync.sources.salesforce import (
-    DEFAULT_API_VERSION,
-    SalesforceAuth,
-    SalesforceSettings,
-    SalesforceSource,
-)
+from dw_pipelines.sync.sources.salesforce_defaults import DEFAULT_API_VERSION
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.sources.salesforce import (
+        SalesforceAuth,
+        SalesforceSettings,
+        SalesforceSource,
+    )
 
 
 class SalesforceOrg(dg.Config):
@@ -61,6 +64,8 @@ class SalesforceResource(SalesforceOrg, dg.ConfigurableResource):
         return read_env(self.name, variable, f"salesforce.{setting}")
 
     def auth(self) -> SalesforceAuth:
+        from dw_pipelines.sync.sources.salesforce import SalesforceAuth
+
         return SalesforceAuth(
             username=self._env(self.username_env, "username_env"),
             password=self._env(self.password_env, "password_env"),
@@ -73,6 +78,8 @@ class SalesforceResource(SalesforceOrg, dg.ConfigurableResource):
         )
 
     def settings(self) -> SalesforceSettings:
+        from dw_pipelines.sync.sources.salesforce import SalesforceSettings
+
         return SalesforceSettings(
             domain=self._env(self.domain_env, "domain_env") or self.domain,
             api_version=self.api_version,
@@ -89,6 +96,8 @@ class SalesforceResource(SalesforceOrg, dg.ConfigurableResource):
 
     @contextmanager
     def open(self) -> Iterator[SalesforceSource]:
+        from dw_pipelines.sync.sources.salesforce import SalesforceSource
+
         source = SalesforceSource(self.auth(), self.settings(), name=self.name)
         try:
             yield source

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from dw_pipelines.resources.env import SourceNotConfigured, read_env
-from dw_pipelines.sync.sources.sql import SqlSource
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.sources.sql import SqlSource
 
 
 class SqlSourceResource(dg.ConfigurableResource):
@@ -17,6 +20,7 @@ class SqlSourceResource(dg.ConfigurableResource):
 
     url: str | None = None
     url_env: str | None = None
+    """The environment variable holding the URL; also named in errors about the URL."""
     name: str = "source"
     batch_rows: int = 50_000
 
@@ -30,7 +34,11 @@ class SqlSourceResource(dg.ConfigurableResource):
 
     @contextmanager
     def open(self) -> Iterator[SqlSource]:
-        source = SqlSource(self.source_url(), name=self.name, batch_rows=self.batch_rows)
+        from dw_pipelines.sync.sources.sql import SqlSource
+
+        source = SqlSource(
+            self.source_url(), name=self.name, batch_rows=self.batch_rows, url_env=self.url_env
+        )
         try:
             yield source
         finally:

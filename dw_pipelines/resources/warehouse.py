@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from dw_pipelines import settings
-from dw_pipelines.sync.warehouses import Warehouse, open_warehouse
+from dw_pipelines.sync.warehouses import open_warehouse
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.warehouses.base import Warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from dw_pipelines.sync.cdc.pg_replication import PgReplication, replication_name
+from dw_pipelines.sync.cdc.pg_replication import PEEK_WINDOW_BYTES, PgReplication, replication_name
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,14 @@ def slot_name(source: str, slot: str | None = None) -> str:
 
 
 def slot_status(
-    url: str, source: str, slot: str | None = None, publication: str | None = None
+    url: str,
+    source: str,
+    slot: str | None = None,
+    publication: str | None = None,
+    peek_bytes: int = PEEK_WINDOW_BYTES,
 ) -> SlotStatus:
+    """`peek_bytes`: how far past the confirmed position to look for a pending change (decoding
+    costs what it reads; the caller weighs more pending WAL than that by `lag_bytes`)."""
     repl = PgReplication(url, source, slot, publication)
     try:
         info = repl.slot_info()
@@ -52,7 +58,7 @@ def slot_status(
             info.lag_bytes,
             info.confirmed_lsn,
             info.wal_status,
-            None if info.active else repl.lag_age_s(),
+            None if info.active else repl.lag_age_s(peek_bytes),
         )
     finally:
         repl.close()
