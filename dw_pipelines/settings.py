@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-from dw_pipelines.sync.urls import MalformedUrl, parse_url
 from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL, warehouse_kind_of
 
 WAREHOUSE_URL_ENV = "DW_WAREHOUSE_URL"
@@ -39,6 +38,9 @@ def warehouse_catalog() -> str:
     """The first part of `dagster/table_name`: the DuckDB file's name or the PostgreSQL database."""
     url = warehouse_url()
     if warehouse_kind() == "postgres":
+        # SQLAlchemy parses it, loaded only for a PostgreSQL warehouse (definitions stay light).
+        from dw_pipelines.sync.urls import MalformedUrl, parse_url
+
         # Parsed, not split on '/': a password may hold one, and this name is shown in the UI.
         try:
             return parse_url(url).database or "postgres"
