@@ -1,0 +1,86 @@
+"""dagster-dbt's project component, fitted to this code location.
+
+What it adds to `DbtProjectComponent`: model keys `[layer, model]` (`["marts", "customer_360"]`)
+grouped by layer and kept fresh by declarative automation; dbt pointed at the warehouse
+DW_WAREHOUSE_URL names; the same op tag the syncs carry, so the executor serialises DuckDB
+writers; and a manifest parsed once when a clean checkout has none yet (`make install` prepares it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, DbtProject, DbtProjectComponent
+
+from dw_pipelines import settings
+from dw_pipelines.transforms.profile import dbt_env
+
+OWNERS = ["team:analytics-engineering"]
+
+
+@contextmanager
+def warehouse_env() -> Iterator[None]:
+    """DW_DBT_* set for the dbt subprocess (it inherits the environment), restored after."""
+    env = dbt_env()
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def ensure_manifest(project: DbtProject) -> None:
+    """Parse the project when its manifest is missing, so a clean checkout still loads."""
+    if not project.manifest_path.exists():
+        with warehouse_env():
+            project.preparer.prepare(project)
+
+
+@dataclass
+class WarehouseDbtProject(DbtProjectComponent):
+    """The warehouse's dbt project: staging views over the raw streams, marts on top."""
+
+    @staticmethod
+    @dg.template_var
+    def warehouse_kind() -> str:
+        """`duckdb` or `postgres`: the value of the op tag the executor's rule reads."""
+        return settings.warehouse_kind()
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = self.get_resource_props(manifest, unique_id)
+        if node["resource_type"] != "model":
+            # Sources keep dagster-dbt's `[source, table]` key: the stream assets' own key.
+            return spec
+        layer = node["fqn"][1]
+        return spec.replace_attributes(
+            key=dg.AssetKey([layer, node["name"]]),
+            group_name=layer,
+            owners=OWNERS,
+            kinds={"dbt", settings.warehouse_kind()},
+            automation_condition=dg.AutomationCondition.eager(),
+        )
+
+    def build_defs_from_state(
+        self, context: dg.ComponentLoadContext, state_path: Path | None
+    ) -> dg.Definitions:
+        if state_path is None:
+            ensure_manifest(self.dbt_project)
+        return super().build_defs_from_state(context, state_path)
+
+    def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+        with warehouse_env():
+            yield from super().execute(context, dbt)
