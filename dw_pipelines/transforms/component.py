@@ -8,7 +8,10 @@ writers; and a manifest parsed once when a clean checkout has none yet (`make in
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,9 +43,26 @@ def warehouse_env() -> Iterator[None]:
                 os.environ[name] = value
 
 
-def ensure_manifest(project: DbtProject) -> None:
-    """Parse the project when its manifest is missing, so a clean checkout still loads."""
+def put_dbt_on_path() -> None:
+    """dagster-dbt runs `dbt` from PATH; `.venv/bin/python -m ...` without an activated
+    virtualenv leaves the `dbt` installed beside that interpreter off it."""
+    here = Path(sys.executable).parent
+    if shutil.which("dbt") is None and (here / "dbt").exists():
+        os.environ["PATH"] = f"{here}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def manifest_catalog(project: DbtProject) -> str | None:
+    """The database the manifest's models were parsed for (their relation names carry it)."""
     if not project.manifest_path.exists():
+        return None
+    nodes = json.loads(project.manifest_path.read_text())["nodes"].values()
+    return next((n["database"] for n in nodes if n["resource_type"] == "model"), None)
+
+
+def ensure_manifest(project: DbtProject) -> None:
+    """Parse the project when its manifest is missing (a clean checkout) or was prepared for
+    another warehouse: dagster-dbt reads relation names from it for table names and row counts."""
+    if manifest_catalog(project) != settings.warehouse_catalog():
         with warehouse_env():
             project.preparer.prepare(project)
 
@@ -77,6 +97,8 @@ class WarehouseDbtProject(DbtProjectComponent):
     def build_defs_from_state(
         self, context: dg.ComponentLoadContext, state_path: Path | None
     ) -> dg.Definitions:
+        # Step processes load the definitions too, so this runs before any dbt command.
+        put_dbt_on_path()
         if state_path is None:
             ensure_manifest(self.dbt_project)
         return super().build_defs_from_state(context, state_path)
