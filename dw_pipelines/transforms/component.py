@@ -51,6 +51,26 @@ def put_dbt_on_path() -> None:
         os.environ["PATH"] = f"{here}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+def release_dbt_connections() -> None:
+    """Close what dagster-dbt's in-process adapter opened for row counts and column schemas.
+
+    dbt-duckdb keeps the file open for the life of the process otherwise, and the next step run
+    in this process (the in-process executor) could not open the warehouse itself.
+    """
+    from dbt.adapters.factory import reset_adapters
+
+    reset_adapters()
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    try:
+        DuckDBConnectionManager.env().close()
+    except Exception:  # no environment was ever opened in this process
+        pass
+    DuckDBConnectionManager.close_all_connections()
+
+
 def manifest_catalog(project: DbtProject) -> str | None:
     """The database the manifest's models were parsed for (their relation names carry it)."""
     if not project.manifest_path.exists():
@@ -104,5 +124,8 @@ class WarehouseDbtProject(DbtProjectComponent):
         return super().build_defs_from_state(context, state_path)
 
     def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
-        with warehouse_env():
-            yield from super().execute(context, dbt)
+        try:
+            with warehouse_env():
+                yield from super().execute(context, dbt)
+        finally:
+            release_dbt_connections()
