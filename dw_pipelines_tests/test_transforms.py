@@ -166,7 +166,11 @@ def test_a_failing_dbt_test_fails_its_check_with_the_failing_row_count(
     with duckdb.connect(str(path)) as db:
         db.execute("UPDATE salesforce.opportunity SET \"StageName\" = 'Won?' WHERE \"Id\" = '006D'")
 
-    result = materialize(dbt_assets, path, selection=["staging/stg_salesforce__opportunity", "staging/stg_salesforce__account"],)
+    result = materialize(
+        dbt_assets,
+        path,
+        selection=["staging/stg_salesforce__opportunity", "staging/stg_salesforce__account"],
+    )
 
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     assert [e.check_name for e in failed] == [
