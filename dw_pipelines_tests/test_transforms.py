@@ -158,7 +158,7 @@ def test_mart_materializations_carry_row_count_schema_and_column_lineage(built) 
     }
 
 
-def test_a_failing_dbt_test_fails_its_check_with_the_failing_row_count(
+def test_a_failing_dbt_test_fails_its_check_naming_the_offending_value(
     dbt_assets: dg.AssetsDefinition, tmp_path: Path
 ) -> None:
     path = tmp_path / "warehouse.duckdb"
@@ -177,6 +177,8 @@ def test_a_failing_dbt_test_fails_its_check_with_the_failing_row_count(
         "accepted_values_stg_salesforce__opportunity_stage__Prospecting__Qualification__Proposal_Price_Quote__Negotiation_Review__Closed_Won__Closed_Lost"
     ]
     assert failed[0].metadata["dagster_dbt/failed_row_count"].value == 1
+    assert failed[0].description == "Failing rows (first 1): Won?, 1"
+    assert failed[0].metadata["failing_examples"].value == [["Won?", "1"]]
 
 
 def test_lineage_runs_from_each_stream_through_staging_to_the_marts(defs: dg.Definitions) -> None:

@@ -19,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, DbtProject, DbtProjectComponent
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject, DbtProjectComponent
 
 from dw_pipelines import settings
+from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL
+from dw_pipelines.transforms.failures import failing_rows, with_examples
 from dw_pipelines.transforms.profile import dbt_env
 
 OWNERS = ["team:analytics-engineering"]
+
+
+def warehouse_url() -> str:
+    return os.environ.get(settings.WAREHOUSE_URL_ENV) or DEFAULT_WAREHOUSE_URL
 
 
 @contextmanager
@@ -124,8 +130,29 @@ class WarehouseDbtProject(DbtProjectComponent):
         return super().build_defs_from_state(context, state_path)
 
     def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+        # Events are held until dbt exits: only then may this process open a DuckDB file to
+        # read the failing rows of a failed test (and the dbt adapter must let go of it first).
+        events: list[Any] = []
+        error: Exception | None = None
         try:
             with warehouse_env():
-                yield from super().execute(context, dbt)
+                invocation = dbt.cli(self.get_cli_args(context), context=context)
+                try:
+                    events.extend(self._metadata_stream(invocation))
+                except Exception as exc:  # a failed model or test: report what did happen first
+                    error = exc
         finally:
             release_dbt_connections()
+        rows = failing_rows(invocation.get_artifact("run_results.json"), warehouse_url())
+        for event in events:
+            yield with_examples(event, rows)
+        if error is not None:
+            raise error
+
+    def _metadata_stream(self, invocation: DbtCliInvocation) -> Iterator:
+        stream = invocation.stream()
+        if "column_metadata" in self.include_metadata:
+            stream = stream.fetch_column_metadata()
+        if "row_count" in self.include_metadata:
+            stream = stream.fetch_row_counts()
+        return iter(stream)

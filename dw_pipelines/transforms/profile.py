@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL
 
 POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+")
@@ -23,6 +21,9 @@ def dbt_env(url: str | None = None, cwd: Path | None = None) -> dict[str, str]:
     """
     url = url or os.environ.get("DW_WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL
     if url.startswith(POSTGRES_PREFIXES):
+        # Only here: loading the definitions imports no database library.
+        from sqlalchemy.engine import make_url
+
         parsed = make_url(url)
         return {
             "DW_DBT_TARGET": "postgres",
