@@ -16,7 +16,14 @@ import pytest
 
 from dw_pipelines.definitions import defs as load_defs
 from dw_pipelines.ingest.assets import WAREHOUSE_OP_TAG
-from dw_pipelines_tests.transforms_data import write_raw_tables
+from dw_pipelines_tests.conftest import (
+    PG_HOST,
+    PG_PORT,
+    drop_postgres_database,
+    new_postgres_database,
+    query,
+)
+from dw_pipelines_tests.transforms_data import write_raw_tables, write_raw_tables_postgres
 
 MARTS = ["customer_360", "revenue_pipeline", "daily_sales", "cloud_cost_daily"]
 
@@ -179,6 +186,44 @@ def test_a_failing_dbt_test_fails_its_check_naming_the_offending_value(
     assert failed[0].metadata["dagster_dbt/failed_row_count"].value == 1
     assert failed[0].description == "Failing rows (first 1): Won?, 1"
     assert failed[0].metadata["failing_examples"].value == [["Won?", "1"]]
+
+
+def test_the_marts_give_the_same_results_on_a_postgresql_warehouse() -> None:
+    name = new_postgres_database("dwt_dbt")
+    url = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    try:
+        write_raw_tables_postgres(url)
+        with warehouse_url(url), dg.instance_for_test() as instance:
+            # Loaded for this warehouse: dbt's postgres target, its op tag and catalog.
+            dbt_assets = load_defs().get_assets_def(dg.AssetKey(["marts", "customer_360"]))
+            assert dbt_assets.op.tags[WAREHOUSE_OP_TAG] == "postgres"
+            result = dg.materialize([dbt_assets], instance=instance, raise_on_error=False)
+        assert result.success
+        assert all(e.passed for e in result.get_asset_check_evaluations())
+        assert query(url, "SELECT * FROM marts.revenue_pipeline ORDER BY close_month, stage")[
+            3
+        ] == ("Qualification", date(2027, 1, 1), 1, Decimal("3000.00"), Decimal("600.00"), None)
+        assert query(url, "SELECT * FROM marts.daily_sales ORDER BY sales_date, category") == [
+            (date(2026, 11, 1), "coffee", 1, 2, Decimal("20.00"), 0, Decimal("0.00")),
+            (date(2026, 11, 2), "equipment", 1, 1, Decimal("50.00"), 0, Decimal("0.00")),
+            (date(2026, 11, 3), "equipment", 0, 0, Decimal("0.00"), 1, Decimal("50.00")),
+        ]
+        assert query(
+            url,
+            "SELECT account_id, order_count, lifetime_order_value, refunded_amount,"
+            " open_opportunity_amount FROM marts.customer_360 ORDER BY customer_id",
+        ) == [
+            ("001A", 2, Decimal("70.00"), Decimal("50.00"), Decimal("4000.00")),
+            (None, 0, Decimal("0.00"), Decimal("0.00"), Decimal("0.00")),
+            (None, 0, Decimal("0.00"), Decimal("0.00"), Decimal("0.00")),
+        ]
+        costs = query(url, "SELECT usage_date, cost FROM marts.cloud_cost_daily ORDER BY 1")
+        assert costs == [
+            (date(2026, 11, 1), Decimal("2.500000")),
+            (date(2026, 11, 2), Decimal("0.250000")),
+        ]
+    finally:
+        drop_postgres_database(name)
 
 
 def test_lineage_runs_from_each_stream_through_staging_to_the_marts(defs: dg.Definitions) -> None:

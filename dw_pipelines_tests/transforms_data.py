@@ -95,7 +95,7 @@ CREATE TABLE aws.cost_and_usage (identity_line_item_id VARCHAR, identity_time_in
     line_item_usage_account_id VARCHAR, line_item_line_item_type VARCHAR,
     line_item_usage_start_date TIMESTAMPTZ, line_item_product_code VARCHAR,
     line_item_usage_type VARCHAR, line_item_operation VARCHAR, line_item_resource_id VARCHAR,
-    line_item_usage_amount DOUBLE, line_item_unblended_cost DOUBLE, line_item_currency_code VARCHAR,
+    line_item_usage_amount DOUBLE PRECISION, line_item_unblended_cost DOUBLE PRECISION, line_item_currency_code VARCHAR,
     product JSON, _dw_source_file VARCHAR, _dw_source_modified TIMESTAMPTZ,
     _dw_synced_at TIMESTAMPTZ);
 INSERT INTO aws.cost_and_usage VALUES
@@ -112,6 +112,19 @@ INSERT INTO aws.cost_and_usage VALUES
      '2026-11-02 00:00+00', 'AmazonS3', 'TimedStorage', 'StandardStorage', 'bucket', 100, 0.25,
      'USD', '{"region": "eu-west-1"}', 'aws/cur/b.parquet', '2026-11-03 06:00+00', now());
 """
+
+
+def write_raw_tables_postgres(url: str) -> None:
+    """The same raw tables in a PostgreSQL database (the DDL is common to both warehouses)."""
+    import sqlalchemy as sa
+
+    from dw_pipelines.sync.urls import sqlalchemy_url
+
+    engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET TimeZone = 'UTC'")
+        conn.exec_driver_sql(RAW)
+    engine.dispose()
 
 
 def write_raw_tables(path: Path) -> None:

@@ -21,10 +21,10 @@ def dbt_env(url: str | None = None, cwd: Path | None = None) -> dict[str, str]:
     """
     url = url or os.environ.get("DW_WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL
     if url.startswith(POSTGRES_PREFIXES):
-        # Only here: loading the definitions imports no database library.
-        from sqlalchemy.engine import make_url
+        # Parsed as the syncs parse it (a password may hold `@` or `/`).
+        from dw_pipelines.sync.urls import parse_url
 
-        parsed = make_url(url)
+        parsed = parse_url(url)
         return {
             "DW_DBT_TARGET": "postgres",
             "DW_DBT_PG_HOST": parsed.host or "127.0.0.1",
