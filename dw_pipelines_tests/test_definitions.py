@@ -76,7 +76,7 @@ def test_source_urls_come_from_the_environment_variable_the_yaml_names(
     defs: dg.Definitions,
 ) -> None:
     resource = defs.resources["source_demo_shop"]
-    assert resource.url == dg.EnvVar("DW_DEMO_SHOP_URL")
+    assert resource.url_env == "DW_DEMO_SHOP_URL"
 
 
 def test_streams_keeping_one_row_per_key_have_a_primary_key_check(defs: dg.Definitions) -> None:
@@ -104,9 +104,9 @@ def test_salesforce_credentials_come_from_the_variables_the_yaml_names(
     defs: dg.Definitions,
 ) -> None:
     resource = defs.resources["source_salesforce"]
-    assert resource.password == dg.EnvVar("DW_SALESFORCE_PASSWORD")
-    assert resource.security_token == dg.EnvVar("DW_SALESFORCE_SECURITY_TOKEN")
-    assert resource.domain == dg.EnvVar("DW_SALESFORCE_DOMAIN")
+    assert resource.password_env == "DW_SALESFORCE_PASSWORD"
+    assert resource.security_token_env == "DW_SALESFORCE_SECURITY_TOKEN"
+    assert resource.domain_env == "DW_SALESFORCE_DOMAIN"
 
 
 def test_the_salesforce_reconcile_job_syncs_then_reconciles_every_merge_stream(

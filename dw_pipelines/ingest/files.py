@@ -19,10 +19,9 @@ from dw_pipelines.ingest.assets import (
     source_resource_key,
     table_name,
 )
-from dw_pipelines.ingest.file_cursor import FileCursor, plan_batches
+from dw_pipelines.ingest.file_cursor import FileCursor, pending_batches
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.files.spec import SOURCE_FILE, SOURCE_MODIFIED, FileStreamSpec, Partitioning
-from dw_pipelines.sync.files.store import ObjectInfo
 
 if TYPE_CHECKING:
     from dw_pipelines.sync.files.runner import FilesResult
@@ -263,20 +262,16 @@ def _build_sensor(spec: FileStreamSpec, settings_: FileStreamSettings) -> dg.Sen
         cursor = FileCursor.load(context.cursor)
         with getattr(context.resources, source_resource_key(spec.source)).open() as store:
             objects = listed_objects(spec, store)
-        today = datetime.now(UTC).date()
-        first = date.fromisoformat(settings_.start_date)
-        # Undated keys and days before the first partition are never requested; a key dated
-        # in the future waits (it holds the cursor) until its day's partition exists.
-        eligible = [o for o in objects if _eligible(spec, o, first)]
-        unseen = cursor.unseen(eligible, settings_.lookback)
-        ready = [o for o in unseen if not _future(spec, o, today)]
-        batches = plan_batches(
-            spec, ready, settings_.max_files_per_run, settings_.max_runs_per_tick
+        batches = pending_batches(
+            spec,
+            objects,
+            cursor,
+            lookback=settings_.lookback,
+            max_files=settings_.max_files_per_run,
+            max_runs=settings_.max_runs_per_tick,
+            first_day=date.fromisoformat(settings_.start_date),
+            today=datetime.now(UTC).date(),
         )
-        requested = [o for b in batches for o in b.objects]
-        taken = {o.key for o in requested}
-        left = [o for o in unseen if o.key not in taken]
-        cursor.mark(requested, left, settings_.lookback)
         runs = [
             dg.RunRequest(
                 run_key=f"{spec.stream_id}:{batch.run_key}",
@@ -297,18 +292,6 @@ def _build_sensor(spec: FileStreamSpec, settings_: FileStreamSettings) -> dg.Sen
         return dg.SensorResult(run_requests=runs, cursor=cursor.dump())
 
     return _sensor
-
-
-def _eligible(spec: FileStreamSpec, obj: ObjectInfo, first: date) -> bool:
-    if spec.partitioning is Partitioning.NONE:
-        return True
-    day = spec.partition_of(obj.key, obj.last_modified)
-    return day is not None and day >= first
-
-
-def _future(spec: FileStreamSpec, obj: ObjectInfo, today: date) -> bool:
-    day = spec.partition_of(obj.key, obj.last_modified)
-    return day is not None and day > today
 
 
 def op_name(spec: FileStreamSpec) -> str:

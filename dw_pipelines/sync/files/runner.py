@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from dw_pipelines.sync.engine import prepare_warehouse
 from dw_pipelines.sync.errors import SyncError
+from dw_pipelines.sync.files.cur import cur_units
 from dw_pipelines.sync.files.formats import (
     FILE_COLUMNS,
     BadFile,
@@ -33,6 +34,7 @@ from dw_pipelines.sync.files.spec import (
     Layout,
 )
 from dw_pipelines.sync.files.store import ObjectChanged, ObjectInfo, S3Store
+from dw_pipelines.sync.files.unit import Unit
 from dw_pipelines.sync.schema import Column, fingerprint
 from dw_pipelines.sync.state import StreamState
 from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, SYNCED_AT, Warehouse
@@ -154,8 +156,6 @@ def sync_files(
     if spec.layout is Layout.FILES:
         units = [Unit([o]) for o in todo]
     else:
-        from dw_pipelines.sync.files.cur import cur_units  # it builds on Unit, defined here
-
         units = cur_units(spec, store, objects, done, say)
     _Loader(spec, store, warehouse, result, say).run(units)
     with warehouse.transaction():
@@ -165,22 +165,6 @@ def sync_files(
         result.columns = list(state.columns or ())
     result.duration_s = round(time.monotonic() - started, 3)
     return result
-
-
-@dataclass
-class Unit:
-    """What one warehouse transaction loads: one object, or a whole delivery (a CUR manifest)."""
-
-    objects: list[ObjectInfo]
-    manifest: ObjectInfo | None = None  # recorded with the delivery it describes
-    replaces: list[str] = field(default_factory=list)  # earlier keys whose rows it supersedes
-    hints: dict[str, str] = field(default_factory=dict)  # column types the manifest declares
-    error: str | None = None  # a delivery that cannot be read: quarantined as it is
-    listed_prior: str | None = None  # the manifest's recorded ETag when the run listed it
-
-    @property
-    def key(self) -> str:
-        return self.manifest.key if self.manifest else self.objects[0].key
 
 
 class _Loader:
