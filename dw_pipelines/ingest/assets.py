@@ -8,11 +8,11 @@ from collections.abc import Sequence
 import dagster as dg
 
 from dw_pipelines import settings
-from dw_pipelines.sync.engine import SyncResult, Window, reconcile_stream, sync_stream
+from dw_pipelines.ingest.metadata import result_metadata
+from dw_pipelines.sync.engine import Window, reconcile_stream, sync_stream
 from dw_pipelines.sync.errors import SyncError
-from dw_pipelines.sync.spec import StreamSpec, SyncMode
+from dw_pipelines.sync.spec import StreamSpec
 from dw_pipelines.sync.state import cursor_text
-from dw_pipelines.sync.warehouses.base import DELETED_AT, SYNCED_AT
 
 SYNC_MODE_TAG = "dw/sync_mode"
 SOURCE_TAG = "dw/source"
@@ -95,11 +95,7 @@ def build_stream_asset(
             f"{spec.stream_id}: read {result.rows_read}, inserted {result.rows_inserted},"
             f" updated {result.rows_updated}, cursor {cursor_text(result.cursor_after)}"
         )
-        extra = []
-        if spec.deletes == "soft" and spec.mode is SyncMode.INCREMENTAL_MERGE:
-            extra.append(dg.TableColumn(DELETED_AT, "timestamptz", description="soft delete"))
-        metadata = materialization_metadata(spec, result, extra)
-        return dg.MaterializeResult(metadata={**metadata, **usage})
+        return dg.MaterializeResult(metadata={**result_metadata(result), **usage})
 
     return _sync
 
@@ -109,41 +105,3 @@ def source_run_metadata(source: object) -> dict[str, object]:
     if not source.abilities.run_metadata:  # type: ignore[attr-defined]
         return {}
     return dict(source.run_metadata())  # type: ignore[attr-defined]
-
-
-def materialization_metadata(
-    spec: StreamSpec, result: SyncResult, extra_columns: Sequence[dg.TableColumn] = ()
-) -> dict[str, object]:
-    columns = [
-        dg.TableColumn(
-            c.name,
-            c.type_label,
-            constraints=dg.TableColumnConstraints(nullable=c.nullable),
-        )
-        for c in result.columns
-    ]
-    columns.append(
-        dg.TableColumn(SYNCED_AT, "timestamptz", description="when the row last changed")
-    )
-    columns.extend(extra_columns)
-    metadata: dict[str, object] = {
-        "dagster/row_count": result.row_count,
-        "dagster/column_schema": dg.TableSchema(columns=columns),
-        "dagster/table_name": table_name(spec),
-        "sync_mode": result.mode,
-        "rows_read": result.rows_read,
-        "rows_inserted": result.rows_inserted,
-        "rows_updated": result.rows_updated,
-        "rows_unchanged": result.rows_unchanged,
-        "rows_deleted": result.rows_deleted,
-        "cursor_before": cursor_text(result.cursor_before),
-        "cursor_after": cursor_text(result.cursor_after),
-        "duration_s": result.duration_s,
-    }
-    if result.window is not None:
-        metadata["window"] = f"[{result.window.start}, {result.window.end})"
-    if result.columns_added:
-        metadata["columns_added"] = ", ".join(result.columns_added)
-    if result.columns_altered:
-        metadata["columns_altered"] = ", ".join(result.columns_altered)
-    return metadata
