@@ -195,16 +195,19 @@ class _Run:
         self.result.duration_s = round(time.monotonic() - started, 3)
         info = repl.slot_info()
         self.result.slot_lag_bytes = info.lag_bytes if info else 0
-        for table in self.tables:  # streams nothing touched still report where they stand
-            stream = self.result.streams.setdefault(
-                table.spec.stream_id, self._stream_result(table)
-            )
-            stream.replication_slot = self.result.slot
-            stream.lsn_before, stream.lsn_after = self.result.lsn_before, self.result.lsn_after
-            stream.snapshot_taken = table.spec.stream_id in self.result.snapshots
-            stream.transactions_applied = self.result.transactions
-            stream.slot_lag_bytes = self.result.slot_lag_bytes
+        self._report_streams()
         return self.result
+
+    def _report_streams(self) -> None:
+        """Each stream's result carries the run's positions: its metadata needs nothing else."""
+        run = self.result
+        for table in self.tables:  # streams nothing touched still report where they stand
+            stream = run.streams.setdefault(table.spec.stream_id, self._stream_result(table))
+            stream.replication_slot, stream.slot_lag_bytes = run.slot, run.slot_lag_bytes
+            stream.lsn_before, stream.lsn_after = run.lsn_before, run.lsn_after
+            stream.snapshot_taken = table.spec.stream_id in run.snapshots
+            stream.transactions_applied = run.transactions
+            stream.duration_s = run.duration_s
 
     def _forget_positions(self, fresh: bool, known_lsn: int) -> None:
         """Before the slot is recreated or a table published again, say so in the warehouse.
