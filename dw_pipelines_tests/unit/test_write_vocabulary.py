@@ -4,13 +4,17 @@ MERGE statement, the way a BigQuery dialect would fill the same verb. No server 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from dw_pipelines.sync.engine import sync_stream
 from dw_pipelines.sync.schema import Column
+from dw_pipelines.sync.sources.sql import SqlSource
+from dw_pipelines.sync.spec import StreamSpec
 from dw_pipelines.sync.warehouses.base import DELETED_AT, MergeCounts
 from dw_pipelines.sync.warehouses.duckdb import DuckDBWarehouse
 from dw_pipelines.sync.warehouses.postgres import PostgresWarehouse
@@ -211,3 +215,29 @@ def test_soft_deletes_bind_the_time_and_the_filter_value(dialect) -> None:
         f'UPDATE {TARGET} t SET "_dw_deleted_at" = $1, "_dw_synced_at" = $1, "_dw_lsn" = s."_dw_lsn"'
         f' FROM {STAGE} s WHERE s."op" = $2 AND t."id" = s."id" AND t."_dw_deleted_at" IS NULL'
     )
+
+
+def test_the_engine_merges_through_a_merge_dialect_without_knowing_it(tmp_path) -> None:
+    db = tmp_path / "src.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, v INTEGER NOT NULL)")
+        con.executemany("INSERT INTO items VALUES (?, ?, ?)", [(1, "a", 1), (2, "b", 1)])
+    spec = StreamSpec(
+        source="src", object="items", mode="incremental_merge", primary_key=["id"], cursor="v"
+    )  # type: ignore[arg-type]
+    warehouse, source = MergingDuckDB(":memory:"), SqlSource(f"sqlite:///{db}", name="src")
+    sync_stream(spec, source, warehouse)
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE items SET name = 'B', v = 2 WHERE id = 2")
+        con.execute("INSERT INTO items VALUES (3, 'c', 2)")
+
+    result = sync_stream(spec, source, warehouse)
+
+    counts = (result.rows_read, result.rows_unchanged, result.rows_updated, result.rows_inserted)
+    assert counts == (3, 1, 1, 1)  # the cursor's own value is read again
+    assert warehouse.rows('SELECT id, name FROM "src"."items" ORDER BY id') == [
+        (1, "a"),
+        (2, "B"),
+        (3, "c"),
+    ]
+    warehouse.close()
