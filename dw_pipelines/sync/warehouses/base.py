@@ -41,8 +41,8 @@ class DuplicateKeys:
 @dataclass(frozen=True)
 class MergeSql:
     """The statements of one merge: `skip` drop stage rows the target already has (as they
-    are, or newer), `replace` deletes the target rows whose key the stage brings again, and
-    `insert` writes the stage ($1: the sync time, $2: the `only` value)."""
+    are, or newer), `replace` deletes the target rows whose key the stage brings again ($1: the
+    `only` value), and `insert` writes the stage ($1: the sync time, $2: the `only` value)."""
 
     skip: list[str]
     replace: str
