@@ -128,13 +128,13 @@ def source_url(request: pytest.FixtureRequest) -> str:
 
 def run_sql(url: str, *statements: str) -> None:
     """Run statements on a source database (autocommit), e.g. to create and change test data."""
-    from dw_pipelines.sync.sources.sql import sqlalchemy_url
+    from dw_pipelines.sync.urls import sqlalchemy_url
 
     _admin_execute(sqlalchemy_url(url).render_as_string(hide_password=False), *statements)
 
 
 def query(url: str, sql: str) -> list[tuple]:
-    from dw_pipelines.sync.sources.sql import sqlalchemy_url
+    from dw_pipelines.sync.urls import sqlalchemy_url
 
     engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
@@ -219,7 +219,7 @@ def run_cdc(
 @pytest.fixture(scope="session")
 def local_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One SeaweedFS `weed mini` for the session, on free loopback ports."""
-    from dw_pipelines.demo import s3_server
+    from dw_pipelines.devservices import s3_server
 
     try:
         s3_server.weed_binary()
@@ -291,27 +291,35 @@ def run_files(
         warehouse.close()
 
 
-def kill_child_at(module_args: list[str], marker: str, occurrence: int) -> None:
-    """Run `python -m <module_args>` and SIGKILL it once it has announced `marker` (the first
-    word of a line) `occurrence` times; fail if it finishes first."""
+def kill_child_at(
+    module_args: list[str], marker: str, occurrence: int, after: str | None = None
+) -> None:
+    """Run `python -m <module_args>`, have it stop for good at its `occurrence`-th line starting
+    with `marker` (counted from its first `after` line, if given), SIGKILL it there, and check
+    that this is the phase it was killed in; fail if it finishes first."""
+    import os
     import signal
     import subprocess
     import sys
+
+    from dw_pipelines_tests._sync_child import STOP_AT, stop_spec
 
     child = subprocess.Popen(
         [sys.executable, "-m", *module_args],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, STOP_AT: stop_spec(marker, occurrence, after)},
     )
     assert child.stdout is not None
-    seen = 0
+    stopped = None
     for line in child.stdout:
-        seen += line.split()[:1] == [marker]  # "batch 3" counts as "batch"
-        if seen == occurrence:
+        if line.startswith("stopped at "):
+            stopped = line.strip()
             child.send_signal(signal.SIGKILL)
             break
-    else:
-        pytest.fail(f"the run finished before reaching {marker!r} #{occurrence}")
     child.wait(timeout=60)
+    assert stopped == f"stopped at {marker} #{occurrence}", (
+        f"the run finished before reaching {marker!r} #{occurrence}"
+    )
     assert child.returncode == -signal.SIGKILL

@@ -158,6 +158,25 @@ def test_a_user_without_replication_rights_is_refused_with_the_fix(
 
 
 @pytest.mark.usefixtures("logical_wal")
+def test_a_publication_named_in_yaml_with_quotes_capitals_and_commas_is_used_as_written(
+    pg_source_url, duckdb_warehouse_url
+) -> None:
+    names = {"slot": "dw_src_custom", "publication": 'Shop "Items", v2'}
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS, **names)
+    run_sql(pg_source_url, "UPDATE items SET name = 'renamed' WHERE id = 3")
+
+    result = run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS, **names)
+
+    assert result.slot == "dw_src_custom"
+    assert query(pg_source_url, "SELECT pubname FROM pg_publication") == [('Shop "Items", v2',)]
+    assert mirrored(pg_source_url, duckdb_warehouse_url)
+    assert warehouse_rows(duckdb_warehouse_url, "SELECT name FROM src.items WHERE id = 3") == [
+        ("renamed",)
+    ]
+
+
+@pytest.mark.usefixtures("logical_wal")
 def test_the_drop_command_removes_slot_and_publication(pg_source_url, duckdb_warehouse_url) -> None:
     make_items(pg_source_url)
     run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
@@ -209,3 +228,31 @@ def replica_only_server() -> Iterator[str]:
             str(initdb.parent / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"
         )
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.usefixtures("logical_wal")
+def test_a_look_at_pending_changes_decodes_no_further_than_its_window(
+    pg_source_url, duckdb_warehouse_url
+) -> None:
+    from dw_pipelines.sync.cdc.pg_replication import PgReplication
+
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
+    # A captured change behind more than a megabyte of WAL that concerns no captured table.
+    run_sql(
+        pg_source_url,
+        "CREATE TABLE busy AS SELECT g, md5(g::text) FROM generate_series(1, 20000) g",
+        "INSERT INTO items VALUES (100, 'late')",
+    )
+    repl = PgReplication(pg_source_url, "src")
+    try:
+        info = repl.slot_info()
+        assert info is not None
+        short = repl.oldest_pending(within_bytes=64 << 10)
+        whole = repl.oldest_pending(within_bytes=info.lag_bytes + (1 << 20))
+    finally:
+        repl.close()
+
+    assert info.lag_bytes > 1 << 20
+    assert short is None
+    assert whole is not None

@@ -20,7 +20,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from dw_pipelines import settings
-from dw_pipelines.demo import drops, s3_server, shop
+from dw_pipelines.demo import drops, shop
+from dw_pipelines.devservices import s3_server
 from dw_pipelines.sync.redact import safe_url
 from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL, open_warehouse
 from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, STATE_TABLE, SYNC_LOG_TABLE

@@ -6,6 +6,7 @@ No `from __future__ import annotations`: Dagster reads config and context annota
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -18,17 +19,14 @@ from dw_pipelines.ingest.assets import (
     table_name,
 )
 from dw_pipelines.ingest.file_cursor import FileCursor, plan_batches
-from dw_pipelines.ingest.metadata import bullets, result_metadata
+from dw_pipelines.ingest.metadata import bullets
 from dw_pipelines.sync.errors import SyncError
-from dw_pipelines.sync.files.runner import (
-    FILES_MODE,
-    listed_objects,
-    quarantined_files,
-    sync_files,
-)
 from dw_pipelines.sync.files.spec import FileStreamSpec, Partitioning
 from dw_pipelines.sync.files.store import ObjectInfo
-from dw_pipelines.sync.result import SyncResult
+from dw_pipelines.sync.result import FILES_MODE
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.result import SyncResult
 
 
 @dataclass(frozen=True)
@@ -115,6 +113,10 @@ def _build_asset(
         required_resource_keys={"warehouse", source_resource_key(spec.source)},
     )
     def _load(context: dg.AssetExecutionContext, config: FilesConfig) -> dg.MaterializeResult:
+        # The runner (pyarrow, DuckDB) is imported where a load runs, not where definitions load.
+        from dw_pipelines.ingest.metadata import result_metadata
+        from dw_pipelines.sync.files.runner import sync_files
+
         days: list[date | None] = (
             [date.fromisoformat(k) for k in context.partition_keys] if partitions else [None]
         )
@@ -147,8 +149,10 @@ def _build_asset(
     return _load
 
 
-def _combine(results: list[SyncResult]) -> SyncResult:
+def _combine(results: list["SyncResult"]) -> "SyncResult":
     """One result for the daily partitions a run loaded in turn."""
+    from dw_pipelines.sync.result import SyncResult
+
     total = results[-1]
     if len(results) == 1:
         return total
@@ -183,6 +187,8 @@ def _build_quarantine_check(spec: FileStreamSpec) -> dg.AssetChecksDefinition:
         op_tags={WAREHOUSE_OP_TAG: settings.warehouse_kind()},
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from dw_pipelines.sync.files.runner import quarantined_files
+
         with context.resources.warehouse.open() as warehouse:
             bad = quarantined_files(warehouse, spec.stream_id)
         return dg.AssetCheckResult(
@@ -211,6 +217,8 @@ def _build_sensor(spec: FileStreamSpec, settings_: FileStreamSettings) -> dg.Sen
         description=f"Requests runs of {spec.stream_id} for new or rewritten objects.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        from dw_pipelines.sync.files.runner import listed_objects
+
         cursor = FileCursor.load(context.cursor)
         with getattr(context.resources, source_resource_key(spec.source)).open() as store:
             objects = listed_objects(spec, store)

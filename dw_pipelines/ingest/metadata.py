@@ -9,9 +9,8 @@ import dagster as dg
 from dw_pipelines import settings
 from dw_pipelines.sync.cdc.apply import LSN
 from dw_pipelines.sync.cdc.pgoutput import lsn_text
-from dw_pipelines.sync.files.runner import FILES_MODE
 from dw_pipelines.sync.files.spec import SOURCE_FILE, SOURCE_MODIFIED
-from dw_pipelines.sync.result import SyncResult
+from dw_pipelines.sync.result import FILES_MODE, SyncResult
 from dw_pipelines.sync.schema import Column
 from dw_pipelines.sync.state import cursor_text
 from dw_pipelines.sync.warehouses.base import DELETED_AT, SYNCED_AT

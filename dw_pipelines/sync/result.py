@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from dw_pipelines.sync.schema import Column
 from dw_pipelines.sync.state import CursorValue
 
+FILES_MODE = "files"  # the mode of a file stream's results and log lines
+
 
 @dataclass(frozen=True)
 class Window:

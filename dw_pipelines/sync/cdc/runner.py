@@ -28,7 +28,7 @@ from dw_pipelines.sync.cdc.pg_replication import Keepalive, PgReplication, SlotI
 from dw_pipelines.sync.cdc.pgoutput import Value, lsn_text
 from dw_pipelines.sync.cdc.pgtext import to_arrow
 from dw_pipelines.sync.engine import plan_schema, prepare_warehouse
-from dw_pipelines.sync.errors import ReplicationSlotLost, SchemaDriftError, SyncError
+from dw_pipelines.sync.errors import ReplicationSlotLost, SchemaDriftError, SyncError, with_context
 from dw_pipelines.sync.load_unit import LoadUnit
 from dw_pipelines.sync.result import SyncResult
 from dw_pipelines.sync.schema import Column, fingerprint
@@ -136,6 +136,7 @@ class _Run:
     ) -> None:
         self.name, self.specs, self.source, self.warehouse = source_name, specs, source, warehouse
         self.repl, self.options, self.say = repl, options, say
+        source.warn = say
         self.result = CdcResult(source_name, repl.slot)
         self.tables: list[_Table] = []
         self.by_oid: dict[int, _Table | None] = {}
@@ -563,9 +564,10 @@ class _Run:
             if sql_type is not None:
                 values = self.repl.arrays_to_json(sql_type, values)
             try:
-                return to_arrow(column, values)
+                return to_arrow(column, values, lambda m: self.say(f"{table.spec.stream_id}: {m}"))
             except SyncError as exc:
-                raise type(exc)(f"stream '{table.spec.stream_id}': {exc}") from None
+                with_context(exc, f"stream '{table.spec.stream_id}'")
+                raise
 
         return convert
 

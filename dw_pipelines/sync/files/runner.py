@@ -35,7 +35,7 @@ from dw_pipelines.sync.files.spec import (
 )
 from dw_pipelines.sync.files.store import ObjectChanged, ObjectInfo, S3Store
 from dw_pipelines.sync.load_unit import LoadUnit
-from dw_pipelines.sync.result import SyncResult
+from dw_pipelines.sync.result import FILES_MODE, SyncResult
 from dw_pipelines.sync.schema import Column, fingerprint
 from dw_pipelines.sync.state import FilesPosition, StreamState, SyncLogLine
 from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, Warehouse
@@ -43,9 +43,6 @@ from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, Warehouse
 FILES_TABLE = "files"
 BAD_ROWS_TABLE = "bad_rows"
 LOADED, QUARANTINED, MANIFEST = "loaded", "quarantined", "manifest"
-
-
-FILES_MODE = "files"
 
 
 def ensure_file_tables(warehouse: Warehouse) -> None:

@@ -11,7 +11,7 @@ client reaches this server with the domain `127.0.0.1:<port>/login`: everything 
 `/services/` in a path is ignored, as a real org ignores which My Domain alias was used.
 
 Tests drive it in-process (`FakeOrg`: records, deletes, purges, injected faults); the demo runs
-it as a background process: `python -m dw_pipelines_tests.salesforce_fake --port N --seed demo`.
+it as a background process: `python -m dw_pipelines.devservices.salesforce_fake --dir DIR`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import datetime as dt
 import io
 import ipaddress
 import json
-import pickle
 import random
 import re
 import ssl
@@ -220,6 +219,32 @@ class BulkJob:
     created: dt.datetime = field(default_factory=lambda: dt.datetime.now(UTC))
 
 
+# The record values JSON has no type for, written as {"$<type>": text}.
+_TAGGED: dict[str, Any] = {
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "decimal": Decimal,
+}
+
+
+def _encode(value: Any) -> dict[str, str]:
+    if isinstance(value, dt.datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    raise TypeError(f"the fake org cannot save a {type(value).__name__}")
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        ((key, text),) = obj.items()
+        if key.startswith("$") and key[1:] in _TAGGED:
+            return _TAGGED[key[1:]](text)
+    return obj
+
+
 @dataclass
 class FakeOrg:
     """The org's state. Methods are what tests call to change it between syncs."""
@@ -251,6 +276,10 @@ class FakeOrg:
     clock: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     lock: threading.RLock = field(default_factory=threading.RLock)
     last_id: int = 0
+    # While an unset Event: every API request waits for it (a test counts who is in flight).
+    gate: threading.Event | None = None
+    held: int = 0
+    most_held: int = 0
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -340,13 +369,17 @@ class FakeOrg:
         )
 
     def save(self, path: Path) -> None:
-        """The org's data, kept between runs of the demo's fake (one process per run)."""
+        """The org's data, kept between runs of the demo's fake (one process per run).
+
+        JSON, not pickle: loading a pickle runs whatever code the file names, and this file
+        sits in a directory anyone running the demo can write to.
+        """
         with self.lock:
             state = {"records": self.records, "clock": self.clock, "last_id": self.last_id}
-            path.write_bytes(pickle.dumps(state))
+            path.write_text(json.dumps(state, default=_encode))
 
     def load(self, path: Path) -> None:
-        state = pickle.loads(path.read_bytes())
+        state = json.loads(path.read_text(), object_hook=_decode)
         self.records, self.clock, self.last_id = state["records"], state["clock"], state["last_id"]
 
     def __repr__(self) -> str:
@@ -552,12 +585,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._serve(method, path, params, body)
             finally:
                 self.wfile = answer
-            threading.Event().wait(self.server.hang_seconds)
+            self.server.stopping.wait(self.server.hang_seconds)
             self.close_connection = True
             return
         if fault is not None:
             if fault.status == 0:  # a fault that never answers: the client's timeout fires
-                threading.Event().wait(self.server.hang_seconds)
+                self.server.stopping.wait(self.server.hang_seconds)
                 return
             self._json(fault.status, fault.body)
             return
@@ -586,6 +619,14 @@ class Handler(BaseHTTPRequestHandler):
                     401,
                     [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
                 )
+            gate = self.org.gate
+            if gate is not None:
+                with self.org.lock:
+                    self.org.held += 1
+                    self.org.most_held = max(self.org.most_held, self.org.held)
+                gate.wait()
+                with self.org.lock:
+                    self.org.held -= 1
             with self.org.lock:
                 self.org.api_used += 1
             rest = path.split("/", 4)[4] if path.count("/") >= 4 else ""
@@ -955,7 +996,8 @@ class FakeServer(ThreadingHTTPServer):
     def __init__(self, org: FakeOrg, cert: Path, key: Path, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.org = org
-        self.hang_seconds = 5.0
+        self.hang_seconds: float | None = 5.0  # None: until the server stops
+        self.stopping = threading.Event()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         self.socket = context.wrap_socket(self.socket, server_side=True)
@@ -979,6 +1021,7 @@ class FakeServer(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self.shutdown()
         self.server_close()
 
@@ -1198,7 +1241,7 @@ def main() -> None:
     parser.add_argument("--bench", type=int, default=0, help="serve this many plain accounts")
     args = parser.parse_args()
     org = FakeOrg(bulk_polls=1, daily_api_max=10**9)
-    state = args.dir / "salesforce_org.pickle"
+    state = args.dir / "salesforce_org.json"
     args.dir.mkdir(parents=True, exist_ok=True)
     if args.bench:
         seed_bench(org, args.bench)
