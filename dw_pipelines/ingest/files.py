@@ -19,7 +19,6 @@ from dw_pipelines.ingest.assets import (
     table_name,
 )
 from dw_pipelines.ingest.file_cursor import FileCursor, plan_batches
-from dw_pipelines.ingest.metadata import bullets
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.files.spec import FileStreamSpec, Partitioning
 from dw_pipelines.sync.files.store import ObjectInfo
@@ -187,6 +186,7 @@ def _build_quarantine_check(spec: FileStreamSpec) -> dg.AssetChecksDefinition:
         op_tags={WAREHOUSE_OP_TAG: settings.warehouse_kind()},
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from dw_pipelines.ingest.metadata import bullets
         from dw_pipelines.sync.files.runner import quarantined_files
 
         with context.resources.warehouse.open() as warehouse:
