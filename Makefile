@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The dbt project; `make install` prepares its manifest (see the rule below).
+DBT_PROJECT := dw_pipelines/defs/transforms/dbt
+DBT_MANIFEST := $(DBT_PROJECT)/target/manifest.json
 
 export DW_HOME ?= $(CURDIR)/.dw
 export DAGSTER_HOME ?= $(DW_HOME)/dagster
@@ -11,12 +14,16 @@ export DW_DEMO_SHOP_URL ?= sqlite:///$(DW_HOME)/demo_shop.sqlite
 
 .PHONY: install demo dev test test-unit lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(DBT_MANIFEST)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# dbt's manifest, parsed here once so loading the code location never parses the project.
+$(DBT_MANIFEST): $(STAMP) $(shell find $(DBT_PROJECT) \( -name '*.sql' -o -name '*.yml' \) -not -path '*/target/*')
+	$(BIN)/python -m dw_pipelines.transforms prepare
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)

@@ -112,6 +112,9 @@ def summary() -> None:
         "\nSee it:     make dev   (Dagster UI on http://127.0.0.1:3000, runs and lineage)"
         "\nRun again:  make demo  (a day of new orders, synced incrementally)\n"
     )
+    from dw_pipelines.transforms.summary import print_marts
+
+    print_marts(url)
 
 
 def main() -> None:
