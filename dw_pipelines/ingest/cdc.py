@@ -18,11 +18,10 @@ from dw_pipelines.ingest.assets import (
     SOURCE_TAG,
     SYNC_MODE_TAG,
     WAREHOUSE_OP_TAG,
-    materialization_metadata,
     source_resource_key,
     table_name,
 )
-from dw_pipelines.sync.cdc.apply import DELETED_AT, LSN
+from dw_pipelines.ingest.metadata import result_metadata
 from dw_pipelines.sync.cdc.pgoutput import lsn_text
 from dw_pipelines.sync.cdc.runner import CdcOptions, sync_postgres_cdc
 from dw_pipelines.sync.cdc.slot_status import SlotStatus, slot_name, slot_status
@@ -136,29 +135,7 @@ def _build_multi_asset(
             f" slot at {lsn_text(result.lsn_after or result.lsn_before)}"
         )
         for spec in specs:
-            stream = result.streams[spec.stream_id]
-            metadata = materialization_metadata(
-                spec,
-                stream,
-                extra_columns=[
-                    dg.TableColumn(LSN, "int64", description="commit LSN of the last change"),
-                    *(
-                        [dg.TableColumn(DELETED_AT, "timestamptz", description="soft delete")]
-                        if spec.deletes == "soft"
-                        else []
-                    ),
-                ],
-            )
-            metadata.update(
-                {
-                    "lsn_before": lsn_text(result.lsn_before),
-                    "lsn_after": lsn_text(result.lsn_after or result.lsn_before),
-                    "snapshot_taken": spec.stream_id in result.snapshots,
-                    "transactions_applied": result.transactions,
-                    "slot_lag_bytes": result.slot_lag_bytes,
-                    "replication_slot": result.slot,
-                }
-            )
+            metadata = result_metadata(result.streams[spec.stream_id])
             yield dg.MaterializeResult(asset_key=[source, spec.name], metadata=metadata)
 
     return _cdc
