@@ -106,12 +106,6 @@ def test_key_date_partitioning_groups_objects_by_the_date_in_their_key() -> None
     ]
 
 
-def test_a_key_without_a_date_is_left_out_of_a_key_date_plan() -> None:
-    objects = [obj("in/undated", 0), obj("in/2026/13/45/impossible", 1)]
-
-    assert plan_batches(spec(Partitioning.KEY_DATE), objects, max_files=10, max_runs=10) == []
-
-
 def test_modified_date_partitioning_uses_the_utc_date_of_last_modified() -> None:
     batches = plan_batches(
         spec(Partitioning.MODIFIED_DATE), [obj("in/a", 13 * 60)], max_files=10, max_runs=10
