@@ -52,6 +52,9 @@ def result_metadata(result: SyncResult) -> dict[str, object]:
     }
     if result.window is not None:
         metadata["window"] = result.window.text
+    if result.late_row_guard:
+        metadata["late_row_guard"] = result.late_row_guard
+        metadata["read_horizon"] = cursor_text(result.read_horizon)
     if result.columns_added:
         metadata["columns_added"] = ", ".join(result.columns_added)
     if result.columns_altered:

@@ -29,6 +29,7 @@ from dw_pipelines.sync.schema import Column, fingerprint
 from dw_pipelines.sync.sources.base import ReadRequest, Source
 from dw_pipelines.sync.spec import SchemaPolicy, StreamSpec, SyncMode, parse_duration
 from dw_pipelines.sync.state import (
+    CursorPosition,
     CursorValue,
     StreamState,
     SyncLogLine,
@@ -129,11 +130,17 @@ def _sync_in_transaction(
         if spec.mode is SyncMode.FULL_REFRESH:
             cursor_after = _full_refresh(spec, source, warehouse, columns, target, now, result)
         else:
+            prior = state.position if state else None
+            horizon = prior.horizon if isinstance(prior, CursorPosition) else None
             if bounds is None:
                 lower = _lower_bound(spec, state.cursor if state else None)
+                if lower is not None and horizon is not None:
+                    lower = min(lower, horizon)  # type: ignore[type-var]
+                horizon = _read_horizon(spec, source, _cursor_column(spec, columns), result)
                 upper = None
             else:
                 lower, upper = bounds
+            result.read_horizon = horizon  # a window leaves the live position as it was
             say(f"{spec.stream_id}: reading {_range_text(spec.cursor or '', lower, upper)}")
             cursor_after = _incremental(
                 spec, source, warehouse, columns, plan, target, exists, lower, upper, now, result
@@ -155,7 +162,7 @@ def _sync_in_transaction(
         result.columns_altered = [c.name for c in plan.altered]
         unit.write_state(
             StreamState(
-                position=cursor_position(cursor_after),
+                position=cursor_position(cursor_after, result.read_horizon),
                 columns=tuple(plan.target),
                 schema_fingerprint=fingerprint(plan.target),
                 row_count=result.row_count,
@@ -466,6 +473,28 @@ def _range_text(cursor: str, lower: CursorValue | None, upper: CursorValue | Non
     parts = [f"{cursor} >= {cursor_text(lower)}" if lower is not None else ""]
     parts.append(f"{cursor} < {cursor_text(upper)}" if upper is not None else "")
     return " and ".join(p for p in parts if p) or "all rows (no cursor yet)"
+
+
+def _read_horizon(
+    spec: StreamSpec, source: Source, cursor: Column | None, result: SyncResult
+) -> CursorValue | None:
+    """Where the next read must start at the latest, asked of the source before this read
+    begins; `result.late_row_guard` says whether open transactions or the lookback alone guard
+    against rows committed late."""
+    if cursor is None or cursor.type not in ("timestamp", "timestamptz"):
+        result.late_row_guard = "lookback only: the cursor is not a timestamp"
+        return None
+    if not source.abilities.read_horizon:
+        result.late_row_guard = "lookback only: the source does not report open transactions"
+        return None
+    horizon = source.read_horizon()  # type: ignore[attr-defined]
+    if horizon.at is None:
+        result.late_row_guard = f"lookback only: {horizon.reason}"
+        return None
+    result.late_row_guard = "open transactions"
+    if cursor.type == "timestamptz":
+        return horizon.at
+    return horizon.local_at
 
 
 def _lower_bound(spec: StreamSpec, cursor: CursorValue | None) -> CursorValue | None:

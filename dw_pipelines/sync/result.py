@@ -48,6 +48,10 @@ class SyncResult:
     columns_added: list[str] = field(default_factory=list)
     columns_altered: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    # incremental reads of sources that report open transactions (PostgreSQL): where the next
+    # read starts at the latest, and how late rows are guarded ("open transactions" or why not)
+    read_horizon: CursorValue | None = None
+    late_row_guard: str = ""
 
     # file streams
     partition: str | None = None

@@ -76,9 +76,12 @@ def subtract_lookback(value: CursorValue, lookback: int | timedelta | None) -> C
 
 @dataclass(frozen=True)
 class CursorPosition:
-    """A SQL or API stream's high-water mark: the largest cursor value loaded."""
+    """A SQL or API stream's high-water mark: the largest cursor value loaded, and where the
+    next read must start at the latest because transactions open at the last read may still
+    commit rows stamped from then on (PostgreSQL sources; None elsewhere)."""
 
     value: CursorValue
+    horizon: CursorValue | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,10 @@ Position = CursorPosition | FilesPosition | CdcPosition
 
 def encode_position(position: Position | None) -> dict[str, Any] | None:
     if isinstance(position, CursorPosition):
-        return {"kind": "cursor", "value": encode_cursor(position.value)}
+        encoded = {"kind": "cursor", "value": encode_cursor(position.value)}
+        if position.horizon is not None:
+            encoded["horizon"] = encode_cursor(position.horizon)
+        return encoded
     if isinstance(position, FilesPosition):
         return {
             "kind": "files",
@@ -131,7 +137,8 @@ def decode_position(raw: dict[str, Any]) -> Position | None:
         kind = new["kind"]
         if kind == "cursor":
             value = decode_cursor(new["value"])
-            return CursorPosition(value) if value is not None else None
+            horizon = decode_cursor(new.get("horizon"))
+            return CursorPosition(value, horizon) if value is not None else None
         if kind == "files":
             return FilesPosition(new["last_object"], new["last_modified"])
         return CdcPosition(int(new["lsn"]), new.get("slot", ""), int(new.get("snapshot_lsn", 0)))
@@ -193,8 +200,10 @@ class StreamState:
         )
 
 
-def cursor_position(value: CursorValue | None) -> CursorPosition | None:
-    return CursorPosition(value) if value is not None else None
+def cursor_position(
+    value: CursorValue | None, horizon: CursorValue | None = None
+) -> CursorPosition | None:
+    return CursorPosition(value, horizon) if value is not None else None
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ def test_cursor_text_is_iso_for_dates_and_empty_for_none() -> None:
     "position",
     [
         CursorPosition(T0),
+        CursorPosition(T0, horizon=T0 - timedelta(hours=3)),
         FilesPosition("in/2026/11/02/a.csv", T0.isoformat()),
         CdcPosition(0x16B374D848, "dw_app", 0x16B0000000),
         None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar, Protocol
 
 import pyarrow as pa
@@ -38,13 +39,32 @@ class SourceAbilities:
     - `lists_all_keys`: `all_keys(request) -> RecordBatchReader`, every live key, for
       `reconcile_stream`;
     - `run_metadata`: `run_metadata() -> dict`, what the run cost (API calls ...), for the
-      materialization.
+      materialization;
+    - `read_horizon`: `read_horizon() -> ReadHorizon`, asked just before an incremental read.
     """
 
     default_cursor: bool = False
     reports_deletes: bool = False
     lists_all_keys: bool = False
     run_metadata: bool = False
+    read_horizon: bool = False
+
+
+@dataclass(frozen=True)
+class ReadHorizon:
+    """Where rows not yet visible to a read may still appear: the start of the oldest
+    transaction open on the source when the read began (the read's own start if none), in UTC
+    (`at`) and in the source's wall-clock time zone (`local_at`, for timestamps without one).
+
+    A transaction stamps its rows no earlier than its start, so the next read starting at the
+    horizon sees the rows of every transaction that committed after this read, however long it
+    ran. `at` is None when the source cannot tell (`reason` says why): the lookback alone then
+    guards late rows.
+    """
+
+    at: datetime | None
+    local_at: datetime | None = None
+    reason: str = ""
 
 
 class Source(Protocol):

@@ -30,7 +30,7 @@ from dw_pipelines.sync.errors import (
 )
 from dw_pipelines.sync.redact import first_line, redact
 from dw_pipelines.sync.schema import Column, arrow_schema, decimal_column
-from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
+from dw_pipelines.sync.sources.base import ReadHorizon, ReadRequest, SourceAbilities
 from dw_pipelines.sync.state import CursorValue
 from dw_pipelines.sync.urls import (
     CONNECT_TIMEOUT_S,
@@ -93,10 +93,27 @@ def _needs_text_cast(t: sat.TypeEngine[Any], column: Column) -> bool:
     return column.type == "string" and not isinstance(t, sat.String | sat.Enum)
 
 
+# Open transactions of client sessions in this database, other than our own; a session without
+# one has no xact_start. `statement_timestamp()` when none is open: the read starts after it.
+_HORIZON_SQL = """
+SELECT
+    pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')
+        OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+    h.at,
+    h.at AT TIME ZONE current_setting('TimeZone')
+FROM (
+    SELECT least(statement_timestamp(), min(xact_start)) AS at
+    FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid()
+        AND backend_type = 'client backend' AND xact_start IS NOT NULL
+) h
+"""
+
+
 class SqlSource:
     """One SQL database. Connections open lazily and errors never show the password."""
 
-    abilities: ClassVar[SourceAbilities] = SourceAbilities()
+    abilities: ClassVar[SourceAbilities] = SourceAbilities(read_horizon=True)
 
     def __init__(
         self,
@@ -215,6 +232,28 @@ class SqlSource:
         query = sa.select(sa.func.count()).select_from(table).where(table.c[column].is_(None))
         with self._connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def read_horizon(self) -> ReadHorizon:
+        """The start of the oldest transaction open on this database now (PostgreSQL).
+
+        Every client session's open transaction counts, not only those that have written yet:
+        one may stamp a row with its start time long after it began. Other roles' sessions show
+        no `xact_start` without pg_read_all_stats, so then the horizon is not claimed at all.
+        """
+        if self.dialect != "postgresql":
+            return ReadHorizon(None, reason=f"not available for {self.dialect} sources")
+        with self._connect() as conn:
+            try:
+                sees_all, at, local_at = conn.exec_driver_sql(_HORIZON_SQL).one()
+            except sa.exc.DBAPIError as exc:
+                raise self._fail(exc, "cannot read the open transactions") from None
+        if not sees_all:
+            return ReadHorizon(
+                None,
+                reason="the role cannot see other sessions' transactions"
+                " (grant it pg_read_all_stats)",
+            )
+        return ReadHorizon(at.astimezone(UTC), local_at)
 
     # -- reading ------------------------------------------------------------------------------
 
