@@ -201,6 +201,8 @@ class Fault:
     body: Any
     times: int = 1
     method: str | None = None
+    # With status 0: the request takes effect but its answer never comes (a lost response).
+    after: bool = False
 
 
 @dataclass
@@ -215,6 +217,7 @@ class BulkJob:
     state: str = "UploadComplete"
     error: str | None = None
     deliver: int | None = None  # a fault: deliver this many rows whatever the header says
+    created: dt.datetime = field(default_factory=lambda: dt.datetime.now(UTC))
 
 
 @dataclass
@@ -232,12 +235,14 @@ class FakeOrg:
     api_used: int = 0
     page_size: int = 2000
     bulk_polls: int = 1  # polls answered InProgress before a job completes
+    jobs_page_size: int = 1000  # jobs per page of `GET jobs/query`
     bulk_unsupported: set[str] = field(default_factory=lambda: {"Task"})
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=standard_objects)
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     sessions: set[str] = field(default_factory=set)
     logins: int = 0
     calls: list[tuple[str, str]] = field(default_factory=list)
+    ports: list[tuple[str, int]] = field(default_factory=list)  # (path, client port) per call
     faults: list[Fault] = field(default_factory=list)
     # object -> fail | timeout | short (a page with fewer rows than its header) | miscount
     bulk_faults: dict[str, str] = field(default_factory=dict)
@@ -317,6 +322,10 @@ class FakeOrg:
         self.faults.append(
             Fault(path, status, [{"message": message, "errorCode": error_code}], times)
         )
+
+    def lose_answer(self, path: str, method: str | None = None, times: int = 1) -> None:
+        """The next matching request(s) take effect, but their answer never reaches the client."""
+        self.faults.append(Fault(path, 0, None, times, method, after=True))
 
     def expire_sessions(self) -> None:
         with self.lock:
@@ -527,6 +536,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         with self.org.lock:
             self.org.calls.append((method, path))
+            self.org.ports.append((path, self.client_address[1]))
             fault = next(
                 (f for f in self.org.faults if f.path in self.path and f.method in (None, method)),
                 None,
@@ -535,17 +545,32 @@ class Handler(BaseHTTPRequestHandler):
                 fault.times -= 1
                 if fault.times <= 0:
                     self.org.faults.remove(fault)
+        if fault is not None and fault.status == 0 and fault.after:
+            # Served, but the answer is dropped and the connection hangs like a lost response.
+            answer, self.wfile = self.wfile, io.BytesIO()
+            try:
+                self._serve(method, path, params, body)
+            finally:
+                self.wfile = answer
+            threading.Event().wait(self.server.hang_seconds)
+            self.close_connection = True
+            return
         if fault is not None:
             if fault.status == 0:  # a fault that never answers: the client's timeout fires
                 threading.Event().wait(self.server.hang_seconds)
                 return
             self._json(fault.status, fault.body)
             return
+        self._serve(method, path, params, body)
+
+    def _serve(self, method: str, path: str, params: dict[str, str], body: bytes) -> None:
         try:
             if path.startswith("/services/Soap/u/"):
                 return self._soap_login(body)
             if path == "/services/oauth2/token":
                 return self._oauth_token(body)
+            if path == "/services/oauth2/userinfo":
+                return self._userinfo()
             if not path.startswith("/services/data/"):
                 return self._json(
                     404,
@@ -657,6 +682,19 @@ class Handler(BaseHTTPRequestHandler):
             },
         )
 
+    def _userinfo(self) -> None:
+        if not self._authorized():
+            return self._send(403, b"Bad_OAuth_Token", "text/plain")
+        self._json(
+            200,
+            {
+                "sub": f"https://login.salesforce.com/id/{ORG_ID}/{USER_ID}",
+                "user_id": USER_ID,
+                "organization_id": ORG_ID,
+                "preferred_username": self.org.username,
+            },
+        )
+
     # -- REST and Bulk 2.0 --------------------------------------------------------------------
 
     def _api(self, method: str, rest: str, params: dict[str, str], body: bytes) -> None:
@@ -682,6 +720,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._query_more(match[2])
         if rest in ("jobs/query", "jobs/query/") and method == "POST":
             return self._create_job(json.loads(body or b"{}"))
+        if rest in ("jobs/query", "jobs/query/") and method == "GET":
+            return self._list_jobs(params)
         match = re.fullmatch(r"jobs/query/(\w+)(/results)?", rest)
         if match and match[1] in org.jobs:
             job = org.jobs[match[1]]
@@ -804,6 +844,41 @@ class Handler(BaseHTTPRequestHandler):
             org.jobs[job.id] = job
         self._json(200, self._job_info(job))
 
+    def _list_jobs(self, params: dict[str, str]) -> None:
+        """`GET jobs/query`: the org's query jobs, `jobs_page_size` a page, `nextRecordsUrl`
+        (with `queryLocator`) until `done`."""
+        with self.org.lock:
+            jobs = [self._job_record(job) for job in self.org.jobs.values()]
+        if params.get("jobType") not in (None, "V2Query"):
+            jobs = []
+        start = int(params.get("queryLocator") or 0)
+        end = start + self.org.jobs_page_size
+        page: dict[str, Any] = {"done": end >= len(jobs), "records": jobs[start:end]}
+        if end < len(jobs):
+            page["nextRecordsUrl"] = (
+                f"/services/data/v{self.org.api_version}/jobs/query?jobType=V2Query"
+                f"&queryLocator={end}"
+            )
+        self._json(200, page)
+
+    def _job_record(self, job: BulkJob) -> dict[str, Any]:
+        """A job as the job list shows it (no counts, no error message)."""
+        return {
+            "id": job.id,
+            "operation": job.operation,
+            "object": job.object,
+            "createdById": USER_ID,
+            "createdDate": _sf_datetime(job.created),
+            "systemModstamp": _sf_datetime(job.created),
+            "state": job.state,
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": float(self.org.api_version),
+            "jobType": "V2Query",
+            "lineEnding": "LF",
+            "columnDelimiter": "COMMA",
+        }
+
     def _job_info(self, job: BulkJob) -> dict[str, Any]:
         fault = self.org.bulk_faults.get(job.object)
         if job.state in ("UploadComplete", "InProgress"):
@@ -818,19 +893,7 @@ class Handler(BaseHTTPRequestHandler):
             elif fault != "timeout":
                 job.state = "JobComplete"
         info = {
-            "id": job.id,
-            "operation": job.operation,
-            "object": job.object,
-            "createdById": USER_ID,
-            "createdDate": "2026-01-05T09:00:00.000+0000",
-            "systemModstamp": "2026-01-05T09:00:01.000+0000",
-            "state": job.state,
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": float(self.org.api_version),
-            "jobType": "V2Query",
-            "lineEnding": "LF",
-            "columnDelimiter": "COMMA",
+            **self._job_record(job),
             "numberRecordsProcessed": (len(job.rows) + (fault == "miscount"))
             if job.state == "JobComplete"
             else 0,
@@ -874,6 +937,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def _sf_datetime(value: dt.datetime) -> str:
+    """Salesforce's JSON datetime form: `2026-01-05T09:00:00.000+0000`."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
 def _xml_text(text: str, tag: str) -> str:

@@ -6,6 +6,7 @@ talks to it over HTTP exactly as it would to S3.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -30,6 +31,9 @@ class LocalS3:
     directory: Path
     region: str = "us-east-1"
     pid: int | None = None
+    role_arn: str = "arn:aws:iam::000000000000:role/dw-reader"
+    """A role the identity may assume through the server's STS (AssumeRole), for tests of
+    assumed-role credentials; its sessions last 15 minutes."""
 
     def client(self):  # type: ignore[no-untyped-def]
         return boto3.client(
@@ -112,6 +116,50 @@ def start(
         )
     )
     config.chmod(0o600)
+    # STS: one role any identity of the server may assume, allowed everything on S3.
+    iam = directory / "iam.json"
+    iam.write_text(
+        json.dumps(
+            {
+                "sts": {
+                    "tokenDuration": "15m",
+                    "maxSessionLength": "12h",
+                    "issuer": "dw-local-sts",
+                    "signingKey": base64.b64encode(secrets.token_bytes(32)).decode(),
+                },
+                "policy": {"defaultEffect": "Deny"},
+                "roles": [
+                    {
+                        "roleName": LocalS3.role_arn.rpartition("/")[2],
+                        "roleArn": LocalS3.role_arn,
+                        "trustPolicy": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Principal": {"AWS": "*"},
+                                    "Action": ["sts:AssumeRole"],
+                                }
+                            ],
+                        },
+                        "attachedPolicies": ["s3-all"],
+                    }
+                ],
+                "policies": [
+                    {
+                        "name": "s3-all",
+                        "document": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Allow", "Action": ["s3:*"], "Resource": ["*"]}
+                            ],
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    iam.chmod(0o600)
     p = _free_ports(12)
     admin = next(x for x in p if _port_free(x + 10000))
     p.remove(admin)
@@ -126,7 +174,7 @@ def start(
         f"-s3.port={p[6]}", f"-s3.port.grpc={p[7]}", "-s3.port.iceberg=0", "-s3.port.lance=0",
         f"-admin.port={admin}", f"-debug.port={p[8]}", f"-metricsPort={p[9]}",
         f"-webdav.port={p[10]}",
-        f"-s3.config={config}", "-s3.allowDeleteBucketNotEmpty=false",
+        f"-s3.config={config}", f"-s3.iam.config={iam}", "-s3.allowDeleteBucketNotEmpty=false",
     ]  # fmt: skip
     log = open(directory / "weed.log", "ab")  # noqa: SIM115 - handed to the child process
     process = subprocess.Popen(

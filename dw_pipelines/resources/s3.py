@@ -7,15 +7,23 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import botocore.session
 import dagster as dg
 from botocore.config import Config
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    Credentials,
+    DeferredRefreshableCredentials,
+)
 
 from dw_pipelines.sync.files.store import S3Store
 
 
 class S3Resource(dg.ConfigurableResource):
     """Credentials come from boto3's default chain unless keys are given (as `dg.EnvVar`);
-    `role_arn` then assumes a role with them. Nothing here is ever logged."""
+    `role_arn` then assumes a role with them, and the role's credentials are renewed from STS
+    before they expire (a run may outlast them). Nothing here is ever logged."""
 
     region: str | None = None
     endpoint_url: str | None = None
@@ -29,25 +37,40 @@ class S3Resource(dg.ConfigurableResource):
     """Path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need."""
     max_attempts: int = 5
 
-    def client(self) -> Any:
-        session = boto3.session.Session(
-            aws_access_key_id=self.access_key_id or None,
-            aws_secret_access_key=self.secret_access_key or None,
-            aws_session_token=self.session_token or None,
-            region_name=self.region or None,
-        )
-        if self.role_arn:
-            params: dict[str, Any] = {"RoleArn": self.role_arn, "RoleSessionName": "dw_pipelines"}
-            if self.external_id:
-                params["ExternalId"] = self.external_id
-            creds = session.client("sts").assume_role(**params)["Credentials"]
-            session = boto3.session.Session(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-                region_name=self.region or None,
+    def session(self) -> boto3.session.Session:
+        """The boto3 session the client is made from; STS (for `role_arn`) is reached at boto3's
+        configured endpoint (`AWS_ENDPOINT_URL_STS` for a regional or compatible one)."""
+        base = botocore.session.Session()
+        if self.region:
+            base.set_config_variable("region", self.region)
+        if self.access_key_id or self.secret_access_key:
+            base.set_credentials(
+                self.access_key_id, self.secret_access_key, self.session_token or None
             )
-        return session.client(
+        if not self.role_arn:
+            return boto3.session.Session(botocore_session=base)
+        extra: dict[str, Any] = {"RoleSessionName": "dw_pipelines"}
+        if self.external_id:
+            extra["ExternalId"] = self.external_id
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=base.create_client,
+            source_credentials=base.get_credentials(),
+            role_arn=self.role_arn,
+            extra_args=extra,
+        )
+        # botocore asks STS again once the role's credentials come within its refresh window
+        # (15 minutes before expiry), on whichever thread signs a request first.
+        assumed = DeferredRefreshableCredentials(
+            refresh_using=fetcher.fetch_credentials, method="assume-role"
+        )
+        role = botocore.session.Session()
+        if self.region:
+            role.set_config_variable("region", self.region)
+        role.get_component("credential_provider").insert_before("env", _Given(assumed))
+        return boto3.session.Session(botocore_session=role)
+
+    def client(self) -> Any:
+        return self.session().client(
             "s3",
             endpoint_url=self.endpoint_url or None,
             config=Config(
@@ -63,3 +86,17 @@ class S3Resource(dg.ConfigurableResource):
             yield S3Store(client)
         finally:
             client.close()
+
+
+class _Given(CredentialProvider):
+    """A credential provider that hands out one (refreshable) credentials object."""
+
+    METHOD = "assume-role"
+    CANONICAL_NAME = "dw-assume-role"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
