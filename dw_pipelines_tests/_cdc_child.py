@@ -1,8 +1,8 @@
-"""A CDC run in a child process that announces where it is, so a test can SIGKILL it there.
+"""A CDC run in a child process that announces where it is and can stop there to be SIGKILLed.
 
 It runs the real runner, source, replication connection and warehouse; only announcements
-(and short pauses that widen the window for the kill) are added around three points: snapshot
-batches read, changes loaded into the warehouse, and the warehouse commit.
+(see `_sync_child`) are added around three points: snapshot batches read, changes loaded into
+the warehouse, and the warehouse commit.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def main() -> None:
     resnapshot = "--resnapshot" in flags
     objects = flags[flags.index("--objects") + 1].split(",") if "--objects" in flags else ["events"]
     warehouse = open_warehouse(warehouse_url)
-    announce_loads_and_commits(warehouse, pause_s=0.2)
+    announce_loads_and_commits(warehouse)
     specs = [StreamSpec(source="src", object=o, mode="cdc") for o in objects]  # type: ignore[arg-type]
     source = AnnouncingSource(source_url, name="src", batch_bytes=128 << 10)
     result = sync_postgres_cdc(

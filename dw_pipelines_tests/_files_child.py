@@ -1,7 +1,8 @@
-"""A file-stream run in a child process that announces where it is, so a test can SIGKILL it.
+"""A file-stream run in a child process that announces where it is and can stop there to be
+SIGKILLed.
 
 It runs the real runner, boto3 store (against the test's S3 server) and warehouse; only
-announcements and short pauses are added after each warehouse load and around each commit.
+announcements (see `_sync_child`) are added after each warehouse load and around each commit.
 argv: endpoint, access key, secret, bucket, warehouse URL, mode (append|merge).
 """
 
@@ -19,7 +20,7 @@ from dw_pipelines_tests._sync_child import announce_loads_and_commits, say
 def main() -> None:
     endpoint, key_id, secret, bucket, warehouse_url, mode = sys.argv[1:7]
     warehouse = open_warehouse(warehouse_url)
-    announce_loads_and_commits(warehouse, pause_s=0.1)
+    announce_loads_and_commits(warehouse)
     resource = S3Resource(
         endpoint_url=endpoint, access_key_id=key_id, secret_access_key=secret,
         region="us-east-1", path_style=True,

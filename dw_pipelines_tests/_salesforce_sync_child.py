@@ -1,7 +1,8 @@
-"""A Salesforce sync in a child process that announces where it is, so a test can SIGKILL it.
+"""A Salesforce sync in a child process that announces where it is and can stop there to be
+SIGKILLed.
 
 It runs the real engine, SalesforceSource (against the fake org the test serves) and warehouse;
-only the progress announcements, and a pause that widens the window for the kill, are added.
+only the progress announcements (see `_sync_child`) are added.
 """
 
 from __future__ import annotations

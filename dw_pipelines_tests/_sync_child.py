@@ -1,13 +1,17 @@
-"""A sync in a child process that announces where it is, so a test can SIGKILL it there.
+"""A sync in a child process that announces where it is, and can stop there to be SIGKILLed.
 
-It runs the real engine, source and warehouse; only the progress announcements (and a pause
-that widens the window for the kill) are added around them.
+It runs the real engine, source and warehouse; only the progress announcements are added
+around them. With `STOP_AT` in its environment ("<word> <n>[ after <word>]"), the child stops
+for good at the n-th line starting with that word, after saying "stopped at <word> #<n>": the
+test's SIGKILL lands exactly in that phase, never later, and the test asserts which it was.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-import time
+from collections import Counter
 
 import pyarrow as pa
 
@@ -16,27 +20,43 @@ from dw_pipelines.sync.sources.sql import SqlSource
 from dw_pipelines.sync.spec import StreamSpec
 from dw_pipelines.sync.warehouses import open_warehouse
 
+STOP_AT = "DW_TEST_STOP_AT"
+_seen: Counter[str] = Counter()
 
-def say(word: str) -> None:
-    print(word, flush=True)
+
+def stop_spec(word: str, occurrence: int, after: str | None = None) -> str:
+    return f"{word} {occurrence}" + (f" after {after}" if after else "")
 
 
-def announce_loads_and_commits(warehouse, pause_s: float) -> None:  # type: ignore[no-untyped-def]
-    """Say "load" after each warehouse load, "commit" before and "committed" after each commit,
-    pausing `pause_s` after each so the test's kill lands there."""
+def say(line: str) -> None:
+    """Print a progress line; stop here for good if it is the phase `STOP_AT` names."""
+    print(line, flush=True)
+    spec = os.environ.get(STOP_AT)
+    if not spec:
+        return
+    word, occurrence, *after = spec.split()
+    first = line.split()[0]
+    if after and not _seen[after[1]] and first != after[1]:
+        return  # occurrences count only once the `after` phase has been reached
+    _seen[first] += 1
+    if first == word and _seen[first] == int(occurrence):
+        print(f"stopped at {word} #{occurrence}", flush=True)
+        while True:  # until the test's SIGKILL
+            signal.pause()
+
+
+def announce_loads_and_commits(warehouse) -> None:  # type: ignore[no-untyped-def]
+    """Say "load" after each warehouse load, "commit" before and "committed" after each commit."""
     commit, load = warehouse.commit, warehouse.load
 
     def announced_commit() -> None:
         say("commit")
-        time.sleep(pause_s)
         commit()
         say("committed")
-        time.sleep(pause_s)
 
     def announced_load(*args, **kwargs):  # type: ignore[no-untyped-def]
         rows = load(*args, **kwargs)
         say("load")
-        time.sleep(pause_s)
         return rows
 
     warehouse.commit = announced_commit
@@ -44,24 +64,22 @@ def announce_loads_and_commits(warehouse, pause_s: float) -> None:  # type: igno
 
 
 def announce_batches(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
-    """The same batches, saying "batch N" after each (and pausing, to widen the kill window)."""
+    """The same batches, saying "batch N" after each."""
 
     def batches():  # type: ignore[no-untyped-def]
         for number, batch in enumerate(reader, start=1):
             yield batch
             say(f"batch {number}")
-            time.sleep(0.05)
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
-def announce_commits(warehouse, pause_s: float = 0.5) -> None:  # type: ignore[no-untyped-def]
-    """Say "commit" just before each warehouse commit, and pause there."""
+def announce_commits(warehouse) -> None:  # type: ignore[no-untyped-def]
+    """Say "commit" just before each warehouse commit."""
     commit = warehouse.commit
 
     def announced_commit() -> None:
         say("commit")
-        time.sleep(pause_s)
         commit()
 
     warehouse.commit = announced_commit

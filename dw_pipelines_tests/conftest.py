@@ -291,27 +291,35 @@ def run_files(
         warehouse.close()
 
 
-def kill_child_at(module_args: list[str], marker: str, occurrence: int) -> None:
-    """Run `python -m <module_args>` and SIGKILL it once it has announced `marker` (the first
-    word of a line) `occurrence` times; fail if it finishes first."""
+def kill_child_at(
+    module_args: list[str], marker: str, occurrence: int, after: str | None = None
+) -> None:
+    """Run `python -m <module_args>`, have it stop for good at its `occurrence`-th line starting
+    with `marker` (counted from its first `after` line, if given), SIGKILL it there, and check
+    that this is the phase it was killed in; fail if it finishes first."""
+    import os
     import signal
     import subprocess
     import sys
+
+    from dw_pipelines_tests._sync_child import STOP_AT, stop_spec
 
     child = subprocess.Popen(
         [sys.executable, "-m", *module_args],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, STOP_AT: stop_spec(marker, occurrence, after)},
     )
     assert child.stdout is not None
-    seen = 0
+    stopped = None
     for line in child.stdout:
-        seen += line.split()[:1] == [marker]  # "batch 3" counts as "batch"
-        if seen == occurrence:
+        if line.startswith("stopped at "):
+            stopped = line.strip()
             child.send_signal(signal.SIGKILL)
             break
-    else:
-        pytest.fail(f"the run finished before reaching {marker!r} #{occurrence}")
     child.wait(timeout=60)
+    assert stopped == f"stopped at {marker} #{occurrence}", (
+        f"the run finished before reaching {marker!r} #{occurrence}"
+    )
     assert child.returncode == -signal.SIGKILL

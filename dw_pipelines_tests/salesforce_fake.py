@@ -251,6 +251,10 @@ class FakeOrg:
     clock: dt.datetime = field(default_factory=lambda: dt.datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     lock: threading.RLock = field(default_factory=threading.RLock)
     last_id: int = 0
+    # While an unset Event: every API request waits for it (a test counts who is in flight).
+    gate: threading.Event | None = None
+    held: int = 0
+    most_held: int = 0
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -552,12 +556,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._serve(method, path, params, body)
             finally:
                 self.wfile = answer
-            threading.Event().wait(self.server.hang_seconds)
+            self.server.stopping.wait(self.server.hang_seconds)
             self.close_connection = True
             return
         if fault is not None:
             if fault.status == 0:  # a fault that never answers: the client's timeout fires
-                threading.Event().wait(self.server.hang_seconds)
+                self.server.stopping.wait(self.server.hang_seconds)
                 return
             self._json(fault.status, fault.body)
             return
@@ -586,6 +590,14 @@ class Handler(BaseHTTPRequestHandler):
                     401,
                     [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
                 )
+            gate = self.org.gate
+            if gate is not None:
+                with self.org.lock:
+                    self.org.held += 1
+                    self.org.most_held = max(self.org.most_held, self.org.held)
+                gate.wait()
+                with self.org.lock:
+                    self.org.held -= 1
             with self.org.lock:
                 self.org.api_used += 1
             rest = path.split("/", 4)[4] if path.count("/") >= 4 else ""
@@ -955,7 +967,8 @@ class FakeServer(ThreadingHTTPServer):
     def __init__(self, org: FakeOrg, cert: Path, key: Path, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.org = org
-        self.hang_seconds = 5.0
+        self.hang_seconds: float | None = 5.0  # None: until the server stops
+        self.stopping = threading.Event()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         self.socket = context.wrap_socket(self.socket, server_side=True)
@@ -979,6 +992,7 @@ class FakeServer(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self.shutdown()
         self.server_close()
 

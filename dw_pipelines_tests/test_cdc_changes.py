@@ -429,3 +429,118 @@ def test_a_column_type_widened_under_evolve_keeps_every_value_exact(
         (1, Decimal("7.5000")),
         (2, Decimal("2.1234")),
     ]
+
+
+def run_cdc_logged(source_url: str, warehouse_url: str, stream: dict[str, object]) -> list[str]:
+    """One CDC run of `src` like `run_cdc`, returning what it logged."""
+    from dw_pipelines.sync.cdc.runner import sync_postgres_cdc
+    from dw_pipelines.sync.sources.sql import SqlSource
+    from dw_pipelines.sync.spec import StreamSpec
+    from dw_pipelines.sync.warehouses import open_warehouse
+
+    said: list[str] = []
+    source, warehouse = SqlSource(source_url, name="src"), open_warehouse(warehouse_url)
+    try:
+        spec = StreamSpec(source="src", mode="cdc", **stream)  # type: ignore[arg-type]
+        sync_postgres_cdc("src", [spec], source, warehouse, log=said.append)
+    finally:
+        warehouse.close()
+        source.close()
+    return said
+
+
+EXTREMES = (
+    "(1, '10000-01-01 00:00:00.5', '12000-06-30 23:00:00+00', '10000-01-01',"
+    " '0044-03-15 12:00:00 BC', '0044-03-15 BC', '24:00:00')"
+)
+
+
+def test_years_beyond_9999_or_before_christ_and_24h_land_exactly_in_snapshot_and_stream(
+    pg_source_url, warehouse_url
+) -> None:
+    run_sql(
+        pg_source_url,
+        "CREATE TABLE extremes (id int PRIMARY KEY, ts timestamp, tstz timestamptz, d date,"
+        " bc timestamp, bcd date, t time)",
+        f"INSERT INTO extremes VALUES {EXTREMES}",
+    )
+    texts = "ts::text, tstz::text, d::text, bc::text, bcd::text, t::text"
+    if warehouse_url.startswith("postgresql"):
+        expected = [("10000-01-01 00:00:00.5", "12000-06-30 23:00:00+00", "10000-01-01",
+                     "0044-03-15 12:00:00 BC", "0044-03-15 BC", "24:00:00")]  # fmt: skip
+    else:
+        expected = [("10000-01-01 00:00:00.5", "12000-06-30 23:00:00+00", "10000-01-01",
+                     "0044-03-15 (BC) 12:00:00", "0044-03-15 (BC)", "24:00:00")]  # fmt: skip
+    run_cdc(pg_source_url, warehouse_url, {"object": "extremes"})
+    snapshot = warehouse_rows(warehouse_url, f"SELECT {texts} FROM src.extremes")
+    run_sql(pg_source_url, "DELETE FROM extremes", f"INSERT INTO extremes VALUES {EXTREMES}")
+    run_cdc(pg_source_url, warehouse_url, {"object": "extremes"})
+
+    assert snapshot == expected
+    assert warehouse_rows(warehouse_url, f"SELECT {texts} FROM src.extremes") == expected
+
+
+INFINITE = "(1, 'infinity', '-infinity', 'infinity', 'NaN', 'Infinity', 2.5)"
+
+
+def test_infinite_dates_and_nan_numerics_land_as_null_with_a_counted_warning(
+    pg_source_url, warehouse_url
+) -> None:
+    run_sql(
+        pg_source_url,
+        "CREATE TABLE odd (id int PRIMARY KEY, ts timestamp, tstz timestamptz, d date,"
+        " n numeric(12,2), m numeric, ok numeric(12,2))",
+        f"INSERT INTO odd VALUES {INFINITE}",
+    )
+    columns = "id, ts, tstz, d, n, m, ok"
+    snapshot_log = run_cdc_logged(pg_source_url, warehouse_url, {"object": "odd"})
+    snapshot = warehouse_rows(warehouse_url, f"SELECT {columns} FROM src.odd")
+    run_sql(pg_source_url, "DELETE FROM odd", f"INSERT INTO odd VALUES {INFINITE}")
+    stream_log = run_cdc_logged(pg_source_url, warehouse_url, {"object": "odd"})
+
+    expected = [(1, None, None, None, None, None, Decimal("2.50"))]
+    assert snapshot == expected
+    assert warehouse_rows(warehouse_url, f"SELECT {columns} FROM src.odd") == expected
+    assert (
+        "table 'odd': column 'tstz': 1 value(s) that timestamptz cannot hold stored as NULL"
+        " (1 × -infinity)"
+    ) in snapshot_log
+    assert (
+        "src.odd: column 'n': 1 value(s) that decimal(12,2) cannot hold stored as NULL (1 × NaN)"
+    ) in stream_log
+    warned = [m for m in stream_log if "cannot hold" in m]
+    assert [m.split("'")[1] for m in warned] == ["ts", "tstz", "d", "n", "m"]
+
+
+def test_time_zone_dependent_text_is_the_same_from_snapshot_and_stream(
+    pg_source_url, warehouse_url
+) -> None:
+    # The database's own default differs from the walsender's UTC: a snapshot read in it
+    # would render these differently from the change stream.
+    database = pg_source_url.rsplit("/", 1)[1]
+    run_sql(
+        pg_source_url,
+        f"ALTER DATABASE \"{database}\" SET TimeZone = 'America/New_York'",
+        f"ALTER DATABASE \"{database}\" SET IntervalStyle = 'iso_8601'",
+        "CREATE TABLE zoned (id int PRIMARY KEY, r tstzrange, a timestamptz[], i interval)",
+    )
+    values = (
+        "(1, '[2026-03-01 10:00:00+02, 2026-03-02 00:00:00+00)',"
+        " '{\"2026-03-01 10:00:00+02\"}', '1 day 02:00:00')"
+    )
+    run_sql(pg_source_url, f"INSERT INTO zoned VALUES {values}")
+    run_cdc(pg_source_url, warehouse_url, {"object": "zoned"})
+    snapshot = warehouse_rows(warehouse_url, "SELECT r, CAST(a AS VARCHAR), i FROM src.zoned")
+    run_sql(pg_source_url, "DELETE FROM zoned", f"INSERT INTO zoned VALUES {values}")
+    run_cdc(pg_source_url, warehouse_url, {"object": "zoned"})
+
+    assert snapshot == [
+        (
+            '["2026-03-01 08:00:00+00","2026-03-02 00:00:00+00")',
+            '["2026-03-01T08:00:00+00:00"]',
+            "1 day 02:00:00",
+        )
+    ]
+    assert (
+        warehouse_rows(warehouse_url, "SELECT r, CAST(a AS VARCHAR), i FROM src.zoned") == snapshot
+    )

@@ -11,6 +11,7 @@ import pytest
 from dw_pipelines.components import StreamCatalog
 from dw_pipelines.resources.sql_source import SqlSourceResource
 from dw_pipelines.resources.warehouse import WarehouseResource
+from dw_pipelines.sync.spec import DeclarationError
 from dw_pipelines_tests.conftest import query, run_sql
 
 pytestmark = pytest.mark.usefixtures("logical_wal")
@@ -94,7 +95,7 @@ def test_invalid_cdc_declarations_name_the_entry_and_field(stream: str, message:
           - {stream}
         """
     )
-    with pytest.raises(Exception, match=r"streams\[0\].*" + message):
+    with pytest.raises(DeclarationError, match=r"streams\[0\].*" + message):
         StreamCatalog.resolve_from_yaml(yaml).build_defs(None)  # type: ignore[arg-type]
 
 

@@ -209,3 +209,31 @@ def replica_only_server() -> Iterator[str]:
             str(initdb.parent / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop"
         )
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.usefixtures("logical_wal")
+def test_a_look_at_pending_changes_decodes_no_further_than_its_window(
+    pg_source_url, duckdb_warehouse_url
+) -> None:
+    from dw_pipelines.sync.cdc.pg_replication import PgReplication
+
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
+    # A captured change behind more than a megabyte of WAL that concerns no captured table.
+    run_sql(
+        pg_source_url,
+        "CREATE TABLE busy AS SELECT g, md5(g::text) FROM generate_series(1, 20000) g",
+        "INSERT INTO items VALUES (100, 'late')",
+    )
+    repl = PgReplication(pg_source_url, "src")
+    try:
+        info = repl.slot_info()
+        assert info is not None
+        short = repl.oldest_pending(within_bytes=64 << 10)
+        whole = repl.oldest_pending(within_bytes=info.lag_bytes + (1 << 20))
+    finally:
+        repl.close()
+
+    assert info.lag_bytes > 1 << 20
+    assert short is None
+    assert whole is not None

@@ -10,9 +10,11 @@ import pytest
 from dw_pipelines.sync.engine import sync_stream
 from dw_pipelines.sync.errors import (
     CursorNullError,
+    DataConversionError,
     DuplicateKeyError,
     SourceObjectMissing,
     SourceUnreachable,
+    SyncError,
     WarehouseUnreachable,
 )
 from dw_pipelines.sync.sources.sql import SqlSource
@@ -149,7 +151,7 @@ def test_a_source_failure_mid_stream_rolls_back_everything(
     source = SqlSource(pg_source_url, name="src", batch_bytes=4096)
     warehouse = open_warehouse(duckdb_warehouse_url)
     try:
-        with pytest.raises(Exception, match="stream 'src.orders'.*column 'n'"):
+        with pytest.raises(DataConversionError, match="stream 'src.orders'.*column 'n'"):
             sync_stream(StreamSpec(source="src", **MERGE), source, warehouse)  # type: ignore[arg-type]
         assert warehouse.rows("SELECT count(*) FROM _dw.stream_state") == [(0,)]
         assert not warehouse.table_exists("src", "orders")
@@ -190,7 +192,7 @@ def test_a_window_on_a_full_refresh_stream_is_refused(
     from dw_pipelines.sync.engine import Window
 
     run_sql(pg_source_url, "CREATE TABLE orders (id int, ts timestamp)")
-    with pytest.raises(Exception, match="a window needs an incremental mode"):
+    with pytest.raises(SyncError, match="a window needs an incremental mode"):
         run_sync(
             pg_source_url,
             duckdb_warehouse_url,

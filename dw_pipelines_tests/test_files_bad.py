@@ -129,6 +129,56 @@ def test_more_bad_rows_than_allowed_quarantines_the_file(
     assert files_table(duckdb_warehouse_url) == [("in/1.csv", "quarantined", 0, 2)]
 
 
+def test_a_quarantined_file_records_every_malformed_row_with_its_line(
+    local_s3, bucket, duckdb_warehouse_url
+) -> None:
+    good = b"5,e,5.00,2026-11-01T00:00:00Z\n" * 3
+    body = b"id,customer,amount,placed_at\n1,a\n" + good + b"2,b,x,y,z\n" + good + b"3\n"
+    put(local_s3, bucket, "in/1.csv", body)
+    run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/", max_bad_rows=1)
+
+    assert files_table(duckdb_warehouse_url) == [("in/1.csv", "quarantined", 0, 3)]
+    assert warehouse_rows(
+        duckdb_warehouse_url, "SELECT line, error, row_text FROM _dw.bad_rows ORDER BY line"
+    ) == [
+        (2, "expected 4 columns, got 2", "1,a"),
+        (6, "expected 4 columns, got 5", "2,b,x,y,z"),
+        (10, "expected 4 columns, got 1", "3"),
+    ]
+    assert quarantine_of(duckdb_warehouse_url)["in/1.csv"] == (
+        "3 malformed row(s), more than max_bad_rows (1); line 2: expected 4 columns, got 2: 1,a"
+    )
+
+
+def test_malformed_rows_are_recorded_up_to_the_limit_then_the_read_stops(
+    local_s3, bucket, duckdb_warehouse_url
+) -> None:
+    from dw_pipelines.sync.files.formats import RECORDED_BAD_ROWS
+
+    body = b"id,customer,amount,placed_at\n" + b"1,a\n" * (RECORDED_BAD_ROWS + 500)
+    put(local_s3, bucket, "in/1.csv", body)
+    run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/")
+
+    assert warehouse_rows(
+        duckdb_warehouse_url, "SELECT count(*), min(line), max(line) FROM _dw.bad_rows"
+    ) == [(RECORDED_BAD_ROWS, 2, RECORDED_BAD_ROWS + 1)]
+    assert quarantine_of(duckdb_warehouse_url)["in/1.csv"].startswith(
+        f"at least {RECORDED_BAD_ROWS} malformed row(s), more than max_bad_rows (0); line 2:"
+    )
+
+
+def test_accepted_bad_rows_are_recorded_with_their_line(
+    local_s3, bucket, duckdb_warehouse_url
+) -> None:
+    body = b"id,customer,amount,placed_at\n1,a,1.00,2026-11-01T00:00:00Z\n2,b\n"
+    put(local_s3, bucket, "in/1.csv", body)
+    run_files(local_s3, duckdb_warehouse_url, bucket, prefix="in/", max_bad_rows=1)
+
+    assert warehouse_rows(duckdb_warehouse_url, "SELECT line, row_text FROM _dw.bad_rows") == [
+        (3, "2,b")
+    ]
+
+
 def test_a_quarantined_file_is_not_retried_until_it_is_rewritten(
     local_s3, bucket, duckdb_warehouse_url
 ) -> None:

@@ -117,3 +117,124 @@ def test_a_column_that_appears_in_a_later_period_is_added(
         duckdb_warehouse_url,
         'SELECT count(*), count("resourceTags/user:env") FROM drops.cost_and_usage',
     ) == [(8, 0)]
+
+
+# -- AWS's documented samples, written here by hand rather than by our own generator -----------
+# Legacy CUR: "<report-prefix>/<report-name>/yyyymmdd-yyyymmdd/<assemblyId>/<report-name>-
+# <file-number>.csv.<zip|gz>" with the period's manifest "<report-name>-Manifest.json" beside the
+# assembly folders (AWS Data Exports guide, "Understanding your report versions"; its example
+# report is `example-report-name` under `example-report-prefix`, period 20160101-20160131,
+# assembly 123456789). CUR 2.0: "s3://<bucket>/<prefix>/<export-name>/data/BILLING_PERIOD=YYYY-MM/"
+# and ".../metadata/BILLING_PERIOD=YYYY-MM/<export-name>-Manifest.json" ("Understanding export
+# delivery"; its example is my-cur-files/business_group_a_cur, BILLING_PERIOD=2023-11).
+
+AWS_LEGACY_FOLDER = "example-report-prefix/example-report-name/20160101-20160131"
+AWS_LEGACY_HEADER = (
+    "identity/LineItemId,identity/TimeInterval,bill/PayerAccountId,lineItem/UsageStartDate,"
+    "lineItem/ProductCode,lineItem/UsageAmount,lineItem/UnblendedCost,resourceTags/user:team\n"
+)
+
+
+def aws_legacy_manifest(bucket: str, keys: list[str]) -> dict[str, object]:
+    columns = [
+        ("identity", "LineItemId", "String"),
+        ("identity", "TimeInterval", "Interval"),
+        ("bill", "PayerAccountId", "String"),
+        ("lineItem", "UsageStartDate", "DateTime"),
+        ("lineItem", "ProductCode", "String"),
+        ("lineItem", "UsageAmount", "OptionalBigDecimal"),
+        ("lineItem", "UnblendedCost", "BigDecimal"),
+        ("resourceTags", "user:team", "OptionalString"),
+    ]
+    return {
+        "assemblyId": "123456789",
+        "account": "123456789012",
+        "columns": [{"category": c, "name": n, "type": t} for c, n, t in columns],
+        "charset": "UTF-8",
+        "compression": "GZIP",
+        "contentType": "text/csv",
+        "reportId": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "reportName": "example-report-name",
+        "billingPeriod": {"start": "20160101T000000.000Z", "end": "20160201T000000.000Z"},
+        "bucket": bucket,
+        "reportKeys": keys,
+        "additionalArtifactKeys": [],
+    }
+
+
+def test_legacy_cur_in_awss_documented_layout_and_manifest_loads(
+    local_s3, bucket, warehouse_url
+) -> None:
+    import gzip
+
+    client = local_s3.client()
+    lines = [
+        "li-1,2016-01-01T00:00:00Z/2016-01-01T01:00:00Z,123456789012,2016-01-01T00:00:00Z,"
+        "AmazonEC2,1.0000000000,0.0123456789,web\n",
+        "li-2,2016-01-02T00:00:00Z/2016-01-02T01:00:00Z,123456789012,2016-01-02T00:00:00Z,"
+        "AmazonS3,2048.5,1.5000000001,\n",
+    ]
+    keys = [f"{AWS_LEGACY_FOLDER}/123456789/example-report-name-{n}.csv.gz" for n in (1, 2)]
+    for key, line in zip(keys, lines, strict=True):
+        body = gzip.compress((AWS_LEGACY_HEADER + line).encode())
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+    manifest = json.dumps(aws_legacy_manifest(bucket, keys)).encode()
+    client.put_object(
+        Bucket=bucket, Key=f"{AWS_LEGACY_FOLDER}/example-report-name-Manifest.json", Body=manifest
+    )
+    result = run_files(
+        local_s3, warehouse_url, bucket, name="cost_and_usage", prefix="example-report-prefix/",
+        layout="cur_legacy",
+    )  # fmt: skip
+
+    assert (result.files_loaded, result.files_quarantined) == (2, 0)
+    assert legacy_rows(warehouse_url) == [
+        ("li-1", Decimal("0.0123456789"), "web"),
+        ("li-2", Decimal("1.5000000001"), None),
+    ]
+
+
+def test_cur2_in_awss_documented_layout_and_manifest_loads(local_s3, bucket, warehouse_url) -> None:
+    import io
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    client = local_s3.client()
+    export = "my-cur-files/business_group_a_cur"
+    data_key = f"{export}/data/BILLING_PERIOD=2023-11/business_group_a_cur-00001.snappy.parquet"
+    table = pa.table(
+        {
+            "identity_line_item_id": ["li-1", "li-2"],
+            "line_item_usage_start_date": pa.array(
+                [datetime(2023, 11, 1, tzinfo=UTC), datetime(2023, 11, 2, tzinfo=UTC)],
+                pa.timestamp("ms", tz="UTC"),
+            ),
+            "line_item_unblended_cost": [0.25, 1.5],
+            "resource_tags": pa.array(
+                [[("user_team", "web")], []], pa.map_(pa.string(), pa.string())
+            ),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="snappy")
+    client.put_object(Bucket=bucket, Key=data_key, Body=sink.getvalue())
+    manifest = {
+        "exportArn": "arn:aws:bcm-data-exports:us-east-1:123456789012:export/business_group_a_cur",
+        "exportName": "business_group_a_cur",
+        "billingPeriod": {"start": "2023-11-01T00:00:00.000Z", "end": "2023-12-01T00:00:00.000Z"},
+        "dataFiles": [f"s3://{bucket}/{data_key}"],
+    }
+    client.put_object(
+        Bucket=bucket,
+        Key=f"{export}/metadata/BILLING_PERIOD=2023-11/business_group_a_cur-Manifest.json",
+        Body=json.dumps(manifest).encode(),
+    )
+    result = run_files(
+        local_s3, warehouse_url, bucket, name="cost_and_usage", prefix="my-cur-files/",
+        layout="cur2",
+    )  # fmt: skip
+
+    assert (result.files_loaded, result.files_quarantined) == (1, 0)
+    assert [(r[0], r[1]) for r in cur2_rows(warehouse_url)] == [("li-1", 0.25), ("li-2", 1.5)]

@@ -227,13 +227,15 @@ def test_a_date_range_is_backfilled_from_the_cli_in_one_run(local_s3, bucket, tm
 
 
 def test_a_file_landing_today_is_requested_for_todays_partition(local_s3, bucket) -> None:
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     defs = catalog_defs(bucket, extra=", partitioning: modified_date, start_date: '2026-01-01'")
     put(local_s3, bucket, "in/today.csv", b"id\n1\n")
     runs, _ = tick(defs, local_s3, None)
 
-    assert [r.partition_key for r in runs] == [datetime.now(UTC).date().isoformat()]
+    # The day the store stamped the object, not the test's clock: right across midnight UTC too.
+    stamped = local_s3.client().head_object(Bucket=bucket, Key="in/today.csv")["LastModified"]
+    assert [r.partition_key for r in runs] == [stamped.astimezone(UTC).date().isoformat()]
 
 
 def test_keys_without_a_date_are_never_requested_and_never_hold_the_cursor(

@@ -1,4 +1,9 @@
-"""A large file loads with bounded memory: peak RSS does not grow with the file."""
+"""A large file loads with bounded memory: the peak the loader allocates does not grow with it.
+
+Measured as what Python and Arrow allocate at the peak (tracemalloc and Arrow's memory pool):
+unlike RSS, these do not move with the allocator's caching or the machine's load. DuckDB's own
+buffer pool is capped by its memory limit.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ import pyarrow.csv as pcsv
 ROOT = Path(__file__).resolve().parents[1]
 
 LOAD = """
-    import resource, sys
+    import sys, tracemalloc
+    import pyarrow as pa
+    tracemalloc.start()
     from dw_pipelines.sync.files.runner import sync_files
     from dw_pipelines.sync.files.spec import FileStreamSpec
     from dw_pipelines.sync.files.store import S3Store
@@ -26,7 +33,8 @@ LOAD = """
     server = LocalS3(endpoint, key_id, secret, None, Path("."))
     spec = FileStreamSpec(source="drops", name="events", bucket=bucket, prefix=prefix)
     result = sync_files(spec, S3Store(server.client()), open_warehouse(warehouse_path))
-    print(result.rows_read, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    python_peak, arrow_peak = tracemalloc.get_traced_memory()[1], pa.default_memory_pool().max_memory()
+    print(result.rows_read, (python_peak + arrow_peak) // (1 << 20))
 """
 
 
@@ -46,7 +54,7 @@ def gzip_csv(path: Path, rows: int) -> None:
         writer.close()
 
 
-def peak_rss_loading(local_s3, bucket: str, prefix: str, tmp_path: Path) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def peak_allocated_loading(local_s3, bucket: str, prefix: str, tmp_path: Path) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(LOAD), local_s3.endpoint_url,
          local_s3.access_key_id, local_s3.secret_access_key, bucket, prefix,
@@ -55,8 +63,8 @@ def peak_rss_loading(local_s3, bucket: str, prefix: str, tmp_path: Path) -> tupl
         # DuckDB's buffer pool is capped; small, the cap is reached by both files.
         env={**os.environ, "DW_DUCKDB_MEMORY_LIMIT": "32MB"},
     )  # fmt: skip
-    rows, rss_mib = done.stdout.split()
-    return int(rows), int(rss_mib)
+    rows, peak_mib = done.stdout.split()
+    return int(rows), int(peak_mib)
 
 
 def test_peak_memory_stays_flat_from_a_small_to_a_six_times_larger_file(
@@ -66,9 +74,10 @@ def test_peak_memory_stays_flat_from_a_small_to_a_six_times_larger_file(
     for prefix, rows in (("small/", 300_000), ("large/", 1_800_000)):
         gzip_csv(tmp_path / "f.csv.gz", rows)
         client.upload_file(str(tmp_path / "f.csv.gz"), bucket, f"{prefix}f.csv.gz")
-    small_rows, small_rss = peak_rss_loading(local_s3, bucket, "small/", tmp_path)
-    large_rows, large_rss = peak_rss_loading(local_s3, bucket, "large/", tmp_path)
+    small_rows, small_peak = peak_allocated_loading(local_s3, bucket, "small/", tmp_path)
+    large_rows, large_peak = peak_allocated_loading(local_s3, bucket, "large/", tmp_path)
 
     assert (small_rows, large_rows) == (300_000, 1_800_000)
-    # ~140 MB of CSV text in the large file: holding it would show; 64 MiB allows for noise.
-    assert large_rss - small_rss < 64, (small_rss, large_rss)
+    # ~140 MB of CSV text in the large file: holding it, or a growing share of it, would show.
+    # (Measured on the development machine: 75 and 93 MiB.)
+    assert large_peak - small_peak < 32, (small_peak, large_peak)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from dw_pipelines_tests.conftest import query, run_sql, warehouse_rows
+from dw_pipelines_tests.conftest import kill_child_at, query, run_sql, warehouse_rows
 
 ROWS = 30_000
 COLUMNS = "id, amount, note, updated_at"
@@ -36,24 +35,11 @@ def churn(source_url: str) -> None:
 
 
 def kill_at(source_url: str, warehouse_url: str, mode: str, marker: str) -> None:
-    """Run a sync in a child process and SIGKILL it when it prints `marker`."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "dw_pipelines_tests._sync_child", source_url, warehouse_url, mode],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert child.stdout is not None
-    seen_batch = False
-    for line in child.stdout:
-        seen_batch = seen_batch or line.startswith("batch")
-        if line.strip() == marker and (marker != "commit" or seen_batch):
-            child.send_signal(signal.SIGKILL)
-            break
-    else:
-        pytest.fail(f"the sync finished before reaching {marker!r}")
-    child.wait(timeout=60)
-    assert child.returncode == -signal.SIGKILL
+    """SIGKILL a sync in a child process at `marker`: "batch N" once N batches were read, or
+    "commit" just before the first commit after a batch (the one holding the data)."""
+    word, _, number = marker.partition(" ")
+    args = ["dw_pipelines_tests._sync_child", source_url, warehouse_url, mode]
+    kill_child_at(args, word, int(number or 1), after=None if number else "batch")
 
 
 def rerun(source_url: str, warehouse_url: str, mode: str) -> None:

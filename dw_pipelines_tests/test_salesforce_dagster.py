@@ -149,13 +149,72 @@ def test_a_reconciling_run_removes_rows_whose_record_was_purged(
     assert metadata["dagster/row_count"].value == 2
 
 
-def test_the_instance_runs_at_most_two_streams_of_a_pool_at_once(tmp_path) -> None:
+def test_the_instance_runs_at_most_two_streams_of_a_pool_at_once(
+    salesforce, pg_warehouse_url, tmp_path
+) -> None:
+    """Three streams of the `salesforce` pool materialized in one run, as `dagster asset
+    materialize` runs them: two hold the pool's slots (and are in flight at the org), the third
+    waits for a slot, and all three finish once the org answers."""
+    import os
     import shutil
+    import subprocess
+    import sys
+    import threading
+    import time
     from pathlib import Path
 
-    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
-    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-        assert instance.get_concurrency_config().pool_config.default_pool_limit == 2
+    root = Path(__file__).resolve().parents[1]
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(root / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DW_WAREHOUSE_URL": pg_warehouse_url,
+        "DW_SALESFORCE_USERNAME": salesforce.org.username,
+        "DW_SALESFORCE_PASSWORD": salesforce.org.password,
+        "DW_SALESFORCE_SECURITY_TOKEN": salesforce.org.security_token,
+        "DW_SALESFORCE_DOMAIN": salesforce.domain,
+        "DW_SALESFORCE_CA_BUNDLE": str(salesforce.ca),
+        # Room for every step at once: only the pool may hold the third stream back.
+        "DAGSTER_MULTIPROCESS_EXECUTOR_MAX_CONCURRENT": "8",
+    }
+    org = salesforce.org
+    org.gate = threading.Event()  # every stream stops at its first API request
+    selection = "salesforce/account,salesforce/contact,salesforce/opportunity"
+    run = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize"]
+        + ["--select", selection, "-m", "dw_pipelines.definitions"],
+        env=env,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 180
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            # Until the run has placed all three steps; a run that ended, or a pool that let
+            # all three through, stops the wait too (and fails below).
+            while time.monotonic() < deadline:
+                info = instance.event_log_storage.get_concurrency_info("salesforce")
+                if (org.held, info.pending_step_count) == (2, 1) or org.held > 2:
+                    break
+                try:
+                    run.wait(timeout=0.1)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+            in_flight, waiting, slots = org.held, info.pending_step_count, info.slot_count
+    finally:
+        org.gate.set()
+    _, err = run.communicate(timeout=300)
+
+    assert (in_flight, waiting, slots) == (2, 1, 2), err[-3000:]
+    assert run.returncode == 0, err[-3000:]
+    assert org.most_held == 2
+    for table in ("account", "contact", "opportunity"):
+        assert warehouse_rows(pg_warehouse_url, f"SELECT count(*) FROM salesforce.{table}")
 
 
 def test_a_failed_salesforce_run_through_the_cli_says_why_and_stores_no_secret(

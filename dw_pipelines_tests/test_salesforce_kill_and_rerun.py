@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from dw_pipelines_tests.conftest import warehouse_rows
+from dw_pipelines_tests.conftest import kill_child_at, warehouse_rows
 
 RECORDS = 2000
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,28 +37,17 @@ def child_config(salesforce, warehouse_url: str, mode: str, bulk: bool) -> str: 
 
 
 def run_child(config: str, kill_at: str | None = None) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-m", "dw_pipelines_tests._salesforce_sync_child", config],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert child.stdout is not None
-    if kill_at is None:
-        _, err = child.communicate(timeout=120)
-        assert child.returncode == 0, err[-2000:]
+    """Sync in a child process; with `kill_at` ("batch N", or "commit": the first commit after
+    a batch), SIGKILL it in that phase instead."""
+    module = ["dw_pipelines_tests._salesforce_sync_child", config]
+    if kill_at is not None:
+        word, _, number = kill_at.partition(" ")
+        kill_child_at(module, word, int(number or 1), after=None if number else "batch")
         return
-    seen_batch = False
-    for line in child.stdout:
-        seen_batch = seen_batch or line.startswith("batch")
-        if line.strip() == kill_at and (kill_at != "commit" or seen_batch):
-            child.send_signal(signal.SIGKILL)
-            break
-    else:
-        pytest.fail(f"the sync finished before reaching {kill_at!r}: {child.stderr.read()[-2000:]}")  # type: ignore[union-attr]
-    child.wait(timeout=60)
-    assert child.returncode == -signal.SIGKILL
+    done = subprocess.run(
+        [sys.executable, "-m", *module], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def churn(org) -> None:  # type: ignore[no-untyped-def]

@@ -200,7 +200,7 @@ def _build_lag_check(source: str, key: dg.AssetKey, cdc: CdcSettings) -> dg.Asse
                             "status": "missing" if info is None else "lost",
                         },
                     )
-                age = None if info.active else repl.lag_age_s()
+                age = None if info.active else repl.lag_age_s(cdc.lag_warn_bytes)
             finally:
                 repl.close()
         passed, severity = slot_lag_severity(cdc, info.lag_bytes, age)
@@ -255,7 +255,7 @@ def _build_sensor(source: str, cdc: CdcSettings, job_name: str) -> dg.SensorDefi
                 if info.active:
                     return dg.SkipReason(f"replication slot '{repl.slot}' is being read")
                 context.update_cursor(lsn_text(info.confirmed_lsn))
-                if repl.oldest_pending() is not None:
+                if repl.oldest_pending(cdc.advance_after_bytes) is not None:
                     return dg.RunRequest(tags={"dw/cdc_reason": "changes pending"})
             finally:
                 repl.close()

@@ -32,6 +32,9 @@ from dw_pipelines.sync.errors import (
 from dw_pipelines.sync.redact import redact, safe_url
 from dw_pipelines.sync.sources.sql import libpq_url, split_object
 
+# How far past the slot's confirmed position a look at pending changes decodes at most.
+PEEK_WINDOW_BYTES = 16 << 20
+
 
 def replication_name(source: str) -> str:
     """`dw_<source>`: a valid slot and publication name (lowercase, digits, underscore)."""
@@ -91,7 +94,7 @@ class PgReplication:
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         if self._admin is None or self._admin.closed:
-            self._admin = self._connect()
+            self._admin = self._connect(options=SESSION_OPTIONS)  # arrays_to_json renders text
             self._admin.autocommit = True
         with self._admin.cursor() as cur:
             cur.execute(sql, params)
@@ -289,15 +292,21 @@ class PgReplication:
     def current_lsn(self) -> int:
         return pgoutput.parse_lsn(self.query("SELECT pg_current_wal_flush_lsn()::text")[0][0])
 
-    def oldest_pending(self) -> datetime | None:
-        """Commit time of the oldest change the slot holds for us, or None if there is none.
+    def oldest_pending(self, within_bytes: int = PEEK_WINDOW_BYTES) -> datetime | None:
+        """Commit time of the oldest change the slot holds for us, or None if none is seen.
 
-        Peeks without consuming: it decodes WAL up to the first change of a published table.
+        Peeks without consuming. Decoding costs as much as the WAL it reads, so it reads none
+        when WAL arithmetic says the slot is caught up, and stops `within_bytes` past the
+        confirmed position: a change beyond that is not seen (callers weigh that much pending
+        WAL by its size: `SlotInfo.lag_bytes`).
         """
+        info = self.slot_info()
+        if info is None or info.lag_bytes <= 0:
+            return None
         rows = self.query(
-            "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, 1,"
+            "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, 1,"
             " 'proto_version', '1', 'publication_names', %s)",
-            (self.slot, self.publication),
+            (self.slot, pgoutput.lsn_text(info.confirmed_lsn + within_bytes), self.publication),
         )
         for (data,) in rows:
             message = pgoutput.decode(bytes(data))
@@ -305,8 +314,8 @@ class PgReplication:
                 return message.commit_time
         return None
 
-    def lag_age_s(self) -> float | None:
-        oldest = self.oldest_pending()
+    def lag_age_s(self, within_bytes: int = PEEK_WINDOW_BYTES) -> float | None:
+        oldest = self.oldest_pending(within_bytes)
         return None if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
 
     # -- snapshot and stream ------------------------------------------------------------------

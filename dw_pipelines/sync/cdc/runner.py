@@ -131,6 +131,7 @@ class _Run:
     ) -> None:
         self.name, self.specs, self.source, self.warehouse = source_name, specs, source, warehouse
         self.repl, self.options, self.say = repl, options, say
+        source.warn = say
         self.result = CdcResult(source_name, repl.slot)
         self.tables: list[_Table] = []
         self.by_oid: dict[int, _Table | None] = {}
@@ -547,7 +548,7 @@ class _Run:
             if sql_type is not None:
                 values = self.repl.arrays_to_json(sql_type, values)
             try:
-                return to_arrow(column, values)
+                return to_arrow(column, values, lambda m: self.say(f"{table.spec.stream_id}: {m}"))
             except SyncError as exc:
                 raise type(exc)(f"stream '{table.spec.stream_id}': {exc}") from None
 

@@ -30,6 +30,9 @@ from dw_pipelines.sync.spec import SchemaPolicy
 # ahead of the warehouse (measured: 4 MiB blocks grew the pool to 150 MB; 1 MiB stays ~30 MB).
 BLOCK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 64 * 1024
+# Malformed CSV rows recorded for one file: enough to see every fault of a typical bad export,
+# few enough that a file which is not CSV at all stops being read early.
+RECORDED_BAD_ROWS = 1000
 
 
 class BadFile(SyncError):
@@ -38,9 +41,17 @@ class BadFile(SyncError):
 
 @dataclass(frozen=True)
 class BadRow:
-    line: int | None
+    line: (
+        int | None
+    )  # 1-based, the header included (a CSV record is one line: no newlines in values)
     error: str
     text: str
+
+
+def recorded_bad_rows(allowed: int) -> int:
+    """How many malformed rows a file is read for: every one up to a limit, and always one past
+    `allowed`, so the decision to quarantine never rests on an unread row."""
+    return max(RECORDED_BAD_ROWS, allowed + 1)
 
 
 FILE_COLUMNS = [Column(SOURCE_FILE, "string", False), Column(SOURCE_MODIFIED, "timestamptz", False)]
@@ -117,6 +128,9 @@ def open_file(
                 ]
                 arrays += [pa.repeat(value, n) for value in provenance]
                 yield pa.RecordBatch.from_arrays(arrays, schema=out_schema)
+            # The whole file was read to record every bad row; only now is it judged.
+            if len(bad_rows) > spec.max_bad_rows:
+                raise guard.too_many(bad_rows, spec.max_bad_rows)
         except Exception as exc:
             raise guard.classify(exc, bad_rows, spec.max_bad_rows) from None
 
@@ -177,7 +191,7 @@ def _csv(
                 (row.text or "")[:1000],
             )
         )
-        return "skip" if len(bad_rows) <= spec.max_bad_rows else "error"
+        return "skip" if len(bad_rows) < recorded_bad_rows(spec.max_bad_rows) else "error"
 
     types = {name: _parse_label(name, label).arrow_type() for name, label in labels.items()}
     types.update({c.name: c.arrow_type() for c in columns or ()})
@@ -189,6 +203,8 @@ def _csv(
             # declared names replace a header line rather than read it as data
             skip_rows=1 if options.column_names and options.header else 0,
             encoding=options.encoding,
+            # One thread: only then does Arrow tell the invalid-row handler the row's number.
+            use_threads=False,
         ),
         parse_options=pcsv.ParseOptions(
             delimiter=delimiter, quote_char=options.quote_char, invalid_row_handler=on_invalid
@@ -381,14 +397,22 @@ class _Guard:
         if isinstance(exc, BadFile):
             return exc
         if bad_rows and len(bad_rows) > allowed:
-            first = bad_rows[0]
-            return BadFile(
-                f"{len(bad_rows)} malformed row(s), more than max_bad_rows ({allowed});"
-                f" first: {first.error}: {first.text[:200]}"
-            )
+            return self.too_many(bad_rows, allowed)
         if isinstance(exc, (pa.ArrowException, OSError, ValueError, UnicodeDecodeError)):
             return BadFile(_first_line(exc))
         return exc
+
+    @staticmethod
+    def too_many(bad_rows: list[BadRow], allowed: int) -> BadFile:
+        first = bad_rows[0]
+        # At the recording limit the read stopped: more rows may be bad than were counted.
+        count = len(bad_rows)
+        counted = f"at least {count}" if count >= recorded_bad_rows(allowed) else str(count)
+        where = f"line {first.line}" if first.line is not None else "first"
+        return BadFile(
+            f"{counted} malformed row(s), more than max_bad_rows ({allowed});"
+            f" {where}: {first.error}: {first.text[:200]}"
+        )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ by its batch size. Other databases are read through SQLAlchemy with a server-sid
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -21,6 +21,7 @@ from sqlalchemy import types as sat
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import make_url
 
+from dw_pipelines.sync.cdc.pgtext import SESSION_SETTINGS, TEXT_PARSED, to_arrow
 from dw_pipelines.sync.errors import (
     DataConversionError,
     SourceObjectMissing,
@@ -126,6 +127,8 @@ class SqlSource:
         # An exported PostgreSQL snapshot (CDC): reads then see exactly the database as of a
         # replication slot's start point, so snapshot and change stream neither gap nor overlap.
         self.snapshot: str | None = None
+        # Told, during a CDC snapshot, how many values a column's type cannot hold became NULL.
+        self.warn: Callable[[str], None] | None = None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -247,10 +250,15 @@ class SqlSource:
         table = self._table(request.object)
         quote = self.engine.dialect.identifier_preparer.quote
         exprs = []
+        # A CDC snapshot reads what the change stream receives as text as text too, and
+        # parses it the same way: both render every value identically.
+        as_text = {c.name for c in request.columns if c.type in TEXT_PARSED and self.snapshot}
         for column in request.columns:
             ident = quote(column.name)
             sa_type = table.c[column.name].type
-            if isinstance(sa_type, postgresql.ARRAY):
+            if column.name in as_text:
+                exprs.append(f"{ident}::text AS {ident}")
+            elif isinstance(sa_type, postgresql.ARRAY):
                 exprs.append(f"to_json({ident})::text AS {ident}")
             elif _needs_text_cast(sa_type, column):
                 exprs.append(f"{ident}::text AS {ident}")
@@ -293,6 +301,8 @@ class SqlSource:
             handle, _ = statement.execute_query()
             reader = pa.RecordBatchReader._import_from_c(handle.address)
             for batch in reader:
+                if as_text:
+                    batch = self._parse_text(request, batch, schema)
                 yield conform_batch(batch, schema)
         except SyncError:
             raise
@@ -306,12 +316,26 @@ class SqlSource:
                     except Exception:
                         pass  # closing after a failure must not hide the failure
 
+    def _parse_text(
+        self, request: ReadRequest, batch: pa.RecordBatch, schema: pa.Schema
+    ) -> pa.RecordBatch:
+        warn = self.warn
+        say = None if warn is None else (lambda m: warn(f"table '{request.object}': {m}"))
+        arrays = [
+            to_arrow(c, array, say) if pa.types.is_string(array.type) else array
+            for c, array in zip(request.columns, batch.columns, strict=True)
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
 
 def _import_snapshot(connection: adbc_driver_manager.AdbcConnection, snapshot: str) -> None:
     connection.set_autocommit(False)
+    # The walsender's text settings, so values read as text match the change stream's.
+    settings = [f"SET LOCAL {name} = {pg_literal(v)}" for name, v in SESSION_SETTINGS.items()]
     for sql in (
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         f"SET TRANSACTION SNAPSHOT {pg_literal(snapshot)}",
+        *settings,
     ):
         statement = adbc_driver_manager.AdbcStatement(connection)
         try:
