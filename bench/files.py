@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dw_pipelines.demo import s3_server  # noqa: E402
+from dw_pipelines.devservices import s3_server  # noqa: E402
 
 BUCKET = "bench-files"
 

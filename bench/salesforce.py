@@ -31,7 +31,7 @@ def reference(domain: str, ca: str, soql: str) -> None:
     """Log in (SOAP), run one Bulk 2.0 query job, fetch every page, keep nothing."""
     import requests
 
-    from dw_pipelines_tests.salesforce_fake import FakeOrg
+    from dw_pipelines.devservices.salesforce_fake import FakeOrg
 
     org = FakeOrg()
     http = requests.Session()
@@ -69,6 +69,7 @@ def reference(domain: str, ca: str, soql: str) -> None:
 
 
 def engine(domain: str, ca: str, warehouse: str) -> None:
+    from dw_pipelines.devservices.salesforce_fake import FakeOrg
     from dw_pipelines.sync.engine import sync_stream
     from dw_pipelines.sync.sources.salesforce import (
         SalesforceAuth,
@@ -77,7 +78,6 @@ def engine(domain: str, ca: str, warehouse: str) -> None:
     )
     from dw_pipelines.sync.spec import StreamSpec
     from dw_pipelines.sync.warehouses import open_warehouse
-    from dw_pipelines_tests.salesforce_fake import FakeOrg
 
     org = FakeOrg()
     auth = SalesforceAuth(
@@ -106,15 +106,15 @@ def measured(*args: str) -> tuple[dict[str, float], float]:
 
 def run(records: int, workdir: Path) -> list[tuple[str, int, float, float]]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "dw_pipelines_tests.salesforce_fake", "--dir", str(workdir),
+        [sys.executable, "-m", "dw_pipelines.devservices.salesforce_fake", "--dir", str(workdir),
          "--bench", str(records)],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     try:
         ready = json.loads(server.stdout.readline())  # type: ignore[union-attr]
         domain, ca = ready["domain"], ready["ca_bundle"]
+        from dw_pipelines.devservices.salesforce_fake import FakeOrg
         from dw_pipelines.sync.sources.salesforce import logical_column
-        from dw_pipelines_tests.salesforce_fake import FakeOrg
 
         columns = [c for c in map(logical_column, FakeOrg().fields("Account")) if c is not None]
         soql = f"SELECT {', '.join(c.name for c in columns)} FROM Account ORDER BY Id"

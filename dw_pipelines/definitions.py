@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 
 import dagster as dg
 
 from dw_pipelines import settings
-from dw_pipelines.ingest.assets import WAREHOUSE_OP_TAG
 from dw_pipelines.ingest.jobs import (
     all_streams_job,
     full_refresh_sync_job,
@@ -16,20 +17,32 @@ from dw_pipelines.ingest.jobs import (
 )
 from dw_pipelines.resources.warehouse import WarehouseResource
 
-# One process writes a DuckDB file at a time: let a run's syncs take turns instead of
-# queueing on the file lock. PostgreSQL warehouses take them in parallel.
-executor = dg.multiprocess_executor.configured(
-    {"tag_concurrency_limits": [{"key": WAREHOUSE_OP_TAG, "value": "duckdb", "limit": 1}]}
-)
+
+def executor() -> dg.ExecutorDefinition:
+    """DuckDB lets one process write its file at a time, so a run's syncs take turns anyway:
+    running them in the run's own process saves a process start and a code-location load per
+    step. A PostgreSQL warehouse takes syncs in parallel, one process per step."""
+    if settings.warehouse_kind() == "duckdb":
+        return dg.in_process_executor
+    return dg.multiprocess_executor
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    return _build(frozenset(os.environ.items()))
+
+
+# One `dagster asset materialize` or run worker rebuilds the repository from its code pointer
+# several times (plan, run, each step), and each rebuild would call defs() again. What defs()
+# returns depends only on the code, the YAML and the environment, so it is built once per
+# environment in a process.
+@functools.lru_cache(maxsize=4)
+def _build(environment: frozenset[tuple[str, str]]) -> dg.Definitions:
     location_wide = dg.Definitions(
         jobs=[all_streams_job, incremental_sync_job, full_refresh_sync_job],
         schedules=sync_schedules(),
         resources={"warehouse": WarehouseResource(url=settings.warehouse_url_config())},
-        executor=executor,
+        executor=executor(),
     )
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent), location_wide

@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from dw_pipelines.sync.urls import MalformedUrl, parse_url
 from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL
 
 WAREHOUSE_URL_ENV = "DW_WAREHOUSE_URL"
@@ -27,5 +28,9 @@ def warehouse_catalog() -> str:
     """The first part of `dagster/table_name`: the DuckDB file's name or the PostgreSQL database."""
     url = os.environ.get(WAREHOUSE_URL_ENV) or DEFAULT_WAREHOUSE_URL
     if warehouse_kind() == "postgres":
-        return url.rsplit("/", 1)[-1].split("?")[0] or "postgres"
+        # Parsed, not split on '/': a password may hold one, and this name is shown in the UI.
+        try:
+            return parse_url(url).database or "postgres"
+        except MalformedUrl:
+            return "postgres"
     return os.path.splitext(os.path.basename(url))[0] or "warehouse"

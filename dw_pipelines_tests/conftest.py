@@ -128,13 +128,13 @@ def source_url(request: pytest.FixtureRequest) -> str:
 
 def run_sql(url: str, *statements: str) -> None:
     """Run statements on a source database (autocommit), e.g. to create and change test data."""
-    from dw_pipelines.sync.sources.sql import sqlalchemy_url
+    from dw_pipelines.sync.urls import sqlalchemy_url
 
     _admin_execute(sqlalchemy_url(url).render_as_string(hide_password=False), *statements)
 
 
 def query(url: str, sql: str) -> list[tuple]:
-    from dw_pipelines.sync.sources.sql import sqlalchemy_url
+    from dw_pipelines.sync.urls import sqlalchemy_url
 
     engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
@@ -219,7 +219,7 @@ def run_cdc(
 @pytest.fixture(scope="session")
 def local_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One SeaweedFS `weed mini` for the session, on free loopback ports."""
-    from dw_pipelines.demo import s3_server
+    from dw_pipelines.devservices import s3_server
 
     try:
         s3_server.weed_binary()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dw_pipelines_tests.salesforce_fake import FakeOrg, FakeServer, make_certificate
+from dw_pipelines.devservices.salesforce_fake import FakeOrg, FakeServer, make_certificate
 
 # Fast but real: every knob a test does not set is the production default.
 FAST = {

@@ -158,6 +158,25 @@ def test_a_user_without_replication_rights_is_refused_with_the_fix(
 
 
 @pytest.mark.usefixtures("logical_wal")
+def test_a_publication_named_in_yaml_with_quotes_capitals_and_commas_is_used_as_written(
+    pg_source_url, duckdb_warehouse_url
+) -> None:
+    names = {"slot": "dw_src_custom", "publication": 'Shop "Items", v2'}
+    make_items(pg_source_url)
+    run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS, **names)
+    run_sql(pg_source_url, "UPDATE items SET name = 'renamed' WHERE id = 3")
+
+    result = run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS, **names)
+
+    assert result.slot == "dw_src_custom"
+    assert query(pg_source_url, "SELECT pubname FROM pg_publication") == [('Shop "Items", v2',)]
+    assert mirrored(pg_source_url, duckdb_warehouse_url)
+    assert warehouse_rows(duckdb_warehouse_url, "SELECT name FROM src.items WHERE id = 3") == [
+        ("renamed",)
+    ]
+
+
+@pytest.mark.usefixtures("logical_wal")
 def test_the_drop_command_removes_slot_and_publication(pg_source_url, duckdb_warehouse_url) -> None:
     make_items(pg_source_url)
     run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)

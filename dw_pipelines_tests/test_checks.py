@@ -1,4 +1,5 @@
-"""The primary-key check runs after each sync and fails when the warehouse holds a duplicate."""
+"""The primary-key check runs after each sync, in the sync's own step, and fails when the
+warehouse holds a duplicate."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 
 from dw_pipelines.demo import shop
 from dw_pipelines.ingest.assets import build_stream_asset, source_resource_key
-from dw_pipelines.ingest.checks import build_stream_checks
 from dw_pipelines.resources.sql_source import SqlSourceResource
 from dw_pipelines.resources.warehouse import WarehouseResource
 from dw_pipelines.sync.spec import StreamSpec
@@ -36,10 +36,7 @@ def resources(tmp_path: Path) -> dict[str, dg.ConfigurableResource]:
 
 
 def run(resources: dict[str, dg.ConfigurableResource]) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [build_stream_asset(ORDERS, source_kind="sqlite"), *build_stream_checks(ORDERS)],
-        resources=resources,
-    )
+    return dg.materialize([build_stream_asset(ORDERS, source_kind="sqlite")], resources=resources)
 
 
 def test_the_primary_key_check_passes_after_a_sync(resources: dict) -> None:
@@ -55,7 +52,7 @@ def test_the_primary_key_check_fails_on_a_duplicate_in_the_warehouse(resources: 
         con.execute("INSERT INTO demo_shop.orders SELECT * FROM demo_shop.orders WHERE id = 42")
 
     result = dg.materialize(
-        build_stream_checks(ORDERS),
+        [build_stream_asset(ORDERS, source_kind="sqlite")],
         resources=resources,
         selection=dg.AssetSelection.checks_for_assets(dg.AssetKey(["demo_shop", "orders"])),
     )
@@ -70,4 +67,24 @@ def test_append_streams_have_no_key_check_since_they_keep_versions() -> None:
     spec = StreamSpec(
         source="s", object="t", mode="incremental_append", primary_key=("id",), cursor="c"
     )  # type: ignore[arg-type]
-    assert build_stream_checks(spec) == []
+    assert not build_stream_asset(spec, source_kind="sqlite").check_specs
+
+
+def test_the_check_is_evaluated_in_the_sync_step_without_a_step_of_its_own(
+    resources: dict,
+) -> None:
+    result = run(resources)
+    steps = {e.step_key for e in result.all_events if e.is_step_start}
+    assert steps == {"demo_shop__orders"}
+    assert result.get_asset_check_evaluations()[0].passed
+
+
+def test_a_run_of_the_check_alone_does_not_sync(resources: dict) -> None:
+    run(resources)
+    result = dg.materialize(
+        [build_stream_asset(ORDERS, source_kind="sqlite")],
+        resources=resources,
+        selection=dg.AssetSelection.checks_for_assets(dg.AssetKey(["demo_shop", "orders"])),
+    )
+    assert result.get_asset_materialization_events() == []
+    assert len(result.get_asset_check_evaluations()) == 1

@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 
 from dw_pipelines.demo import drops, shop
-from dw_pipelines_tests.conftest import warehouse_rows
-from dw_pipelines_tests.salesforce_fake import seed_demo
+from dw_pipelines.devservices.salesforce_fake import seed_demo
+from dw_pipelines_tests.conftest import MYSQL_HOST, MYSQL_PORT, warehouse_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -137,6 +137,36 @@ def test_a_failed_sync_says_why_and_never_shows_the_password(project_env: dict[s
     for path in Path(env["DAGSTER_HOME"]).rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_password_with_url_special_characters_never_reaches_output_or_instance(
+    project_env: dict[str, str],
+) -> None:
+    # Unencoded, as people paste generated passwords; MariaDB really checks and refuses it.
+    password = "Zq7x/Kx9w@Wm3v:Pv5u%Ty8t?Rb2s#Hn6r Lc4q"
+    url = f"mysql://dw_nobody:{password}@{MYSQL_HOST}:{MYSQL_PORT}/shop"
+    env = {**project_env, "DW_DEMO_SHOP_URL": url}
+    done = dagster(env, "asset", "materialize", "--select", "demo_shop/orders")
+
+    assert done.returncode != 0
+    assert "Access denied for user 'dw_nobody'" in done.stdout + done.stderr
+    pieces = [
+        password,
+        *password.replace("/", " ")
+        .replace("@", " ")
+        .replace(":", " ")
+        .replace("%", " ")
+        .replace("?", " ")
+        .replace("#", " ")
+        .split(),
+    ]
+    stored = [p for p in Path(env["DAGSTER_HOME"]).rglob("*") if p.is_file()]
+    # The scan covers the compute logs, where a printed traceback would land.
+    assert any("compute_logs" in p.parts for p in stored)
+    for piece in pieces:
+        assert piece not in done.stdout + done.stderr, piece
+        for path in stored:
+            assert piece.encode() not in path.read_bytes(), (piece, path)
 
 
 def test_s3_keys_never_reach_the_output_or_the_instance(project_env: dict[str, str]) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -76,8 +80,7 @@ def test_source_urls_come_from_the_environment_variable_the_yaml_names(
 def test_streams_keeping_one_row_per_key_have_a_primary_key_check(defs: dg.Definitions) -> None:
     checked = {
         key.asset_key.path[-1]
-        for checks in defs.asset_checks or []
-        for key in checks.check_keys
+        for key in defs.resolve_asset_graph().asset_check_keys
         if key.name == "primary_key_is_unique"
     }
     assert checked == {"customers", "products", "orders"} | SALESFORCE_STREAMS
@@ -112,3 +115,34 @@ def test_the_salesforce_reconcile_job_syncs_then_reconciles_every_merge_stream(
     assert selected == {("salesforce", n) for n in SALESFORCE_STREAMS}
     schedule = defs.resolve_schedule_def("salesforce_reconcile_schedule")
     assert schedule.cron_schedule == "0 4 * * 0"
+
+
+def test_a_duckdb_warehouse_runs_every_sync_of_a_run_in_the_run_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DW_WAREHOUSE_URL", str(tmp_path / "warehouse.duckdb"))
+    assert load_defs().executor == dg.in_process_executor
+
+
+def test_a_postgres_warehouse_runs_each_sync_in_its_own_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DW_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/warehouse")
+    assert load_defs().executor == dg.multiprocess_executor
+
+
+def test_loading_twice_in_one_environment_builds_the_definitions_once() -> None:
+    assert load_defs() is load_defs()
+
+
+def test_loading_the_definitions_imports_no_engine_library() -> None:
+    """The webserver, the daemon and every run's process load the definitions: the libraries a
+    sync needs are imported where it runs."""
+    code = (
+        "import sys, dw_pipelines.definitions as d; d.defs();"
+        "heavy = {'duckdb', 'sqlalchemy', 'boto3', 'simple_salesforce', 'psycopg2',"
+        " 'adbc_driver_postgresql', 'pyarrow.parquet', 'pyarrow.compute'};"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import traceback
 from datetime import datetime
 
+import pyarrow as pa
 import pytest
 
 from dw_pipelines.sync.engine import sync_stream
@@ -16,7 +17,9 @@ from dw_pipelines.sync.errors import (
     SourceUnreachable,
     SyncError,
     WarehouseUnreachable,
+    with_context,
 )
+from dw_pipelines.sync.sources.base import ReadRequest
 from dw_pipelines.sync.sources.sql import SqlSource
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec
 from dw_pipelines.sync.warehouses import open_warehouse
@@ -200,3 +203,57 @@ def test_a_window_on_a_full_refresh_stream_is_refused(
             mode="full_refresh",
             window=Window(datetime(2026, 1, 1), None),
         )
+
+
+class _Refused(SourceUnreachable):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _RefusingSource(SqlSource):
+    """A real source whose reads fail with an error that carries an attribute and a cause."""
+
+    def read(self, request: ReadRequest) -> pa.RecordBatchReader:
+        try:
+            raise ConnectionResetError("connection reset by peer")
+        except ConnectionResetError as exc:
+            raise _Refused("the server went away", code="08006") from exc
+
+
+def test_a_source_error_keeps_its_type_attributes_and_cause_and_names_the_stream(
+    pg_source_url: str, duckdb_warehouse_url: str
+) -> None:
+    run_sql(pg_source_url, "CREATE TABLE orders (id int, note text, ts timestamp NOT NULL)")
+    source = _RefusingSource(pg_source_url, name="src")
+    warehouse = open_warehouse(duckdb_warehouse_url)
+    try:
+        with pytest.raises(_Refused) as caught:
+            sync_stream(StreamSpec(source="src", **MERGE), source, warehouse)  # type: ignore[arg-type]
+    finally:
+        warehouse.close()
+        source.close()
+    assert str(caught.value) == "stream 'src.orders': the server went away"
+    assert caught.value.code == "08006"
+    assert isinstance(caught.value.__cause__, ConnectionResetError)
+    # The traceback still reaches down to where the error was raised.
+    assert caught.traceback[-1].name == "read"
+
+
+def test_context_added_to_an_error_keeps_its_constructor_arguments_as_attributes() -> None:
+    try:
+        try:
+            raise ValueError("not a duration")
+        except ValueError as cause:
+            raise DeclarationError("shop.orders", "lookback", "is not a duration") from cause
+    except DeclarationError as exc:
+        original, same = exc, with_context(exc, "run 42")
+
+    assert same is original
+    assert str(same) == "run 42: stream 'shop.orders': field 'lookback': is not a duration"
+    assert (same.stream, same.field_name, same.problem) == (
+        "shop.orders",
+        "lookback",
+        "is not a duration",
+    )
+    assert isinstance(same.__cause__, ValueError)

@@ -26,7 +26,7 @@ LOAD = """
     from dw_pipelines.sync.files.runner import sync_files
     from dw_pipelines.sync.files.spec import FileStreamSpec
     from dw_pipelines.sync.files.store import S3Store
-    from dw_pipelines.demo.s3_server import LocalS3
+    from dw_pipelines.devservices.s3_server import LocalS3
     from pathlib import Path
     endpoint, key_id, secret, bucket, prefix, warehouse_path = sys.argv[1:]
     from dw_pipelines.sync.warehouses import open_warehouse

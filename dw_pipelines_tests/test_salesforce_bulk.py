@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from dw_pipelines.devservices.salesforce_fake import BulkJob
 from dw_pipelines.sync.errors import SourceUnreachable
 from dw_pipelines.sync.sources.salesforce import read_ahead
-from dw_pipelines_tests.salesforce_fake import BulkJob
 
 SPEC = {"object": "Account", "mode": "full_refresh"}
 BULK = {"bulk_threshold": 1, "request_timeout_seconds": 0.3}

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
 from dw_pipelines.demo.salesforce import fake_org
+from dw_pipelines.devservices.salesforce_fake import FakeOrg, seed_demo
 from dw_pipelines.sync.sources.salesforce import (
     SalesforceAuth,
     SalesforceSettings,
@@ -68,3 +75,34 @@ def test_the_demo_org_is_seeded_then_a_day_of_crm_activity_later_on_each_start(
         duckdb_warehouse_url,
         'SELECT count(*) FROM salesforce.account WHERE "BillingCity" IS NOT NULL',
     ) == [(40,)]
+
+
+def test_the_saved_org_loads_back_with_every_value_and_type(tmp_path: Path) -> None:
+    org = FakeOrg()
+    seed_demo(org, accounts=5)
+    org.save(tmp_path / "org.json")
+
+    loaded = FakeOrg()
+    loaded.load(tmp_path / "org.json")
+    assert (loaded.records, loaded.clock, loaded.last_id) == (org.records, org.clock, org.last_id)
+    assert {type(v) for r in loaded.records["Opportunity"].values() for v in r.values()} == {
+        type(v) for r in org.records["Opportunity"].values() for v in r.values()
+    }
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_a_state_file_holding_a_pickle_is_refused_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    state = tmp_path / "org.json"
+    state.write_bytes(pickle.dumps({"records": _RunsCode(marker)}))
+
+    with pytest.raises(ValueError):
+        FakeOrg().load(state)
+    assert not marker.exists()

@@ -336,7 +336,7 @@ def test_requests_ca_bundle_from_the_environment_does_not_override_the_configure
 def test_a_certificate_the_configured_ca_does_not_trust_fails_clearly(
     salesforce, duckdb_warehouse_url, tmp_path
 ) -> None:
-    from dw_pipelines_tests.salesforce_fake import make_certificate
+    from dw_pipelines.devservices.salesforce_fake import make_certificate
 
     other_ca, _ = make_certificate(tmp_path / "other")
 

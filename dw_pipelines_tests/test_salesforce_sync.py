@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
+from dw_pipelines.devservices.salesforce_fake import field_def, system_fields
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.sources.salesforce import BulkJobFailed
 from dw_pipelines_tests.conftest import warehouse_rows
-from dw_pipelines_tests.salesforce_fake import field_def, system_fields
 
 UTC = dt.UTC
 
@@ -362,7 +362,7 @@ def test_reads_at_the_bulk_threshold_use_a_bulk_2_query_job(salesforce, warehous
 
 
 def test_bulk_and_rest_deliver_identical_rows(salesforce, duckdb_warehouse_url, tmp_path) -> None:
-    from dw_pipelines_tests.salesforce_fake import seed_demo
+    from dw_pipelines.devservices.salesforce_fake import seed_demo
 
     seed_demo(salesforce.org, accounts=25)
     for obj in ("Account", "Contact", "Opportunity", "Lead"):

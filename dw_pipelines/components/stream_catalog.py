@@ -7,22 +7,22 @@ that the YAML names, so no secret is ever written in it.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 
 from dw_pipelines.ingest.assets import build_stream_asset, source_resource_key
-from dw_pipelines.ingest.cdc import CdcSettings, build_cdc_defs
-from dw_pipelines.ingest.checks import build_stream_checks
 from dw_pipelines.ingest.files import FileStreamSettings, build_file_stream_defs
 from dw_pipelines.resources.s3 import S3Resource
 from dw_pipelines.resources.salesforce import SalesforceResource
 from dw_pipelines.resources.sql_source import SqlSourceResource
-from dw_pipelines.sync.cdc.runner import CdcOptions
 from dw_pipelines.sync.files.formats import check_type_labels
 from dw_pipelines.sync.files.spec import CsvOptions, FileStreamSpec
-from dw_pipelines.sync.sources.salesforce import CURSOR_FALLBACKS, DEFAULT_API_VERSION
+from dw_pipelines.sync.sources.salesforce_defaults import CURSOR_FALLBACKS, DEFAULT_API_VERSION
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec, SyncMode, parse_duration
+
+if TYPE_CHECKING:
+    from dw_pipelines.ingest.cdc import CdcSettings
 
 
 class CdcModel(dg.Model):
@@ -42,6 +42,10 @@ class CdcModel(dg.Model):
     lag_fail_age: str = "1 hour"
 
     def to_settings(self) -> CdcSettings:
+        # CDC (psycopg2, the runner) is loaded only by catalogs that declare CDC streams.
+        from dw_pipelines.ingest.cdc import CdcSettings
+        from dw_pipelines.sync.cdc.runner import CdcOptions
+
         return CdcSettings(
             options=CdcOptions(
                 slot=self.slot,
@@ -173,7 +177,10 @@ class SourceModel(dg.Model):
         if self.type == "salesforce":
             return (self.salesforce or SalesforceModel()).to_resource(name)
         return SqlSourceResource(
-            url=dg.EnvVar(self.url_env or ""), name=name, batch_rows=self.batch_rows
+            url=dg.EnvVar(self.url_env or ""),
+            name=name,
+            batch_rows=self.batch_rows,
+            url_env=self.url_env,
         )
 
 
@@ -309,7 +316,7 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         specs = self.validated_specs()
-        assets, checks, jobs, schedules = [], [], [], []
+        assets, jobs, schedules = [], [], []
         cdc_defs = [self._cdc_defs(name) for name in self.sources if self._cdc_streams(name)]
         file_defs = []
         for stream, spec in zip(self.streams, specs, strict=True):
@@ -327,7 +334,6 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
                 continue
             if spec.mode is SyncMode.CDC:
                 continue
-            checks += build_stream_checks(spec)
             source = self.sources[spec.source]
             assets.append(
                 build_stream_asset(
@@ -376,7 +382,6 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
         return dg.Definitions.merge(
             dg.Definitions(
                 assets=assets,
-                asset_checks=checks,
                 jobs=jobs,
                 schedules=schedules,
                 resources=resources,
@@ -389,6 +394,8 @@ class StreamCatalog(dg.Component, dg.Model, dg.Resolvable):
         return [s for s in self.streams if s.source == source and s.mode == "cdc"]
 
     def _cdc_defs(self, source: str) -> dg.Definitions:
+        from dw_pipelines.ingest.cdc import build_cdc_defs
+
         streams = self._cdc_streams(source)
         specs = [s.to_spec() for s in streams]
         settings = (self.sources[source].cdc or CdcModel()).to_settings()

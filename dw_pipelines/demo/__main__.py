@@ -23,8 +23,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from dw_pipelines import settings
-from dw_pipelines.demo import drops, localenv, s3_server, shop
+from dw_pipelines.demo import drops, localenv, shop
 from dw_pipelines.demo import summary as tables_summary
+from dw_pipelines.devservices import s3_server
 from dw_pipelines.sync.redact import safe_url
 from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL, open_warehouse
 

@@ -1,4 +1,4 @@
-"""The demo's Salesforce: the test suite's fake org, served over HTTPS while a command runs.
+"""The demo's Salesforce: the dev-services fake org, served over HTTPS while a command runs.
 
 Its data persists in `$DW_HOME/salesforce/`: the first run seeds realistic accounts, contacts,
 opportunities and leads; every later run is a day later (new leads, deals moving on, a contact
@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 @contextmanager
 def fake_org(home: Path) -> Iterator[dict[str, str]]:
     """Start the fake org on a free port; yield the DW_SALESFORCE_* variables the YAML names."""
-    from dw_pipelines_tests.salesforce_fake import FakeOrg
+    from dw_pipelines.devservices.salesforce_fake import FakeOrg
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "dw_pipelines_tests.salesforce_fake", "--dir", str(home)],
+        [sys.executable, "-m", "dw_pipelines.devservices.salesforce_fake", "--dir", str(home)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,

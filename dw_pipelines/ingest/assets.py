@@ -3,16 +3,18 @@
 No `from __future__ import annotations` here: Dagster reads the config annotation at runtime.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from dw_pipelines import settings
-from dw_pipelines.sync.engine import SyncResult, Window, reconcile_stream, sync_stream
+from dw_pipelines.ingest.checks import primary_key_check, primary_key_result
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.spec import StreamSpec, SyncMode
-from dw_pipelines.sync.state import cursor_text
-from dw_pipelines.sync.warehouses.base import DELETED_AT, SYNCED_AT
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.engine import SyncResult
 
 SYNC_MODE_TAG = "dw/sync_mode"
 SOURCE_TAG = "dw/source"
@@ -47,17 +49,21 @@ def build_stream_asset(
     group: str | None = None,
     pool: str | None = None,
 ) -> dg.AssetsDefinition:
-    """`pool` names a Dagster concurrency pool shared by the streams of a rate-limited source."""
-    warehouse_kind = settings.warehouse_kind()
+    """`pool` names a Dagster concurrency pool shared by the streams of a rate-limited source.
 
-    @dg.asset(
-        key=[spec.source, spec.name],
+    The stream's primary-key check is evaluated in the same step, after the sync; the asset can
+    be subset so that a run selecting only the check evaluates it without syncing."""
+    warehouse_kind = settings.warehouse_kind()
+    check = primary_key_check(spec)
+
+    key = dg.AssetKey([spec.source, spec.name])
+    asset = dg.AssetSpec(
+        key,
         group_name=group or spec.source,
         kinds={source_kind, warehouse_kind},
         owners=list(owners),
         description=description or f"`{spec.object}` from {spec.source}, synced {spec.mode.value}.",
         tags={SYNC_MODE_TAG: spec.mode.value, SOURCE_TAG: spec.source},
-        op_tags={WAREHOUSE_OP_TAG: warehouse_kind},
         metadata={
             "dagster/table_name": table_name(spec),
             "source_object": spec.object,
@@ -67,10 +73,33 @@ def build_stream_asset(
             "lookback": str(spec.lookback or ""),
             "schema_policy": spec.schema_policy.value,
         },
+    )
+
+    # A one-asset multi_asset rather than @dg.asset: only it can be subset to the check alone.
+    @dg.multi_asset(
+        name=key.to_python_identifier(),
+        specs=[asset],
+        op_tags={WAREHOUSE_OP_TAG: warehouse_kind},
         required_resource_keys={"warehouse", source_resource_key(spec.source)},
         pool=pool,
+        check_specs=[check] if check else None,
+        can_subset=True,
     )
+    def _step(
+        context: dg.AssetExecutionContext, config: SyncConfig
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        if context.selected_asset_keys:  # empty when the run selected only the check
+            yield _sync(context, config)
+        if check is not None and check.key in context.selected_asset_check_keys:
+            with context.resources.warehouse.open() as warehouse:
+                yield primary_key_result(spec, warehouse)
+
     def _sync(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult:
+        # The engine (pyarrow, drivers) is imported where a sync runs, not where definitions load.
+        from dw_pipelines.sync.engine import Window, reconcile_stream, sync_stream
+        from dw_pipelines.sync.state import cursor_text
+        from dw_pipelines.sync.warehouses.base import DELETED_AT
+
         window = None
         if config.window_start is not None or config.window_end is not None:
             window = Window(config.window_start, config.window_end)
@@ -101,7 +130,7 @@ def build_stream_asset(
         metadata = materialization_metadata(spec, result, extra)
         return dg.MaterializeResult(metadata={**metadata, **usage})
 
-    return _sync
+    return _step
 
 
 def source_run_metadata(source: object) -> dict[str, object]:
@@ -112,8 +141,11 @@ def source_run_metadata(source: object) -> dict[str, object]:
 
 
 def materialization_metadata(
-    spec: StreamSpec, result: SyncResult, extra_columns: Sequence[dg.TableColumn] = ()
+    spec: StreamSpec, result: "SyncResult", extra_columns: Sequence[dg.TableColumn] = ()
 ) -> dict[str, object]:
+    from dw_pipelines.sync.state import cursor_text
+    from dw_pipelines.sync.warehouses.base import SYNCED_AT
+
     columns = [
         dg.TableColumn(
             c.name,

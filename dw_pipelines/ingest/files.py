@@ -6,6 +6,7 @@ No `from __future__ import annotations`: Dagster reads config and context annota
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -19,16 +20,12 @@ from dw_pipelines.ingest.assets import (
     table_name,
 )
 from dw_pipelines.ingest.file_cursor import FileCursor, plan_batches
-from dw_pipelines.sync.engine import SyncResult
 from dw_pipelines.sync.errors import SyncError
-from dw_pipelines.sync.files.runner import (
-    FilesResult,
-    listed_objects,
-    quarantined_files,
-    sync_files,
-)
 from dw_pipelines.sync.files.spec import SOURCE_FILE, SOURCE_MODIFIED, FileStreamSpec, Partitioning
 from dw_pipelines.sync.files.store import ObjectInfo
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.files.runner import FilesResult
 
 FILES_MODE = "files"
 
@@ -117,6 +114,9 @@ def _build_asset(
         required_resource_keys={"warehouse", source_resource_key(spec.source)},
     )
     def _load(context: dg.AssetExecutionContext, config: FilesConfig) -> dg.MaterializeResult:
+        # The runner (pyarrow, DuckDB) is imported where a load runs, not where definitions load.
+        from dw_pipelines.sync.files.runner import sync_files
+
         days: list[date | None] = (
             [date.fromisoformat(k) for k in context.partition_keys] if partitions else [None]
         )
@@ -149,7 +149,9 @@ def _build_asset(
     return _load
 
 
-def _combine(results: list[FilesResult]) -> FilesResult:
+def _combine(results: list["FilesResult"]) -> "FilesResult":
+    from dw_pipelines.sync.files.runner import FilesResult
+
     total = results[-1]
     if len(results) == 1:
         return total
@@ -166,7 +168,9 @@ def _combine(results: list[FilesResult]) -> FilesResult:
     return combined
 
 
-def files_metadata(spec: FileStreamSpec, result: FilesResult) -> dict[str, object]:
+def files_metadata(spec: FileStreamSpec, result: "FilesResult") -> dict[str, object]:
+    from dw_pipelines.sync.engine import SyncResult
+
     as_sync = SyncResult(
         spec.stream_id,
         FILES_MODE,
@@ -224,6 +228,8 @@ def _build_quarantine_check(spec: FileStreamSpec) -> dg.AssetChecksDefinition:
         op_tags={WAREHOUSE_OP_TAG: settings.warehouse_kind()},
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from dw_pipelines.sync.files.runner import quarantined_files
+
         with context.resources.warehouse.open() as warehouse:
             bad = quarantined_files(warehouse, spec.stream_id)
         return dg.AssetCheckResult(
@@ -252,6 +258,8 @@ def _build_sensor(spec: FileStreamSpec, settings_: FileStreamSettings) -> dg.Sen
         description=f"Requests runs of {spec.stream_id} for new or rewritten objects.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        from dw_pipelines.sync.files.runner import listed_objects
+
         cursor = FileCursor.load(context.cursor)
         with getattr(context.resources, source_resource_key(spec.source)).open() as store:
             objects = listed_objects(spec, store)

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.session
 import dagster as dg
-from botocore.config import Config
-from botocore.credentials import (
-    AssumeRoleCredentialFetcher,
-    CredentialProvider,
-    Credentials,
-    DeferredRefreshableCredentials,
-)
 
-from dw_pipelines.sync.files.store import S3Store
+# boto3 and botocore are imported where a client is made, not where definitions load.
+if TYPE_CHECKING:
+    import boto3
+    from botocore.credentials import CredentialProvider, Credentials
+
+    from dw_pipelines.sync.files.store import S3Store
 
 
 class S3Resource(dg.ConfigurableResource):
@@ -40,6 +36,10 @@ class S3Resource(dg.ConfigurableResource):
     def session(self) -> boto3.session.Session:
         """The boto3 session the client is made from; STS (for `role_arn`) is reached at boto3's
         configured endpoint (`AWS_ENDPOINT_URL_STS` for a regional or compatible one)."""
+        import boto3
+        import botocore.session
+        from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+
         base = botocore.session.Session()
         if self.region:
             base.set_config_variable("region", self.region)
@@ -66,10 +66,12 @@ class S3Resource(dg.ConfigurableResource):
         role = botocore.session.Session()
         if self.region:
             role.set_config_variable("region", self.region)
-        role.get_component("credential_provider").insert_before("env", _Given(assumed))
+        role.get_component("credential_provider").insert_before("env", _given(assumed))
         return boto3.session.Session(botocore_session=role)
 
     def client(self) -> Any:
+        from botocore.config import Config
+
         return self.session().client(
             "s3",
             endpoint_url=self.endpoint_url or None,
@@ -81,6 +83,8 @@ class S3Resource(dg.ConfigurableResource):
 
     @contextmanager
     def open(self) -> Iterator[S3Store]:
+        from dw_pipelines.sync.files.store import S3Store
+
         client = self.client()
         try:
             yield S3Store(client)
@@ -88,15 +92,20 @@ class S3Resource(dg.ConfigurableResource):
             client.close()
 
 
-class _Given(CredentialProvider):
-    """A credential provider that hands out one (refreshable) credentials object."""
+def _given(credentials: Credentials) -> CredentialProvider:
+    """A credential provider that hands out one (refreshable) credentials object (its class
+    is made here because its base, botocore, is imported only when a client is made)."""
+    from botocore.credentials import CredentialProvider
 
-    METHOD = "assume-role"
-    CANONICAL_NAME = "dw-assume-role"
+    class _Given(CredentialProvider):
+        METHOD = "assume-role"
+        CANONICAL_NAME = "dw-assume-role"
 
-    def __init__(self, credentials: Credentials) -> None:
-        super().__init__()
-        self._credentials = credentials
+        def __init__(self, credentials: Credentials) -> None:
+            super().__init__()
+            self._credentials = credentials
 
-    def load(self) -> Credentials:
-        return self._credentials
+        def load(self) -> Credentials:
+            return self._credentials
+
+    return _Given(credentials)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from dw_pipelines.sync.sources.salesforce import (
-    DEFAULT_API_VERSION,
-    SalesforceAuth,
-    SalesforceSettings,
-    SalesforceSource,
-)
+from dw_pipelines.sync.sources.salesforce_defaults import DEFAULT_API_VERSION
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.sources.salesforce import (
+        SalesforceAuth,
+        SalesforceSettings,
+        SalesforceSource,
+    )
 
 
 class SalesforceResource(dg.ConfigurableResource):
@@ -49,6 +52,8 @@ class SalesforceResource(dg.ConfigurableResource):
     name: str = "salesforce"
 
     def auth(self) -> SalesforceAuth:
+        from dw_pipelines.sync.sources.salesforce import SalesforceAuth
+
         return SalesforceAuth(
             username=self.username,
             password=self.password,
@@ -61,6 +66,8 @@ class SalesforceResource(dg.ConfigurableResource):
         )
 
     def settings(self) -> SalesforceSettings:
+        from dw_pipelines.sync.sources.salesforce import SalesforceSettings
+
         return SalesforceSettings(
             domain=self.domain,
             api_version=self.api_version,
@@ -77,6 +84,8 @@ class SalesforceResource(dg.ConfigurableResource):
 
     @contextmanager
     def open(self) -> Iterator[SalesforceSource]:
+        from dw_pipelines.sync.sources.salesforce import SalesforceSource
+
         source = SalesforceSource(self.auth(), self.settings(), name=self.name)
         try:
             yield source

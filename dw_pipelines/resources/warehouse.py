@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from dw_pipelines.sync.warehouses import Warehouse, open_warehouse
+from dw_pipelines.sync.warehouses import open_warehouse
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.warehouses.base import Warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -15,7 +15,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from dw_pipelines.sync.errors import CursorNullError, DuplicateKeyError, SchemaDriftError, SyncError
+from dw_pipelines.sync.errors import (
+    CursorNullError,
+    DuplicateKeyError,
+    SchemaDriftError,
+    SyncError,
+    with_context,
+)
 from dw_pipelines.sync.schema import Column, fingerprint
 from dw_pipelines.sync.sources.base import ReadRequest, Source
 from dw_pipelines.sync.spec import SchemaPolicy, StreamSpec, SyncMode, parse_duration
@@ -106,9 +112,9 @@ def sync_stream(
     try:
         result = _sync_in_transaction(spec, source, warehouse, columns, bounds, window, say)
     except SyncError as exc:
-        if spec.stream_id in str(exc):
-            raise
-        raise type(exc)(f"stream '{spec.stream_id}': {exc}") from None
+        if spec.stream_id not in str(exc):
+            with_context(exc, f"stream '{spec.stream_id}'")
+        raise
     result.duration_s = round(time.monotonic() - started, 3)
     return result
 

@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
+
+def with_context(exc: E, prefix: str) -> E:
+    """The same error, its message now starting with `prefix: `; re-raise it with bare `raise`.
+
+    Re-creating it as `type(exc)(message)` would drop its attributes, cause and traceback, and
+    fails outright for errors whose constructor takes other arguments (DeclarationError). Only
+    the first argument changes: our errors' messages are their first argument.
+    """
+    if exc.args and isinstance(exc.args[0], str):
+        exc.args = (f"{prefix}: {exc.args[0]}", *exc.args[1:])
+    else:
+        exc.args = (f"{prefix}: {exc}",)
+    return exc
+
 
 class SyncError(Exception):
     """A sync failed and advanced nothing; the message says why in a data engineer's terms."""
@@ -9,6 +27,10 @@ class SyncError(Exception):
 
 class SourceUnreachable(SyncError):
     """The source could not be reached or refused our credentials."""
+
+
+class BadUrl(SyncError):
+    """A source's or warehouse's URL cannot be parsed or names a driver that is not installed."""
 
 
 class WarehouseUnreachable(SyncError):

@@ -1,40 +1,30 @@
-"""Keep secrets out of anything we print, log, store as metadata or raise."""
+"""Keep secrets out of anything we print, log, store as metadata or raise.
+
+Redaction works from what we know to be secret (the credentials of the parsed URL, a key, a
+token), never from what a secret usually looks like: a driver that misreads a URL echoes pieces
+of it in forms no pattern anticipates.
+"""
 
 from __future__ import annotations
 
-import re
-from urllib.parse import unquote, urlsplit
-
-_URL_PASSWORD = re.compile(
-    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@"
-)
+from dw_pipelines.sync.urls import display_url, url_secrets
 
 
 def safe_url(url: str) -> str:
     """The URL with its password replaced by ***, for display."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+    return display_url(url)
 
 
-def url_secrets(url: str) -> list[str]:
-    """Secrets embedded in a URL: the password, raw and percent-decoded, and password= params."""
-    secrets: list[str] = []
-    try:
-        parts = urlsplit(url)
-        if parts.password:
-            secrets += [parts.password, unquote(parts.password)]
-        for pair in parts.query.split("&"):
-            key, _, value = pair.partition("=")
-            if key.lower() in {"password", "passwd", "token", "secret"} and value:
-                secrets += [value, unquote(value)]
-    except ValueError:
-        pass
-    return [s for s in secrets if s]
-
-
-def redact(text: str, *urls: str) -> str:
-    """Text with every URL password masked and every secret of the given URLs removed."""
-    text = safe_url(text)
-    for url in urls:
-        for secret in url_secrets(url):
-            text = text.replace(secret, "***")
+def redact(text: str, *urls: str, secrets: tuple[str | None, ...] = ()) -> str:
+    """Text with every credential of the given URLs, and every given secret, replaced by ***."""
+    known = {s for url in urls for s in url_secrets(url)}
+    known |= {s for s in secrets if s}
+    for secret in sorted(known, key=len, reverse=True):
+        text = text.replace(secret, "***")
     return text
+
+
+def first_line(exc: BaseException) -> str:
+    """A driver error's first line: the rest is usually the statement or a connection dump."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

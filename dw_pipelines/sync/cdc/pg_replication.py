@@ -20,17 +20,21 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extras
+from psycopg2 import sql
+from psycopg2.extensions import quote_ident
 
 from dw_pipelines.sync.cdc import pgoutput
 from dw_pipelines.sync.cdc.pgtext import SESSION_OPTIONS
 from dw_pipelines.sync.errors import (
+    BadUrl,
     ReplicationNotReady,
     ReplicationSlotLost,
     SourceObjectMissing,
     SourceUnreachable,
 )
-from dw_pipelines.sync.redact import redact, safe_url
-from dw_pipelines.sync.sources.sql import libpq_url, split_object
+from dw_pipelines.sync.redact import first_line, redact, safe_url
+from dw_pipelines.sync.sources.sql import split_object
+from dw_pipelines.sync.urls import MalformedUrl, libpq_url
 
 # How far past the slot's confirmed position a look at pending changes decodes at most.
 PEEK_WINDOW_BYTES = 16 << 20
@@ -83,22 +87,38 @@ class PgReplication:
 
     def _connect(self, **kwargs: Any) -> Any:
         try:
-            return psycopg2.connect(libpq_url(self.url), **kwargs)
+            dsn = libpq_url(self.url)
+        except MalformedUrl as exc:
+            raise BadUrl(f"source '{self.source}': its URL is malformed: {exc}") from None
+        try:
+            return psycopg2.connect(dsn, **kwargs)
+        # The cause is dropped: libpq's message may quote the credentials.
         except psycopg2.Error as exc:
-            detail = redact(str(exc).strip().splitlines()[0], self.url)
+            detail = redact(first_line(exc), self.url)
             if "replication" in detail and "permission" in detail.lower():
                 raise self._no_rights() from None
             raise SourceUnreachable(
                 f"source '{self.source}' ({safe_url(self.url)}): cannot connect: {detail}"
             ) from None
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _admin_connection(self) -> Any:
         if self._admin is None or self._admin.closed:
             self._admin = self._connect(options=SESSION_OPTIONS)  # arrays_to_json renders text
             self._admin.autocommit = True
-        with self._admin.cursor() as cur:
-            cur.execute(sql, params)
+        return self._admin
+
+    def query(
+        self, statement: str | sql.Composable, params: tuple[Any, ...] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement; names from YAML go in as `sql.Identifier`, values as parameters."""
+        with self._admin_connection().cursor() as cur:
+            cur.execute(statement, params)
             return cur.fetchall() if cur.description else []
+
+    def _publication_names(self) -> str:
+        # pgoutput splits this option like an identifier list: unquoted, a name is folded to
+        # lowercase and a comma or quote in it would split or break the list.
+        return quote_ident(self.publication, self._admin_connection())
 
     def close(self) -> None:
         for conn in (self._stream, self._admin):
@@ -189,8 +209,12 @@ class PgReplication:
 
     def _regclass(self, obj: str) -> str:
         schema, table = split_object(obj)
-        qualified = f'"{schema or "public"}"."{table}"'
-        if not self.query("SELECT to_regclass(%s)", (qualified,))[0][0]:
+        # The server quotes the name, so a quote or dot inside it stays part of the name.
+        qualified, oid = self.query(
+            "SELECT format('%%I.%%I', %s, %s), to_regclass(format('%%I.%%I', %s, %s))",
+            (schema or "public", table, schema or "public", table),
+        )[0]
+        if not oid:
             raise SourceObjectMissing(
                 f"source '{self.source}': table '{obj}' does not exist (dropped or renamed?);"
                 " nothing was synced"
@@ -225,21 +249,28 @@ class PgReplication:
         # Changes to a partition are published as changes to the partitioned table we capture.
         if not self.publication_exists():
             self.query(
-                f'CREATE PUBLICATION "{self.publication}" WITH (publish_via_partition_root = true)'
+                sql.SQL("CREATE PUBLICATION {} WITH (publish_via_partition_root = true)").format(
+                    sql.Identifier(self.publication)
+                )
             )
         elif not self.query(
             "SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (self.publication,)
         )[0][0]:
             self.query(
-                f'ALTER PUBLICATION "{self.publication}" SET (publish_via_partition_root = true)'
+                sql.SQL("ALTER PUBLICATION {} SET (publish_via_partition_root = true)").format(
+                    sql.Identifier(self.publication)
+                )
             )
         current = self.published()
         added = sorted(set(wanted) - current)
         removed = sorted(current - set(wanted))
-        for name in added:
-            self.query(f'ALTER PUBLICATION "{self.publication}" ADD TABLE {self._ident(name)}')
-        for name in removed:
-            self.query(f'ALTER PUBLICATION "{self.publication}" DROP TABLE {self._ident(name)}')
+        for action, names in (("ADD", added), ("DROP", removed)):
+            for name in names:
+                self.query(
+                    sql.SQL("ALTER PUBLICATION {} {} TABLE {}").format(
+                        sql.Identifier(self.publication), sql.SQL(action), self._ident(name)
+                    )
+                )
         return added, removed
 
     @staticmethod
@@ -248,9 +279,9 @@ class PgReplication:
         return f"{schema or 'public'}.{table}"
 
     @staticmethod
-    def _ident(qualified: str) -> str:
+    def _ident(qualified: str) -> sql.Identifier:
         schema, table = qualified.split(".", 1)
-        return f'"{schema}"."{table}"'
+        return sql.Identifier(schema, table)
 
     # -- slot ---------------------------------------------------------------------------------
 
@@ -286,7 +317,9 @@ class PgReplication:
 
     def drop_publication(self) -> bool:
         existed = self.publication_exists()
-        self.query(f'DROP PUBLICATION IF EXISTS "{self.publication}"')
+        self.query(
+            sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(self.publication))
+        )
         return existed
 
     def current_lsn(self) -> int:
@@ -306,7 +339,11 @@ class PgReplication:
         rows = self.query(
             "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, 1,"
             " 'proto_version', '1', 'publication_names', %s)",
-            (self.slot, pgoutput.lsn_text(info.confirmed_lsn + within_bytes), self.publication),
+            (
+                self.slot,
+                pgoutput.lsn_text(info.confirmed_lsn + within_bytes),
+                self._publication_names(),
+            ),
         )
         for (data,) in rows:
             message = pgoutput.decode(bytes(data))
@@ -339,7 +376,9 @@ class PgReplication:
             cur = conn.cursor()
             name = f"{self.slot[:40]}_snap_{int(time.time() * 1000) % 10**9}"
             cur.execute(
-                f'CREATE_REPLICATION_SLOT "{name}" TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT'
+                sql.SQL(
+                    "CREATE_REPLICATION_SLOT {} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT"
+                ).format(sql.Identifier(name))
             )
             _, lsn, snapshot, _ = cur.fetchone()
             yield snapshot, pgoutput.parse_lsn(lsn)
@@ -359,12 +398,15 @@ class PgReplication:
                 decode=False,
                 start_lsn=start_lsn,
                 status_interval=status_interval_s,
-                options={"proto_version": "1", "publication_names": self.publication},
+                options={
+                    "proto_version": "1",
+                    "publication_names": quote_ident(self.publication, cur),
+                },
             )
         except psycopg2.Error as exc:
             raise ReplicationSlotLost(
                 f"source '{self.source}': cannot stream from replication slot '{self.slot}': "
-                + redact(str(exc).strip().splitlines()[0], self.url)
+                + redact(first_line(exc), self.url)
             ) from None
         self._cursor = cur
         last_wal_end = 0

@@ -27,7 +27,7 @@ from dw_pipelines.sync.cdc.pg_replication import Keepalive, PgReplication, SlotI
 from dw_pipelines.sync.cdc.pgoutput import Value, lsn_text
 from dw_pipelines.sync.cdc.pgtext import to_arrow
 from dw_pipelines.sync.engine import SyncResult, plan_schema, prepare_warehouse
-from dw_pipelines.sync.errors import ReplicationSlotLost, SchemaDriftError, SyncError
+from dw_pipelines.sync.errors import ReplicationSlotLost, SchemaDriftError, SyncError, with_context
 from dw_pipelines.sync.schema import Column, fingerprint
 from dw_pipelines.sync.sources.base import ReadRequest
 from dw_pipelines.sync.sources.sql import SqlSource
@@ -550,7 +550,8 @@ class _Run:
             try:
                 return to_arrow(column, values, lambda m: self.say(f"{table.spec.stream_id}: {m}"))
             except SyncError as exc:
-                raise type(exc)(f"stream '{table.spec.stream_id}': {exc}") from None
+                with_context(exc, f"stream '{table.spec.stream_id}'")
+                raise
 
         return convert
 

@@ -16,10 +16,6 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pcsv
-import pyarrow.json as pjson
-import pyarrow.parquet as pq
 
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.files.spec import SOURCE_FILE, SOURCE_MODIFIED, FileFormat, FileStreamSpec
@@ -161,6 +157,8 @@ def parquet_columns(
     spec: FileStreamSpec, path: str, columns: list[Column] | None, hints: dict[str, str]
 ) -> tuple[list[Column], set[str]]:
     """(target columns, the names the file has) of a local Parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as exc:
@@ -180,6 +178,8 @@ def _csv(
     bad_rows: list[BadRow],
     labels: dict[str, str],
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    import pyarrow.csv as pcsv
+
     options = spec.csv
     delimiter = options.delimiter or ("\t" if fmt is FileFormat.TSV else ",")
 
@@ -222,6 +222,8 @@ def _csv(
 def _jsonl(
     stream: Any, columns: list[Column] | None, labels: dict[str, str]
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    import pyarrow.json as pjson
+
     declared = {name: _parse_label(name, label) for name, label in labels.items()}
     declared.update({c.name: c for c in columns or ()})
     # json columns stay out: objects and arrays are inferred, then written as JSON text.
@@ -238,6 +240,8 @@ def _jsonl(
 
 
 def _parquet(source: BinaryIO) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    import pyarrow.parquet as pq
+
     # pre_buffer: a row group's column chunks are fetched in few coalesced reads.
     parquet = pq.ParquetFile(source, pre_buffer=True)
     return parquet.schema_arrow, parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
@@ -323,6 +327,8 @@ def _check_names(columns: list[Column], names: list[str], missing_ok: bool = Fal
 
 
 def _conform(array: pa.Array | pa.ChunkedArray, column: Column) -> pa.Array:
+    import pyarrow.compute as pc
+
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     target = column.arrow_type()

@@ -19,39 +19,26 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy import types as sat
 from sqlalchemy.dialects import mysql, postgresql
-from sqlalchemy.engine import make_url
 
 from dw_pipelines.sync.cdc.pgtext import SESSION_SETTINGS, TEXT_PARSED, to_arrow
 from dw_pipelines.sync.errors import (
+    BadUrl,
     DataConversionError,
     SourceObjectMissing,
     SourceUnreachable,
     SyncError,
 )
-from dw_pipelines.sync.redact import redact, safe_url
+from dw_pipelines.sync.redact import first_line, redact
 from dw_pipelines.sync.schema import Column, arrow_schema, decimal_column
 from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
 from dw_pipelines.sync.state import CursorValue
-
-CONNECT_TIMEOUT_S = 10
-
-
-def sqlalchemy_url(url: str) -> sa.URL:
-    """Our driver choice for each backend when the URL names none."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        return parsed.set(drivername="postgresql+psycopg")
-    if parsed.drivername in ("mysql", "mariadb"):
-        return parsed.set(drivername="mysql+pymysql")
-    return parsed
-
-
-def libpq_url(url: str) -> str:
-    """The same PostgreSQL URL without SQLAlchemy's `+driver`, as libpq (and ADBC) want it."""
-    parsed = make_url(url).set(drivername="postgresql")
-    query = dict(parsed.query)
-    query.setdefault("connect_timeout", str(CONNECT_TIMEOUT_S))
-    return parsed.set(query=query).render_as_string(hide_password=False)
+from dw_pipelines.sync.urls import (
+    CONNECT_TIMEOUT_S,
+    MalformedUrl,
+    display_url,
+    libpq_url,
+    sqlalchemy_url,
+)
 
 
 def split_object(obj: str) -> tuple[str | None, str]:
@@ -117,11 +104,20 @@ class SqlSource:
         name: str = "source",
         batch_rows: int = 50_000,
         batch_bytes: int = 1 << 20,
+        url_env: str | None = None,
     ) -> None:
         # batch_rows bounds SQLAlchemy batches; ADBC (PostgreSQL) batches are bounded in bytes.
         self.url, self.name, self.batch_rows, self.batch_bytes = url, name, batch_rows, batch_bytes
-        self._sa_url = sqlalchemy_url(url)
+        self.url_env = url_env
+        try:
+            self._sa_url = sqlalchemy_url(url)
+        except MalformedUrl as exc:
+            raise self._bad_url(f"is malformed: {exc}") from None
         self.dialect = self._sa_url.get_backend_name()
+        try:
+            self._sa_url.get_dialect()
+        except sa.exc.NoSuchModuleError:
+            raise self._bad_url(f"names an unknown database '{self._sa_url.drivername}'") from None
         self._engine: sa.Engine | None = None
         self._tables: dict[str, sa.Table] = {}
         # An exported PostgreSQL snapshot (CDC): reads then see exactly the database as of a
@@ -132,10 +128,19 @@ class SqlSource:
 
     # -- connection ---------------------------------------------------------------------------
 
+    def _bad_url(self, problem: str) -> BadUrl:
+        where = f"environment variable {self.url_env}" if self.url_env else "its URL"
+        return BadUrl(
+            f"source '{self.name}': the URL in {where} {problem}. Expected"
+            " driver://user:password@host:port/database (e.g. postgresql://, mysql://,"
+            " sqlite:///path); an '@' in the database name or query is written %40."
+        )
+
     def _fail(self, exc: BaseException, what: str) -> SyncError:
-        detail = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], self.url)
+        detail = redact(first_line(exc), self.url)
         return SourceUnreachable(
-            f"source '{self.name}' ({safe_url(self.url)}): {what}: {type(exc).__name__}: {detail}"
+            f"source '{self.name}' ({display_url(self.url)}): {what}:"
+            f" {type(exc).__name__}: {detail}"
         )
 
     @property
@@ -147,15 +152,25 @@ class SqlSource:
             if self.dialect == "mysql":
                 # TIMESTAMP columns come back in the session time zone: make that UTC.
                 connect_args["init_command"] = "SET time_zone = '+00:00'"
-            self._engine = sa.create_engine(
-                self._sa_url, connect_args=connect_args, poolclass=sa.pool.NullPool
-            )
+            try:
+                self._engine = sa.create_engine(
+                    self._sa_url, connect_args=connect_args, poolclass=sa.pool.NullPool
+                )
+            except ImportError as exc:
+                raise self._bad_url(
+                    f"names the driver '{self._sa_url.drivername}', which is not installed"
+                    f" ({exc.name or exc})"
+                ) from None
         return self._engine
 
     def _connect(self) -> sa.Connection:
         try:
             return self.engine.connect()
-        except sa.exc.DBAPIError as exc:
+        except SyncError:
+            raise
+        # Not only DBAPIError: any driver error may quote the credentials. The cause is
+        # dropped because its text holds them.
+        except Exception as exc:
             raise self._fail(exc, "cannot connect") from None
 
     def close(self) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dw_pipelines.sync.warehouses.base import SYNCED_AT, Warehouse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.warehouses.base import SYNCED_AT, Warehouse
 
 DEFAULT_WAREHOUSE_URL = ".dw/warehouse.duckdb"
 

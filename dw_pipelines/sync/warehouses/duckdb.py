@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,6 +36,17 @@ _TYPES = {
     "binary": "BLOB",
 }
 STAGING_SCHEMA = "_dw_staging"
+LOCK_REPORT_EVERY_S = 30.0
+log = logging.getLogger(__name__)
+_HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?:\. See also|\.?$)")
+
+
+def lock_holder(message: str) -> str:
+    """Who holds the file, as DuckDB's lock error names it (program and PID), if it does."""
+    match = _HOLDER.search(message)
+    return match[1] if match else "another process"
+
+
 DEFAULT_MEMORY_LIMIT = "192MB"
 
 
@@ -68,16 +81,36 @@ class DuckDBWarehouse(Warehouse):
             self.execute(f"SET threads = {int(threads)}")
 
     def _connect(self, lock_timeout_s: float) -> duckdb.DuckDBPyConnection:
-        # One process writes a DuckDB file at a time: parallel syncs wait their turn for the lock.
-        deadline = time.monotonic() + lock_timeout_s
+        # One process writes a DuckDB file at a time: parallel syncs wait their turn for the lock,
+        # saying so, since a wait of minutes looks like a hang otherwise.
+        started = time.monotonic()
+        next_report = 0.0
         while True:
             try:
                 return duckdb.connect(self.path)
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                if "lock" not in str(exc).lower():
                     raise WarehouseUnreachable(
                         f"cannot open DuckDB warehouse {self.path}: {exc}"
                     ) from None
+                waited = time.monotonic() - started
+                holder = lock_holder(str(exc))
+                if waited > lock_timeout_s:
+                    raise WarehouseUnreachable(
+                        f"DuckDB warehouse {self.path} is locked by {holder}; gave up after"
+                        f" {lock_timeout_s:g} s. Another sync or a client (a notebook, the"
+                        " DuckDB CLI) holds it open for writing."
+                    ) from None
+                if waited >= next_report:
+                    log.warning(
+                        "DuckDB warehouse %s is locked by %s; waiting for it (%.0f s so far,"
+                        " giving up after %g s)",
+                        self.path,
+                        holder,
+                        waited,
+                        lock_timeout_s,
+                    )
+                    next_report = waited + LOCK_REPORT_EVERY_S
                 time.sleep(0.2)
             except duckdb.Error as exc:
                 raise WarehouseUnreachable(

@@ -9,10 +9,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from dw_pipelines.sync.errors import WarehouseUnreachable
-from dw_pipelines.sync.redact import redact, safe_url
+from dw_pipelines.sync.errors import BadUrl, WarehouseUnreachable
+from dw_pipelines.sync.redact import first_line, redact
 from dw_pipelines.sync.schema import Column
-from dw_pipelines.sync.sources.sql import libpq_url
+from dw_pipelines.sync.urls import MalformedUrl, display_url, libpq_url, parse_url
 from dw_pipelines.sync.warehouses.base import Warehouse
 
 _TYPES = {
@@ -42,13 +42,18 @@ class PostgresWarehouse(Warehouse):
         import adbc_driver_postgresql.dbapi as adbc
 
         self.url = url
-        self.catalog = (url.rsplit("/", 1)[-1].split("?")[0]) or "postgres"
+        try:
+            parsed = parse_url(url)
+        except MalformedUrl as exc:
+            raise BadUrl(f"the PostgreSQL warehouse URL is malformed: {exc}") from None
+        self.catalog = parsed.database or "postgres"
         try:
             self.con = adbc.connect(libpq_url(url))
         except Exception as exc:
-            detail = redact(str(exc).strip().splitlines()[0], url)
+            # The driver's message may quote the credentials: only a scrubbed first line is kept.
             raise WarehouseUnreachable(
-                f"cannot connect to PostgreSQL warehouse {safe_url(url)}: {detail}"
+                f"cannot connect to PostgreSQL warehouse {display_url(parsed)}:"
+                f" {redact(first_line(exc), url)}"
             ) from None
         self.cur = self.con.cursor()
         self.execute("SET TIME ZONE 'UTC'")

@@ -34,8 +34,8 @@ from dw_pipelines.sync.errors import (
     SourceUnreachable,
     SyncError,
 )
+from dw_pipelines.sync.sources.salesforce_defaults import DEFAULT_API_VERSION
 
-DEFAULT_API_VERSION = "62.0"
 _RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"}
 _ERRORS_BY_STATUS: dict[int, type[SalesforceError]] = {
     400: SalesforceMalformedRequest,

@@ -21,10 +21,11 @@ from pyarrow import csv as pa_csv
 
 from dw_pipelines.sync.errors import DataConversionError
 from dw_pipelines.sync.schema import Column, LogicalType, arrow_schema
+from dw_pipelines.sync.sources.salesforce_defaults import (
+    CURSOR_FALLBACKS as CURSOR_FALLBACKS,  # re-exported: defined where the catalog reads it
+)
 from dw_pipelines.sync.state import CursorValue
 
-# The cursor an incremental stream uses when it names none: the first of these the object has.
-CURSOR_FALLBACKS = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
 # Compound fields are delivered through their components; binary content is out of scope.
 SKIPPED_TYPES = {"address", "location", "base64"}
 _STRING_TYPES = {

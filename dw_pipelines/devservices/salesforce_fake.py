@@ -11,7 +11,7 @@ client reaches this server with the domain `127.0.0.1:<port>/login`: everything 
 `/services/` in a path is ignored, as a real org ignores which My Domain alias was used.
 
 Tests drive it in-process (`FakeOrg`: records, deletes, purges, injected faults); the demo runs
-it as a background process: `python -m dw_pipelines_tests.salesforce_fake --port N --seed demo`.
+it as a background process: `python -m dw_pipelines.devservices.salesforce_fake --dir DIR`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import datetime as dt
 import io
 import ipaddress
 import json
-import pickle
 import random
 import re
 import ssl
@@ -220,6 +219,32 @@ class BulkJob:
     created: dt.datetime = field(default_factory=lambda: dt.datetime.now(UTC))
 
 
+# The record values JSON has no type for, written as {"$<type>": text}.
+_TAGGED: dict[str, Any] = {
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "decimal": Decimal,
+}
+
+
+def _encode(value: Any) -> dict[str, str]:
+    if isinstance(value, dt.datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    raise TypeError(f"the fake org cannot save a {type(value).__name__}")
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        ((key, text),) = obj.items()
+        if key.startswith("$") and key[1:] in _TAGGED:
+            return _TAGGED[key[1:]](text)
+    return obj
+
+
 @dataclass
 class FakeOrg:
     """The org's state. Methods are what tests call to change it between syncs."""
@@ -344,13 +369,17 @@ class FakeOrg:
         )
 
     def save(self, path: Path) -> None:
-        """The org's data, kept between runs of the demo's fake (one process per run)."""
+        """The org's data, kept between runs of the demo's fake (one process per run).
+
+        JSON, not pickle: loading a pickle runs whatever code the file names, and this file
+        sits in a directory anyone running the demo can write to.
+        """
         with self.lock:
             state = {"records": self.records, "clock": self.clock, "last_id": self.last_id}
-            path.write_bytes(pickle.dumps(state))
+            path.write_text(json.dumps(state, default=_encode))
 
     def load(self, path: Path) -> None:
-        state = pickle.loads(path.read_bytes())
+        state = json.loads(path.read_text(), object_hook=_decode)
         self.records, self.clock, self.last_id = state["records"], state["clock"], state["last_id"]
 
     def __repr__(self) -> str:
@@ -1212,7 +1241,7 @@ def main() -> None:
     parser.add_argument("--bench", type=int, default=0, help="serve this many plain accounts")
     args = parser.parse_args()
     org = FakeOrg(bulk_polls=1, daily_api_max=10**9)
-    state = args.dir / "salesforce_org.pickle"
+    state = args.dir / "salesforce_org.json"
     args.dir.mkdir(parents=True, exist_ok=True)
     if args.bench:
         seed_bench(org, args.bench)

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -55,8 +56,8 @@ class LocalS3:
 
     def stop(self) -> None:
         if self.process is None:
-            if self.pid and _alive(self.pid):
-                os.kill(self.pid, 15)
+            if self.pid and _ours(self.pid, self.directory):
+                os.kill(self.pid, signal.SIGTERM)
             return
         if self.process.poll() is None:
             self.process.terminate()
@@ -98,6 +99,7 @@ def start(
 ) -> LocalS3:
     """Start `weed mini` storing under `directory`; returns once S3 answers. Detached, it
     outlives this process (the demo's server, shared by its runs and `make dev`)."""
+    directory = directory.resolve()  # the data directory identifies the process (see _ours)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
     access, secret = credentials or ("dw" + secrets.token_hex(6), secrets.token_hex(20))
@@ -215,7 +217,7 @@ def ensure_running(directory: Path) -> LocalS3:
     """The demo's server under `directory`: the running one, or a new one on the same data."""
     state = directory / STATE_FILE
     known = json.loads(state.read_text()) if state.exists() else None
-    if known and _alive(known["pid"]):
+    if known and _ours(known["pid"], directory):
         server = LocalS3(
             known["endpoint_url"], known["access_key_id"], known["secret_access_key"],
             None, directory, pid=known["pid"],
@@ -241,12 +243,24 @@ def ensure_running(directory: Path) -> LocalS3:
     return server
 
 
-def _alive(pid: int) -> bool:
+def _ours(pid: int, directory: Path) -> bool:
+    """Whether `pid` is still the `weed` serving `directory`.
+
+    A recorded pid outlives its process: after a reboot or a crash the number may belong to
+    anything. Only a process whose command line names this server's data directory is ours.
+    """
+    data_dir = f"-dir={directory.resolve() / 'data'}"
     try:
-        os.kill(pid, 0)
-    except OSError:
+        if Path("/proc/self/cmdline").exists():
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            return b"mini" in args and data_dir.encode() in args
+        # No /proc (macOS): ps prints the command line of one process, or nothing.
+        shown = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True
+        ).stdout
+    except (OSError, ValueError):
         return False
-    return True
+    return "mini" in shown.split() and data_dir in shown.split()
 
 
 def stop_recorded(directory: Path) -> bool:
@@ -255,7 +269,7 @@ def stop_recorded(directory: Path) -> bool:
     if not state.exists():
         return False
     pid = json.loads(state.read_text())["pid"]
-    if not _alive(pid):
+    if not _ours(pid, directory):
         return False
-    os.kill(pid, 15)
+    os.kill(pid, signal.SIGTERM)
     return True
