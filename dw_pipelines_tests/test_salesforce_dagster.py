@@ -186,7 +186,7 @@ def test_the_instance_runs_at_most_two_streams_of_a_pool_at_once(
         [str(Path(sys.executable).parent / "dagster"), "asset", "materialize"]
         + ["--select", selection, "-m", "dw_pipelines.definitions"],
         env=env,
-        cwd=root,
+        cwd=tmp_path,  # not the project root, whose `.env` (from `make demo`) Dagster would load
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
