@@ -11,8 +11,12 @@ cannot run after `make demo` on a machine like this one says why in the README, 
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -97,7 +101,14 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProje
         assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
         yield DemoProject(root, env, done.stdout + done.stderr)
     finally:
+        server = root / ".dw" / "s3" / "server.json"
+        pid = json.loads(server.read_text())["pid"] if server.exists() else None
         subprocess.run(["make", "-o", stamp, "clean"], cwd=root, env=env, capture_output=True)
+        # The demo's S3 server outlives `make demo` by design; it must not outlive this test,
+        # even if `make clean` could not stop it.
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_make_demo_prints_a_short_progress_log_and_the_summary(demo_project: DemoProject) -> None:
