@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
+# The dbt project; `make install` prepares its manifest (see the rule below).
+DBT_PROJECT := dw_pipelines/defs/transforms/dbt
+DBT_MANIFEST := $(DBT_PROJECT)/target/manifest.json
 
 # `make demo` writes the local settings to .env (git-ignored); Dagster's CLIs read the same file
 # from the project root, so a command typed in a plain shell sees what the Makefile sees.
@@ -18,7 +21,7 @@ INFO_LOGS := {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 .PHONY: install demo dev test test-unit lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(DBT_MANIFEST)
 
 $(STAMP): pyproject.toml
 	@echo "==> Installing dw_pipelines and its dependencies into $(VENV) (first run: about two minutes)"
@@ -26,6 +29,10 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 	@echo "==> Installed"
+
+# dbt's manifest, parsed here once so loading the code location never parses the project.
+$(DBT_MANIFEST): $(STAMP) $(shell find $(DBT_PROJECT) \( -name '*.sql' -o -name '*.yml' \) -not -path '*/target/*')
+	$(BIN)/python -m dw_pipelines.transforms prepare
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)

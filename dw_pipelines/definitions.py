@@ -41,7 +41,7 @@ def _build(environment: frozenset[tuple[str, str]]) -> dg.Definitions:
     location_wide = dg.Definitions(
         jobs=[all_streams_job, incremental_sync_job, full_refresh_sync_job],
         schedules=sync_schedules(),
-        resources={"warehouse": WarehouseResource(url=settings.warehouse_url_config())},
+        resources={"warehouse": WarehouseResource.from_env()},
         executor=executor(),
     )
     return dg.Definitions.merge(

@@ -90,6 +90,9 @@ def summary(port: int) -> None:
         f"\nSee it:     make dev   (Dagster UI on http://127.0.0.1:{port}, runs and lineage)"
         "\nRun again:  make demo  (a day of new orders, synced incrementally)\n"
     )
+    from dw_pipelines.transforms.summary import print_marts
+
+    print_marts(url)
 
 
 def main() -> None:

@@ -4,17 +4,13 @@ No `from __future__ import annotations` here: Dagster reads the config annotatio
 """
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from dw_pipelines import settings
 from dw_pipelines.ingest.checks import primary_key_check, primary_key_result
 from dw_pipelines.sync.errors import SyncError
-from dw_pipelines.sync.spec import StreamSpec, SyncMode
-
-if TYPE_CHECKING:
-    from dw_pipelines.sync.engine import SyncResult
+from dw_pipelines.sync.spec import StreamSpec
 
 SYNC_MODE_TAG = "dw/sync_mode"
 SOURCE_TAG = "dw/source"
@@ -96,9 +92,9 @@ def build_stream_asset(
 
     def _sync(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult:
         # The engine (pyarrow, drivers) is imported where a sync runs, not where definitions load.
+        from dw_pipelines.ingest.metadata import result_metadata
         from dw_pipelines.sync.engine import Window, reconcile_stream, sync_stream
         from dw_pipelines.sync.state import cursor_text
-        from dw_pipelines.sync.warehouses.base import DELETED_AT
 
         window = None
         if config.window_start is not None or config.window_end is not None:
@@ -124,11 +120,7 @@ def build_stream_asset(
             f"{spec.stream_id}: read {result.rows_read}, inserted {result.rows_inserted},"
             f" updated {result.rows_updated}, cursor {cursor_text(result.cursor_after)}"
         )
-        extra = []
-        if spec.deletes == "soft" and spec.mode is SyncMode.INCREMENTAL_MERGE:
-            extra.append(dg.TableColumn(DELETED_AT, "timestamptz", description="soft delete"))
-        metadata = materialization_metadata(spec, result, extra)
-        return dg.MaterializeResult(metadata={**metadata, **usage})
+        return dg.MaterializeResult(metadata={**result_metadata(result), **usage})
 
     return _step
 
@@ -138,44 +130,3 @@ def source_run_metadata(source: object) -> dict[str, object]:
     if not source.abilities.run_metadata:  # type: ignore[attr-defined]
         return {}
     return dict(source.run_metadata())  # type: ignore[attr-defined]
-
-
-def materialization_metadata(
-    spec: StreamSpec, result: "SyncResult", extra_columns: Sequence[dg.TableColumn] = ()
-) -> dict[str, object]:
-    from dw_pipelines.sync.state import cursor_text
-    from dw_pipelines.sync.warehouses.base import SYNCED_AT
-
-    columns = [
-        dg.TableColumn(
-            c.name,
-            c.type_label,
-            constraints=dg.TableColumnConstraints(nullable=c.nullable),
-        )
-        for c in result.columns
-    ]
-    columns.append(
-        dg.TableColumn(SYNCED_AT, "timestamptz", description="when the row last changed")
-    )
-    columns.extend(extra_columns)
-    metadata: dict[str, object] = {
-        "dagster/row_count": result.row_count,
-        "dagster/column_schema": dg.TableSchema(columns=columns),
-        "dagster/table_name": table_name(spec),
-        "sync_mode": result.mode,
-        "rows_read": result.rows_read,
-        "rows_inserted": result.rows_inserted,
-        "rows_updated": result.rows_updated,
-        "rows_unchanged": result.rows_unchanged,
-        "rows_deleted": result.rows_deleted,
-        "cursor_before": cursor_text(result.cursor_before),
-        "cursor_after": cursor_text(result.cursor_after),
-        "duration_s": result.duration_s,
-    }
-    if result.window is not None:
-        metadata["window"] = f"[{result.window.start}, {result.window.end})"
-    if result.columns_added:
-        metadata["columns_added"] = ", ".join(result.columns_added)
-    if result.columns_altered:
-        metadata["columns_altered"] = ", ".join(result.columns_altered)
-    return metadata

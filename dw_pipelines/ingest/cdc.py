@@ -18,14 +18,13 @@ from dw_pipelines.ingest.assets import (
     SOURCE_TAG,
     SYNC_MODE_TAG,
     WAREHOUSE_OP_TAG,
-    materialization_metadata,
     source_resource_key,
     table_name,
 )
-from dw_pipelines.sync.cdc.apply import DELETED_AT, LSN
-from dw_pipelines.sync.cdc.pg_replication import PgReplication
+from dw_pipelines.ingest.metadata import result_metadata
 from dw_pipelines.sync.cdc.pgoutput import lsn_text
 from dw_pipelines.sync.cdc.runner import CdcOptions, sync_postgres_cdc
+from dw_pipelines.sync.cdc.slot_status import SlotStatus, slot_name, slot_status
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.spec import StreamSpec
 
@@ -103,7 +102,7 @@ def _build_multi_asset(
                 "source_object": spec.object,
                 "sync_mode": "cdc",
                 "deletes": spec.deletes,
-                "replication_slot": PgReplication("", source, cdc.options.slot).slot,
+                "replication_slot": slot_name(source, cdc.options.slot),
             },
         )
         for spec in specs
@@ -136,29 +135,7 @@ def _build_multi_asset(
             f" slot at {lsn_text(result.lsn_after or result.lsn_before)}"
         )
         for spec in specs:
-            stream = result.streams[spec.stream_id]
-            metadata = materialization_metadata(
-                spec,
-                stream,
-                extra_columns=[
-                    dg.TableColumn(LSN, "int64", description="commit LSN of the last change"),
-                    *(
-                        [dg.TableColumn(DELETED_AT, "timestamptz", description="soft delete")]
-                        if spec.deletes == "soft"
-                        else []
-                    ),
-                ],
-            )
-            metadata.update(
-                {
-                    "lsn_before": lsn_text(result.lsn_before),
-                    "lsn_after": lsn_text(result.lsn_after or result.lsn_before),
-                    "snapshot_taken": spec.stream_id in result.snapshots,
-                    "transactions_applied": result.transactions,
-                    "slot_lag_bytes": result.slot_lag_bytes,
-                    "replication_slot": result.slot,
-                }
-            )
+            metadata = result_metadata(result.streams[spec.stream_id])
             yield dg.MaterializeResult(asset_key=[source, spec.name], metadata=metadata)
 
     return _cdc
@@ -186,33 +163,24 @@ def _build_lag_check(source: str, key: dg.AssetKey, cdc: CdcSettings) -> dg.Asse
         required_resource_keys={source_resource_key(source)},
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        source_resource = getattr(context.resources, source_resource_key(source))
-        with source_resource.open() as src:
-            repl = PgReplication(src.url, source, cdc.options.slot, cdc.options.publication)
-            try:
-                info = repl.slot_info()
-                if info is None or info.lost:
-                    return dg.AssetCheckResult(
-                        passed=False,
-                        severity=dg.AssetCheckSeverity.ERROR,
-                        metadata={
-                            "slot": repl.slot,
-                            "status": "missing" if info is None else "lost",
-                        },
-                    )
-                age = None if info.active else repl.lag_age_s(cdc.lag_warn_bytes)
-            finally:
-                repl.close()
-        passed, severity = slot_lag_severity(cdc, info.lag_bytes, age)
+        status = _slot_status(context.resources, source, cdc, cdc.lag_warn_bytes)
+        if status.state in ("missing", "lost"):
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"slot": status.slot, "status": status.state},
+            )
+        age = status.oldest_pending_age_s
+        passed, severity = slot_lag_severity(cdc, status.lag_bytes, age)
         return dg.AssetCheckResult(
             passed=passed,
             severity=severity,
             metadata={
-                "slot": repl.slot,
-                "lag_bytes": info.lag_bytes,
+                "slot": status.slot,
+                "lag_bytes": status.lag_bytes,
                 "oldest_pending_change_age_s": round(age, 1) if age is not None else 0.0,
-                "wal_status": info.wal_status,
-                "confirmed_lsn": lsn_text(info.confirmed_lsn),
+                "wal_status": status.wal_status,
+                "confirmed_lsn": lsn_text(status.confirmed_lsn),
             },
         )
 
@@ -245,22 +213,26 @@ def _build_sensor(source: str, cdc: CdcSettings, job_name: str) -> dg.SensorDefi
         )
         if active:
             return dg.SkipReason("a CDC run of this source is queued or in progress")
-        source_resource = getattr(context.resources, source_resource_key(source))
-        with source_resource.open() as src:
-            repl = PgReplication(src.url, source, cdc.options.slot, cdc.options.publication)
-            try:
-                info = repl.slot_info()
-                if info is None:
-                    return dg.RunRequest(tags={"dw/cdc_reason": "no replication slot yet"})
-                if info.active:
-                    return dg.SkipReason(f"replication slot '{repl.slot}' is being read")
-                context.update_cursor(lsn_text(info.confirmed_lsn))
-                if repl.oldest_pending(cdc.advance_after_bytes) is not None:
-                    return dg.RunRequest(tags={"dw/cdc_reason": "changes pending"})
-            finally:
-                repl.close()
-        if info.lag_bytes >= cdc.advance_after_bytes:
+        status = _slot_status(context.resources, source, cdc, cdc.advance_after_bytes)
+        if status.state == "missing":
+            return dg.RunRequest(tags={"dw/cdc_reason": "no replication slot yet"})
+        if status.state == "lost":
+            return dg.SkipReason(
+                f"replication slot '{status.slot}' was lost: run {job_name} with resnapshot: true"
+            )
+        if status.state == "active":
+            return dg.SkipReason(f"replication slot '{status.slot}' is being read")
+        context.update_cursor(lsn_text(status.confirmed_lsn))
+        if status.changes_pending:
+            return dg.RunRequest(tags={"dw/cdc_reason": "changes pending"})
+        if status.lag_bytes >= cdc.advance_after_bytes:
             return dg.RunRequest(tags={"dw/cdc_reason": "advance slot past unrelated WAL"})
-        return dg.SkipReason(f"no change pending at {lsn_text(info.confirmed_lsn)}")
+        return dg.SkipReason(f"no change pending at {lsn_text(status.confirmed_lsn)}")
 
     return _sensor
+
+
+def _slot_status(resources: object, source: str, cdc: CdcSettings, peek_bytes: int) -> SlotStatus:
+    """The slot as the check and sensor see it; the resource only lends the URL."""
+    url = getattr(resources, source_resource_key(source)).source_url()
+    return slot_status(url, source, cdc.options.slot, cdc.options.publication, peek_bytes)

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from dw_pipelines.sync.files.spec import FileStreamSpec
+from dw_pipelines.sync.files.spec import FileStreamSpec, Partitioning
 from dw_pipelines.sync.files.store import ObjectInfo
 
 
@@ -84,12 +84,49 @@ def plan_batches(
     """New objects in runs of at most `max_files`, per daily partition when partitioned."""
     groups: dict[date | None, list[ObjectInfo]] = defaultdict(list)
     for o in objects:
-        partition = spec.partition_of(o.key, o.last_modified)
-        if spec.partitioning.value != "none" and partition is None:
-            continue  # no date in the key: not part of any partition
-        groups[partition].append(o)
+        groups[spec.partition_of(o.key, o.last_modified)].append(o)
     batches: list[Batch] = []
     for partition, members in sorted(groups.items(), key=lambda kv: kv[1][0].last_modified):
         for start in range(0, len(members), max_files):
             batches.append(Batch(partition, members[start : start + max_files]))
     return batches[:max_runs]
+
+
+def pending_batches(
+    spec: FileStreamSpec,
+    objects: list[ObjectInfo],
+    cursor: FileCursor,
+    *,
+    lookback: timedelta,
+    max_files: int,
+    max_runs: int,
+    first_day: date,
+    today: date,
+) -> list[Batch]:
+    """The one decision of which listed objects a tick requests, and the cursor moved past them.
+
+    A partitioned stream never requests an undated key or a day before its first partition; a
+    key dated in the future waits (holding the cursor back) until its day's partition exists;
+    an object already requested with the same ETag within `lookback` is not requested again.
+    What does not fit in `max_runs` batches of `max_files` stays pending for the next tick.
+    """
+    eligible = [o for o in objects if _eligible(spec, o, first_day)]
+    unseen = cursor.unseen(eligible, lookback)
+    ready = [o for o in unseen if not _future(spec, o, today)]
+    batches = plan_batches(spec, ready, max_files, max_runs)
+    requested = [o for b in batches for o in b.objects]
+    taken = {o.key for o in requested}
+    cursor.mark(requested, [o for o in unseen if o.key not in taken], lookback)
+    return batches
+
+
+def _eligible(spec: FileStreamSpec, obj: ObjectInfo, first_day: date) -> bool:
+    if spec.partitioning is Partitioning.NONE:
+        return True
+    day = spec.partition_of(obj.key, obj.last_modified)
+    return day is not None and day >= first_day
+
+
+def _future(spec: FileStreamSpec, obj: ObjectInfo, today: date) -> bool:
+    day = spec.partition_of(obj.key, obj.last_modified)
+    return day is not None and day > today

@@ -15,19 +15,16 @@ from dw_pipelines.ingest.assets import (
     SOURCE_TAG,
     SYNC_MODE_TAG,
     WAREHOUSE_OP_TAG,
-    materialization_metadata,
     source_resource_key,
     table_name,
 )
-from dw_pipelines.ingest.file_cursor import FileCursor, plan_batches
+from dw_pipelines.ingest.file_cursor import FileCursor, pending_batches
 from dw_pipelines.sync.errors import SyncError
-from dw_pipelines.sync.files.spec import SOURCE_FILE, SOURCE_MODIFIED, FileStreamSpec, Partitioning
-from dw_pipelines.sync.files.store import ObjectInfo
+from dw_pipelines.sync.files.spec import FileStreamSpec, Partitioning
+from dw_pipelines.sync.result import FILES_MODE
 
 if TYPE_CHECKING:
-    from dw_pipelines.sync.files.runner import FilesResult
-
-FILES_MODE = "files"
+    from dw_pipelines.sync.result import SyncResult
 
 
 @dataclass(frozen=True)
@@ -115,13 +112,14 @@ def _build_asset(
     )
     def _load(context: dg.AssetExecutionContext, config: FilesConfig) -> dg.MaterializeResult:
         # The runner (pyarrow, DuckDB) is imported where a load runs, not where definitions load.
+        from dw_pipelines.ingest.metadata import result_metadata
         from dw_pipelines.sync.files.runner import sync_files
 
         days: list[date | None] = (
             [date.fromisoformat(k) for k in context.partition_keys] if partitions else [None]
         )
         store_resource = getattr(context.resources, source_resource_key(spec.source))
-        results: list[FilesResult] = []
+        results: list[SyncResult] = []
         try:
             with store_resource.open() as store, context.resources.warehouse.open() as warehouse:
                 for day in days:
@@ -144,79 +142,38 @@ def _build_asset(
                 f"{spec.stream_id}: {total.files_quarantined} file(s) quarantined:"
                 f" {', '.join(k for k, _ in total.quarantined[:5])}"
             )
-        return dg.MaterializeResult(metadata=files_metadata(spec, total))
+        return dg.MaterializeResult(metadata=result_metadata(total))
 
     return _load
 
 
-def _combine(results: list["FilesResult"]) -> "FilesResult":
-    from dw_pipelines.sync.files.runner import FilesResult
+def _combine(results: list["SyncResult"]) -> "SyncResult":
+    """One result for the daily partitions a run loaded in turn."""
+    from dw_pipelines.sync.result import SyncResult
 
     total = results[-1]
     if len(results) == 1:
         return total
-    combined = FilesResult(total.stream_id, total.table, row_count=total.row_count)
-    combined.columns = total.columns
-    combined.partition = f"{results[0].partition}..{total.partition}"
+    combined = SyncResult(
+        total.stream_id,
+        total.mode,
+        total.table,
+        row_count=total.row_count,
+        cursor_before=results[0].cursor_before,
+        cursor_after=total.cursor_after,
+        columns=total.columns,
+        bookkeeping=total.bookkeeping,
+        partition=f"{results[0].partition}..{total.partition}",
+    )
     for r in results:
         for name in ("files_listed", "files_loaded", "files_replaced", "files_quarantined",
                      "files_skipped", "files_pending", "rows_read", "rows_inserted",
-                     "rows_updated", "rows_deleted", "bad_rows", "duration_s"):  # fmt: skip
+                     "rows_updated", "rows_unchanged", "rows_deleted", "bad_rows",
+                     "duration_s"):  # fmt: skip
             setattr(combined, name, getattr(combined, name) + getattr(r, name))
         combined.loaded += r.loaded
         combined.quarantined += r.quarantined
     return combined
-
-
-def files_metadata(spec: FileStreamSpec, result: "FilesResult") -> dict[str, object]:
-    from dw_pipelines.sync.engine import SyncResult
-
-    as_sync = SyncResult(
-        spec.stream_id,
-        FILES_MODE,
-        result.table,
-        rows_read=result.rows_read,
-        rows_inserted=result.rows_inserted,
-        rows_updated=result.rows_updated,
-        rows_deleted=result.rows_deleted,
-        row_count=result.row_count,
-        cursor_after=result.loaded[-1] if result.loaded else None,
-        columns=result.columns,
-        duration_s=result.duration_s,
-    )
-    provenance = [
-        dg.TableColumn(SOURCE_FILE, "string", description="the object key the row came from"),
-        dg.TableColumn(SOURCE_MODIFIED, "timestamptz", description="that object's LastModified"),
-    ]
-    metadata = materialization_metadata(spec, as_sync, extra_columns=provenance)  # type: ignore[arg-type]
-    del metadata["cursor_before"], metadata["rows_unchanged"]
-    metadata["cursor_after"] = as_sync.cursor_after or ""
-    metadata.update(
-        {
-            "files_listed": result.files_listed,
-            "files_loaded": result.files_loaded,
-            "files_replaced": result.files_replaced,
-            "files_quarantined": result.files_quarantined,
-            "files_skipped": result.files_skipped,
-            "files_pending": result.files_pending,
-            "bad_rows": result.bad_rows,
-            "loaded_files": dg.MetadataValue.md(_bullets(result.loaded)),
-        }
-    )
-    if result.partition:
-        metadata["partition"] = result.partition
-    if result.quarantined:
-        metadata["quarantined_files"] = dg.MetadataValue.md(
-            _bullets([f"`{k}`: {e}" for k, e in result.quarantined])
-        )
-    return metadata
-
-
-def _bullets(lines: list[str], limit: int = 20) -> str:
-    shown = [f"- {line}" for line in lines[:limit]]
-    if len(lines) > limit:
-        shown.append(f"- … and {len(lines) - limit} more")
-    return "\n".join(shown) or "(none)"
 
 
 def _build_quarantine_check(spec: FileStreamSpec) -> dg.AssetChecksDefinition:
@@ -228,6 +185,7 @@ def _build_quarantine_check(spec: FileStreamSpec) -> dg.AssetChecksDefinition:
         op_tags={WAREHOUSE_OP_TAG: settings.warehouse_kind()},
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        from dw_pipelines.ingest.metadata import bullets
         from dw_pipelines.sync.files.runner import quarantined_files
 
         with context.resources.warehouse.open() as warehouse:
@@ -237,7 +195,7 @@ def _build_quarantine_check(spec: FileStreamSpec) -> dg.AssetChecksDefinition:
             severity=dg.AssetCheckSeverity.WARN,
             metadata={
                 "quarantined_files": len(bad),
-                "files": dg.MetadataValue.md(_bullets([f"`{k}`: {e}" for k, e in bad])),
+                "files": dg.MetadataValue.md(bullets([f"`{k}`: {e}" for k, e in bad])),
             },
         )
 
@@ -263,20 +221,16 @@ def _build_sensor(spec: FileStreamSpec, settings_: FileStreamSettings) -> dg.Sen
         cursor = FileCursor.load(context.cursor)
         with getattr(context.resources, source_resource_key(spec.source)).open() as store:
             objects = listed_objects(spec, store)
-        today = datetime.now(UTC).date()
-        first = date.fromisoformat(settings_.start_date)
-        # Undated keys and days before the first partition are never requested; a key dated
-        # in the future waits (it holds the cursor) until its day's partition exists.
-        eligible = [o for o in objects if _eligible(spec, o, first)]
-        unseen = cursor.unseen(eligible, settings_.lookback)
-        ready = [o for o in unseen if not _future(spec, o, today)]
-        batches = plan_batches(
-            spec, ready, settings_.max_files_per_run, settings_.max_runs_per_tick
+        batches = pending_batches(
+            spec,
+            objects,
+            cursor,
+            lookback=settings_.lookback,
+            max_files=settings_.max_files_per_run,
+            max_runs=settings_.max_runs_per_tick,
+            first_day=date.fromisoformat(settings_.start_date),
+            today=datetime.now(UTC).date(),
         )
-        requested = [o for b in batches for o in b.objects]
-        taken = {o.key for o in requested}
-        left = [o for o in unseen if o.key not in taken]
-        cursor.mark(requested, left, settings_.lookback)
         runs = [
             dg.RunRequest(
                 run_key=f"{spec.stream_id}:{batch.run_key}",
@@ -297,18 +251,6 @@ def _build_sensor(spec: FileStreamSpec, settings_: FileStreamSettings) -> dg.Sen
         return dg.SensorResult(run_requests=runs, cursor=cursor.dump())
 
     return _sensor
-
-
-def _eligible(spec: FileStreamSpec, obj: ObjectInfo, first: date) -> bool:
-    if spec.partitioning is Partitioning.NONE:
-        return True
-    day = spec.partition_of(obj.key, obj.last_modified)
-    return day is not None and day >= first
-
-
-def _future(spec: FileStreamSpec, obj: ObjectInfo, today: date) -> bool:
-    day = spec.partition_of(obj.key, obj.last_modified)
-    return day is not None and day > today
 
 
 def op_name(spec: FileStreamSpec) -> str:

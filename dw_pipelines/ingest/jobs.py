@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
+from dw_pipelines import settings
 from dw_pipelines.ingest.assets import SYNC_MODE_TAG
-
-DEFAULT_INCREMENTAL_CRON = "0 * * * *"  # hourly: incremental syncs cost what changed
-DEFAULT_FULL_REFRESH_CRON = "0 3 * * *"  # nightly: full reloads read whole tables
 
 incremental_selection = dg.AssetSelection.tag(SYNC_MODE_TAG, "incremental_merge") | (
     dg.AssetSelection.tag(SYNC_MODE_TAG, "incremental_append")
@@ -36,18 +32,16 @@ full_refresh_sync_job = dg.define_asset_job(
 def sync_schedules() -> list[dg.ScheduleDefinition]:
     """Schedules start stopped; crons come from DW_INCREMENTAL_CRON / DW_FULL_REFRESH_CRON."""
     return [
-        _stopped_schedule("incremental_sync_schedule", incremental_sync_job.name, "DW_INCREMENTAL_CRON", DEFAULT_INCREMENTAL_CRON),
-        _stopped_schedule("full_refresh_sync_schedule", full_refresh_sync_job.name, "DW_FULL_REFRESH_CRON", DEFAULT_FULL_REFRESH_CRON),
+        _stopped_schedule("incremental_sync_schedule", incremental_sync_job.name, settings.incremental_cron()),
+        _stopped_schedule("full_refresh_sync_schedule", full_refresh_sync_job.name, settings.full_refresh_cron()),
     ]  # fmt: skip
 
 
-def _stopped_schedule(
-    name: str, job_name: str, cron_env: str, default_cron: str
-) -> dg.ScheduleDefinition:
+def _stopped_schedule(name: str, job_name: str, cron: str) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
         name=name,
         job_name=job_name,
-        cron_schedule=os.environ.get(cron_env, default_cron),
+        cron_schedule=cron,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )

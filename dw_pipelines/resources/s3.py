@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from dw_pipelines.resources.env import read_env
+
 # boto3 and botocore are imported where a client is made, not where definitions load.
 if TYPE_CHECKING:
     import boto3
@@ -16,22 +18,40 @@ if TYPE_CHECKING:
     from dw_pipelines.sync.files.store import S3Store
 
 
-class S3Resource(dg.ConfigurableResource):
-    """Credentials come from boto3's default chain unless keys are given (as `dg.EnvVar`);
-    `role_arn` then assumes a role with them, and the role's credentials are renewed from STS
-    before they expire (a run may outlast them). Nothing here is ever logged."""
+class S3Settings(dg.Config):
+    """Where an `s3` source's bucket lives and how to reach it: the YAML's `s3:` block and the
+    resource's config at once. Secrets are named by env var; without keys, boto3's default
+    chain (instance role, ~/.aws, AWS_* variables) is used."""
 
     region: str | None = None
+    endpoint_url_env: str | None = None
+    """Env var holding the endpoint of an S3-compatible store; unset for AWS."""
+    access_key_id_env: str | None = None
+    secret_access_key_env: str | None = None
+    session_token_env: str | None = None
+    role_arn: str | None = None
+    """A role to assume with the credentials above."""
+    external_id_env: str | None = None
+    path_style: bool = False
+    """Path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need."""
+
+
+class S3Resource(S3Settings, dg.ConfigurableResource):
+    """The variables named in the settings are read when a sync opens the store; code (tests,
+    scripts) may give the values directly instead. `role_arn` assumes a role with the keys, and
+    the role's credentials are renewed from STS before they expire (a run may outlast them).
+    Nothing here is ever logged."""
+
     endpoint_url: str | None = None
-    """For S3-compatible stores; None for AWS."""
     access_key_id: str | None = None
     secret_access_key: str | None = None
     session_token: str | None = None
-    role_arn: str | None = None
     external_id: str | None = None
-    path_style: bool = False
-    """Path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need."""
     max_attempts: int = 5
+    name: str = "s3"
+
+    def _value(self, given: str | None, variable: str | None, setting: str) -> str | None:
+        return given or read_env(self.name, variable, f"s3.{setting}")
 
     def session(self) -> boto3.session.Session:
         """The boto3 session the client is made from; STS (for `role_arn`) is reached at boto3's
@@ -40,18 +60,22 @@ class S3Resource(dg.ConfigurableResource):
         import botocore.session
         from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
+        key_id = self._value(self.access_key_id, self.access_key_id_env, "access_key_id_env")
+        secret = self._value(
+            self.secret_access_key, self.secret_access_key_env, "secret_access_key_env"
+        )
+        token = self._value(self.session_token, self.session_token_env, "session_token_env")
         base = botocore.session.Session()
         if self.region:
             base.set_config_variable("region", self.region)
-        if self.access_key_id or self.secret_access_key:
-            base.set_credentials(
-                self.access_key_id, self.secret_access_key, self.session_token or None
-            )
+        if key_id or secret:
+            base.set_credentials(key_id, secret, token or None)
         if not self.role_arn:
             return boto3.session.Session(botocore_session=base)
         extra: dict[str, Any] = {"RoleSessionName": "dw_pipelines"}
-        if self.external_id:
-            extra["ExternalId"] = self.external_id
+        external_id = self._value(self.external_id, self.external_id_env, "external_id_env")
+        if external_id:
+            extra["ExternalId"] = external_id
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=base.create_client,
             source_credentials=base.get_credentials(),
@@ -74,7 +98,7 @@ class S3Resource(dg.ConfigurableResource):
 
         return self.session().client(
             "s3",
-            endpoint_url=self.endpoint_url or None,
+            endpoint_url=self._value(self.endpoint_url, self.endpoint_url_env, "endpoint_url_env"),
             config=Config(
                 s3={"addressing_style": "path" if self.path_style else "auto"},
                 retries={"max_attempts": self.max_attempts, "mode": "standard"},

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from dw_pipelines import settings
 from dw_pipelines.sync.warehouses import open_warehouse
 
 if TYPE_CHECKING:
@@ -18,6 +19,13 @@ class WarehouseResource(dg.ConfigurableResource):
     """`url` is a DuckDB file path (default `.dw/warehouse.duckdb`) or a `postgresql://` URL."""
 
     url: str
+
+    @classmethod
+    def from_env(cls) -> WarehouseResource:
+        """DW_WAREHOUSE_URL as `dg.EnvVar` when set, so a password never shows; else the default."""
+        if settings.warehouse_url_is_set():
+            return cls(url=dg.EnvVar(settings.WAREHOUSE_URL_ENV))
+        return cls(url=settings.warehouse_url())
 
     @contextmanager
     def open(self) -> Iterator[Warehouse]:

@@ -1,8 +1,9 @@
 """The sync engine: one stream, one warehouse transaction, exactly once.
 
-Every sync runs inside a single warehouse transaction: rows are streamed from the source into
-a scratch table (or, for a full refresh, into the replacement table), applied to the target, and
-the stream's state is written last. A crash at any instant leaves the previous commit intact, and
+Every sync is one load unit (`LoadUnit`, one warehouse transaction): rows are streamed from the
+source into a scratch table (or, for a full refresh, into the replacement table), applied to the
+target through the warehouse's write vocabulary, and the stream's state and log line commit
+with them. A crash at any instant leaves the previous commit intact, and
 a rerun starts again from the state that commit recorded.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,47 +23,23 @@ from dw_pipelines.sync.errors import (
     SyncError,
     with_context,
 )
+from dw_pipelines.sync.load_unit import LoadUnit
+from dw_pipelines.sync.result import SyncResult, Window
 from dw_pipelines.sync.schema import Column, fingerprint
 from dw_pipelines.sync.sources.base import ReadRequest, Source
 from dw_pipelines.sync.spec import SchemaPolicy, StreamSpec, SyncMode, parse_duration
 from dw_pipelines.sync.state import (
     CursorValue,
     StreamState,
+    SyncLogLine,
+    cursor_position,
     cursor_text,
     parse_cursor_text,
     subtract_lookback,
 )
-from dw_pipelines.sync.warehouses.base import DELETED_AT, SYNCED_AT, Warehouse
+from dw_pipelines.sync.warehouses.base import DELETED_AT, Warehouse
 
 CURSOR_TYPES = {"int16", "int32", "int64", "decimal", "date", "timestamp", "timestamptz", "string"}
-
-
-@dataclass(frozen=True)
-class Window:
-    """Load `start <= cursor < end` without reading or moving the stream's live cursor."""
-
-    start: CursorValue | str | None = None
-    end: CursorValue | str | None = None
-
-
-@dataclass
-class SyncResult:
-    stream_id: str
-    mode: str
-    table: str
-    rows_read: int = 0
-    rows_inserted: int = 0
-    rows_updated: int = 0
-    rows_unchanged: int = 0
-    rows_deleted: int = 0
-    row_count: int = 0
-    cursor_before: CursorValue | None = None
-    cursor_after: CursorValue | None = None
-    window: Window | None = None
-    columns: list[Column] = field(default_factory=list)
-    columns_added: list[str] = field(default_factory=list)
-    columns_altered: list[str] = field(default_factory=list)
-    duration_s: float = 0.0
 
 
 @dataclass
@@ -135,15 +112,16 @@ def _sync_in_transaction(
     window: Window | None,
     say: Callable[[str], None],
 ) -> SyncResult:
-    now = datetime.now(UTC)
     target = warehouse.table(spec.source, spec.name)
     result = SyncResult(
         spec.stream_id, spec.mode.value, f"{spec.source}.{spec.name}", window=window
     )
-    with warehouse.transaction():
-        warehouse.lock_stream(spec.stream_id)
+    if spec.deletes == "soft" and spec.mode is SyncMode.INCREMENTAL_MERGE:
+        result.bookkeeping = [Column(DELETED_AT, "timestamptz")]
+    with LoadUnit(warehouse, spec.stream_id) as unit:
+        now = unit.now
         exists = warehouse.table_exists(spec.source, spec.name)
-        state = warehouse.read_state(spec.stream_id) if exists else None
+        state = unit.state if exists else None
         known = list(state.columns) if state and state.columns else None
         plan = plan_schema(spec, columns, known)
         result.cursor_before = state.cursor if state else None
@@ -169,38 +147,39 @@ def _sync_in_transaction(
                 if spec.deletes == "hard":
                     result.row_count -= result.rows_deleted
             else:
-                result.row_count = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
+                result.row_count = warehouse.row_count(target)
 
         result.cursor_after = cursor_after
         result.columns = plan.target
         result.columns_added = [c.name for c in plan.added]
         result.columns_altered = [c.name for c in plan.altered]
-        new_state = StreamState(
-            cursor=cursor_after,
-            columns=tuple(plan.target),
-            schema_fingerprint=fingerprint(plan.target),
-            row_count=result.row_count,
-            extra=state.extra if state else {},
+        unit.write_state(
+            StreamState(
+                position=cursor_position(cursor_after),
+                columns=tuple(plan.target),
+                schema_fingerprint=fingerprint(plan.target),
+                row_count=result.row_count,
+            )
         )
-        warehouse.write_state(spec.stream_id, new_state, now)
-        window_text = f"[{window.start}, {window.end})" if window is not None else None
-        warehouse.log_sync(
-            spec.stream_id,
-            now,
-            [
-                result.mode,
-                result.rows_read,
-                result.rows_inserted,
-                result.rows_updated,
-                result.rows_unchanged,
-                result.rows_deleted,
-                result.row_count,
-                cursor_text(result.cursor_before),
-                cursor_text(cursor_after),
-                window_text,
-            ],
-        )
+        unit.log(log_line(result))
     return result
+
+
+def log_line(result: SyncResult) -> SyncLogLine:
+    """The `_dw.sync_log` line recording a result."""
+    return SyncLogLine(
+        result.stream_id,
+        result.mode,
+        rows_read=result.rows_read,
+        rows_inserted=result.rows_inserted,
+        rows_updated=result.rows_updated,
+        rows_unchanged=result.rows_unchanged,
+        rows_deleted=result.rows_deleted,
+        row_count=result.row_count,
+        cursor_before=cursor_text(result.cursor_before),
+        cursor_after=cursor_text(result.cursor_after),
+        window_text=result.window.text if result.window is not None else result.partition,
+    )
 
 
 def reconcile_stream(
@@ -222,51 +201,36 @@ def reconcile_stream(
         )
     started = time.monotonic()
     say = log or (lambda _msg: None)
-    now = datetime.now(UTC)
     by_name = {c.name: c for c in source.describe(spec.object)}
     keys = [by_name[k] for k in spec.primary_key]
     target = warehouse.table(spec.source, spec.name)
     result = SyncResult(spec.stream_id, "reconcile", f"{spec.source}.{spec.name}")
     prepare_warehouse(warehouse, spec.source)
-    with warehouse.transaction():
-        warehouse.lock_stream(spec.stream_id)
-        state = warehouse.read_state(spec.stream_id)
+    with LoadUnit(warehouse, spec.stream_id) as unit:
+        state = unit.state
         if state is None or not warehouse.table_exists(spec.source, spec.name):
             raise SyncError(f"stream '{spec.stream_id}': nothing to reconcile before a first sync")
         reader = source.all_keys(ReadRequest(spec.object, tuple(keys)))  # type: ignore[attr-defined]
         stage = warehouse.create_stage(warehouse.stage_name(spec.stream_id), keys)
         result.rows_read = warehouse.load(stage, keys, reader)
-        if result.rows_read == 0 and warehouse.scalar(f"SELECT count(*) FROM {target}"):
+        if result.rows_read == 0 and warehouse.row_count(target):
             # An empty listing is far likelier a lost permission than an emptied object.
             raise SyncError(
                 f"stream '{spec.stream_id}': the source listed no key at all; reconciliation"
                 " refuses to delete every row (check the user's access to the object)"
             )
-        q = warehouse.quote
-        same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
-        missing = f"NOT EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
         soft = spec.deletes == "soft" and warehouse.column_exists(
             spec.source, spec.name, DELETED_AT
         )
-        if soft:
-            result.rows_deleted = warehouse.count(
-                f"UPDATE {target} t SET {q(DELETED_AT)} = $1, {q(SYNCED_AT)} = $1"
-                f" WHERE t.{q(DELETED_AT)} IS NULL AND {missing}",
-                [now],
-            )
-        else:
-            result.rows_deleted = warehouse.count(f"DELETE FROM {target} t WHERE {missing}")
+        result.rows_deleted = warehouse.delete_keys(
+            target, stage, spec.primary_key, soft_at=unit.now if soft else None, absent=True
+        )
         warehouse.drop_stage(stage)
-        result.row_count = int(warehouse.scalar(f"SELECT count(*) FROM {target}"))
+        result.row_count = warehouse.row_count(target)
         result.cursor_before = result.cursor_after = state.cursor
         result.columns = list(state.columns)
-        warehouse.write_state(spec.stream_id, replace(state, row_count=result.row_count), now)
-        warehouse.log_sync(
-            spec.stream_id,
-            now,
-            ["reconcile", result.rows_read, 0, 0, 0, result.rows_deleted, result.row_count,
-             cursor_text(state.cursor), cursor_text(state.cursor), None],
-        )  # fmt: skip
+        unit.write_state(replace(state, row_count=result.row_count))
+        unit.log(log_line(result))
     say(f"{spec.stream_id}: {result.rows_read} source keys, {result.rows_deleted} purged rows")
     result.duration_s = round(time.monotonic() - started, 3)
     return result
@@ -316,15 +280,11 @@ def _full_refresh(
     result.rows_read = result.rows_inserted = warehouse.load(new_table, columns, reader, now)
     if spec.primary_key:
         _check_keys(spec, warehouse, new_table)
-    warehouse.execute(f"DROP TABLE IF EXISTS {target}")
-    warehouse.execute(f"ALTER TABLE {new_table} RENAME TO {warehouse.quote(spec.name)}")
+    warehouse.swap_in(spec.source, new_name, spec.name)
     result.row_count = result.rows_read
     if spec.cursor is None:
         return None
-    return _coerce_cursor(
-        warehouse.scalar(f"SELECT max({warehouse.quote(spec.cursor)}) FROM {target}"),
-        _cursor_column(spec, columns),
-    )
+    return _coerce_cursor(warehouse.max_value(target, spec.cursor), _cursor_column(spec, columns))
 
 
 def _incremental(
@@ -363,7 +323,6 @@ def _incremental(
         upper,
         tolerate_missing_columns=spec.schema_policy is SchemaPolicy.EVOLVE,
     )
-    q = warehouse.quote
     if not exists:
         # A first load has nothing to merge with: stream straight into the new table.
         result.rows_read = result.rows_inserted = warehouse.load(
@@ -372,53 +331,39 @@ def _incremental(
         if spec.mode is SyncMode.INCREMENTAL_MERGE:
             _check_keys(spec, warehouse, target)
         return _coerce_cursor(
-            warehouse.scalar(f"SELECT max({q(spec.cursor or '')}) FROM {target}"),
-            _cursor_column(spec, columns),
+            warehouse.max_value(target, spec.cursor or ""), _cursor_column(spec, columns)
         )
 
     stage = warehouse.create_stage(warehouse.stage_name(spec.stream_id), columns)
     result.rows_read = warehouse.load(stage, columns, source.read(request))
     cursor_after = _coerce_cursor(
-        warehouse.scalar(f"SELECT max({q(spec.cursor or '')}) FROM {stage}"),
-        _cursor_column(spec, columns),
+        warehouse.max_value(stage, spec.cursor or ""), _cursor_column(spec, columns)
     )
-    names = ", ".join(q(c.name) for c in columns) + f", {q(SYNCED_AT)}"
-    values = ", ".join(f"s.{q(c.name)}" for c in columns) + ", $1"
-    same_row = " AND ".join(f"t.{q(c.name)} IS NOT DISTINCT FROM s.{q(c.name)}" for c in columns)
-
     if spec.mode is SyncMode.INCREMENTAL_MERGE:
         _check_keys(spec, warehouse, stage)
-        same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
         # Rows re-read by the lookback that did not change are left alone, so _dw_synced_at
         # keeps meaning "last changed" and unchanged rows cost no write.
-        live = f" AND t.{q(DELETED_AT)} IS NULL" if soft else ""
-        result.rows_unchanged = warehouse.count(
-            f"DELETE FROM {stage} s"
-            f" WHERE EXISTS (SELECT 1 FROM {target} t WHERE {same_key} AND {same_row}{live})"
+        merged = warehouse.merge_on_keys(
+            target,
+            stage,
+            columns,
+            spec.primary_key,
+            now,
+            skip_unchanged=True,
+            live_column=DELETED_AT if soft else None,
         )
-        result.rows_updated = warehouse.count(
-            f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
-        )
-        warehouse.execute(f"INSERT INTO {target} ({names}) SELECT {values} FROM {stage} s", [now])
-        result.rows_inserted = result.rows_read - result.rows_updated - result.rows_unchanged
+        result.rows_unchanged, result.rows_updated = merged.skipped, merged.replaced
+        result.rows_inserted = merged.new
         if deletes:
             result.rows_deleted = _apply_deletes(spec, source, warehouse, columns, request, now)
     else:
         # Append skips rows it already holds: same key and cursor when a key is declared,
         # otherwise the same whole row, so the lookback never duplicates anything.
-        # The cursor is never NULL here, so `=` on it lets every warehouse hash-join.
-        cursor = q(spec.cursor or "")
         rest = spec.primary_key or [c.name for c in columns if c.name != spec.cursor]
-        same = " AND ".join(
-            [f"t.{cursor} = s.{cursor}"] + [f"t.{q(k)} IS NOT DISTINCT FROM s.{q(k)}" for k in rest]
+        result.rows_inserted = warehouse.append_missing(
+            target, stage, columns, now, equal=[spec.cursor or ""], null_safe=rest
         )
-        inserted = warehouse.count(
-            f"INSERT INTO {target} ({names}) SELECT {values} FROM {stage} s"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {same})",
-            [now],
-        )
-        result.rows_inserted = inserted
-        result.rows_unchanged = result.rows_read - inserted
+        result.rows_unchanged = result.rows_read - result.rows_inserted
     warehouse.drop_stage(stage)
     return cursor_after
 
@@ -452,27 +397,15 @@ def _apply_deletes(
     if not warehouse.load(stage, keys, reader):
         warehouse.drop_stage(stage)
         return 0
-    q = warehouse.quote
     target = warehouse.table(spec.source, spec.name)
-    same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
-    if spec.deletes == "soft":
-        deleted = warehouse.count(
-            f"UPDATE {target} t SET {q(DELETED_AT)} = $1, {q(SYNCED_AT)} = $1"
-            f" FROM {stage} s WHERE {same_key} AND t.{q(DELETED_AT)} IS NULL",
-            [now],
-        )
-    else:
-        deleted = warehouse.count(
-            f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
-        )
+    soft_at = now if spec.deletes == "soft" else None
+    deleted = warehouse.delete_keys(target, stage, spec.primary_key, soft_at=soft_at)
     warehouse.drop_stage(stage)
     return deleted
 
 
 def _check_keys(spec: StreamSpec, warehouse: Warehouse, table: str) -> None:
-    q = warehouse.quote
-    null_key = " OR ".join(f"{q(k)} IS NULL" for k in spec.primary_key)
-    nulls = int(warehouse.scalar(f"SELECT count(*) FROM {table} WHERE {null_key}"))
+    nulls = warehouse.null_keys(table, spec.primary_key)
     if nulls:
         raise DuplicateKeyError(
             f"stream '{spec.stream_id}': {nulls} source row(s) have a NULL primary key"

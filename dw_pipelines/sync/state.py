@@ -4,11 +4,12 @@ the rows it describes, so the data and the position it was read up to can never 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from dw_pipelines.sync.cdc.pgoutput import lsn_text, parse_lsn
 from dw_pipelines.sync.schema import Column, LogicalType
 
 CursorValue = int | Decimal | datetime | date | str
@@ -74,27 +75,109 @@ def subtract_lookback(value: CursorValue, lookback: int | timedelta | None) -> C
 
 
 @dataclass(frozen=True)
-class StreamState:
-    """Where a stream stands: cursor high-water mark, the warehouse table's columns, row count.
+class CursorPosition:
+    """A SQL or API stream's high-water mark: the largest cursor value loaded."""
 
-    `extra` carries source-specific positions that must commit with the data too (processed
-    files with their ETags, a replication LSN), so later sources reuse this one mechanism.
+    value: CursorValue
+
+
+@dataclass(frozen=True)
+class FilesPosition:
+    """A file stream's last committed load unit: an object key (or manifest) and its time."""
+
+    last_object: str
+    last_modified: str  # ISO timestamp
+
+
+@dataclass(frozen=True)
+class CdcPosition:
+    """A change stream's position: everything before `lsn` is applied; a table's changes count
+    only from `snapshot_lsn`, where its snapshot was read (0: it needs one)."""
+
+    lsn: int
+    slot: str = ""
+    snapshot_lsn: int = 0
+
+
+Position = CursorPosition | FilesPosition | CdcPosition
+
+
+def encode_position(position: Position | None) -> dict[str, Any] | None:
+    if isinstance(position, CursorPosition):
+        return {"kind": "cursor", "value": encode_cursor(position.value)}
+    if isinstance(position, FilesPosition):
+        return {
+            "kind": "files",
+            "last_object": position.last_object,
+            "last_modified": position.last_modified,
+        }
+    if isinstance(position, CdcPosition):
+        # The text form is for people reading the table; the integer is what is read back.
+        return {
+            "kind": "cdc",
+            "lsn": position.lsn,
+            "lsn_text": lsn_text(position.lsn),
+            "slot": position.slot,
+            "snapshot_lsn": position.snapshot_lsn,
+        }
+    return None
+
+
+def decode_position(raw: dict[str, Any]) -> Position | None:
+    """The position a state row records, in the current shape or the one before it (an untyped
+    `cursor` beside an `extra` dict holding files or LSN positions), which warehouses still hold."""
+    new = raw.get("position")
+    if new is not None:
+        kind = new["kind"]
+        if kind == "cursor":
+            value = decode_cursor(new["value"])
+            return CursorPosition(value) if value is not None else None
+        if kind == "files":
+            return FilesPosition(new["last_object"], new["last_modified"])
+        return CdcPosition(int(new["lsn"]), new.get("slot", ""), int(new.get("snapshot_lsn", 0)))
+    cursor = decode_cursor(raw.get("cursor"))
+    if cursor is not None:
+        return CursorPosition(cursor)
+    extra = raw.get("extra") or {}
+    if "last_object" in extra:
+        return FilesPosition(extra["last_object"], extra.get("last_modified", ""))
+    if "cdc" in extra:  # a CDC table: the LSN was kept as text
+        cdc = extra["cdc"]
+        lsn = cdc.get("lsn") or "0/0"
+        return CdcPosition(
+            parse_lsn(lsn) if isinstance(lsn, str) else int(lsn),
+            cdc.get("slot", ""),
+            int(cdc.get("snapshot_lsn", 0)),
+        )
+    if "lsn" in extra:  # a CDC source's own row
+        return CdcPosition(int(extra["lsn"]), extra.get("slot", ""))
+    return None
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """Where a stream stands: its position, the warehouse table's columns, its row count.
+
+    The position is typed per stream kind (a cursor value, the last file loaded, a WAL
+    position) and commits with the data it describes, like everything else here.
     """
 
-    cursor: CursorValue | None = None
+    position: Position | None = None
     columns: tuple[Column, ...] = ()
     schema_fingerprint: str = ""
     row_count: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cursor(self) -> CursorValue | None:
+        return self.position.value if isinstance(self.position, CursorPosition) else None
 
     def to_json(self) -> str:
         return json.dumps(
             {
-                "cursor": encode_cursor(self.cursor),
+                "position": encode_position(self.position),
                 "columns": [c.to_dict() for c in self.columns],
                 "schema_fingerprint": self.schema_fingerprint,
                 "row_count": self.row_count,
-                "extra": self.extra,
             },
             sort_keys=True,
         )
@@ -103,9 +186,29 @@ class StreamState:
     def from_json(text: str) -> StreamState:
         raw = json.loads(text)
         return StreamState(
-            cursor=decode_cursor(raw.get("cursor")),
+            position=decode_position(raw),
             columns=tuple(Column.from_dict(c) for c in raw.get("columns", [])),
             schema_fingerprint=raw.get("schema_fingerprint", ""),
             row_count=raw.get("row_count", 0),
-            extra=raw.get("extra", {}),
         )
+
+
+def cursor_position(value: CursorValue | None) -> CursorPosition | None:
+    return CursorPosition(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class SyncLogLine:
+    """One line of `_dw.sync_log`: what one commit of a stream did, in named fields."""
+
+    stream_id: str
+    mode: str
+    rows_read: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_deleted: int = 0
+    row_count: int = 0
+    cursor_before: str = ""
+    cursor_after: str = ""
+    window_text: str | None = None

@@ -17,7 +17,7 @@ from dw_pipelines.sync.cdc.changes import Pending, TableChanges
 from dw_pipelines.sync.cdc.pgoutput import UNCHANGED
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.schema import Column
-from dw_pipelines.sync.warehouses.base import DELETED_AT, SYNCED_AT, Warehouse
+from dw_pipelines.sync.warehouses.base import DELETED_AT, Warehouse
 
 LSN = "_dw_lsn"
 OP = "_dw_op"
@@ -58,50 +58,28 @@ def apply_changes(
     now: datetime,
 ) -> ApplyCounts:
     counts = ApplyCounts()
-    q = warehouse.quote
+    soft_at = now if soft_deletes else None
     if changes.truncated_lsn is not None:
-        if soft_deletes:
-            counts.deleted += warehouse.count(
-                f"UPDATE {target} SET {q(DELETED_AT)} = $1, {q(SYNCED_AT)} = $1, {q(LSN)} = $2"
-                f" WHERE {q(DELETED_AT)} IS NULL",
-                [now, changes.truncated_lsn],
-            )
-        else:
-            counts.deleted += warehouse.count(f"DELETE FROM {target}")
+        counts.deleted += warehouse.delete_all(
+            target, soft_at=soft_at, stamp=[(LSN, changes.truncated_lsn)]
+        )
     if not changes.rows:
         return counts
 
     batch, stage_columns, unresolved = _stage_batch(columns, keys, changes, convert)
     stage = warehouse.create_stage(stage_name, stage_columns)
     warehouse.load(stage, stage_columns, pa.RecordBatchReader.from_batches(batch.schema, [batch]))
-
-    same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
     if unresolved:
         _fill_unchanged(warehouse, stage, target, columns, keys, unresolved)
 
-    upserts = f"s.{q(OP)} = 'u'"
-    counts.updated = warehouse.count(
-        f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {upserts} AND {same_key})"
+    # Changes are folded to one per key, so upserted and deleted keys never overlap.
+    merged = warehouse.merge_on_keys(
+        target, stage, [*columns, Column(LSN, "int64")], keys, now, only=(OP, "u")
     )
-    if soft_deletes:
-        counts.deleted += warehouse.count(
-            f"UPDATE {target} t SET {q(DELETED_AT)} = $1, {q(SYNCED_AT)} = $1, {q(LSN)} = s.{q(LSN)}"
-            f" FROM {stage} s WHERE s.{q(OP)} = 'd' AND {same_key} AND t.{q(DELETED_AT)} IS NULL",
-            [now],
-        )
-    else:
-        counts.deleted += warehouse.count(
-            f"DELETE FROM {target} t"
-            f" WHERE EXISTS (SELECT 1 FROM {stage} s WHERE s.{q(OP)} = 'd' AND {same_key})"
-        )
-    names = ", ".join(q(c.name) for c in columns)
-    inserted = warehouse.count(
-        f"INSERT INTO {target} ({names}, {q(SYNCED_AT)}, {q(LSN)})"
-        f" SELECT {', '.join(f's.{q(c.name)}' for c in columns)}, $1, s.{q(LSN)}"
-        f" FROM {stage} s WHERE {upserts}",
-        [now],
+    counts.updated, counts.inserted = merged.replaced, merged.new
+    counts.deleted += warehouse.delete_keys(
+        target, stage, keys, soft_at=soft_at, only=(OP, "d"), copy=[LSN]
     )
-    counts.inserted = inserted - counts.updated
     warehouse.drop_stage(stage)
     return counts
 

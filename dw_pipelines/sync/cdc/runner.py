@@ -1,7 +1,8 @@
 """One CDC run for one PostgreSQL source: snapshot what needs it, then apply the change stream.
 
-Exactly once: every warehouse commit holds the applied changes *and* the LSN they reach (in the
-`_dw.stream_state` row `cdc:<source>`), and only after that commit is the slot told it may move.
+Exactly once: every warehouse commit (a `LoadUnit`, checkpointed every commit interval) holds the
+applied changes *and* the LSN they reach (in the `_dw.stream_state` row `cdc:<source>`), and only
+after that commit is the slot told it may move.
 A run killed at any instant restarts from the LSN the warehouse holds; transactions the slot
 resends from before it are skipped.
 
@@ -26,13 +27,15 @@ from dw_pipelines.sync.cdc.changes import TableChanges
 from dw_pipelines.sync.cdc.pg_replication import Keepalive, PgReplication, SlotInfo
 from dw_pipelines.sync.cdc.pgoutput import Value, lsn_text
 from dw_pipelines.sync.cdc.pgtext import to_arrow
-from dw_pipelines.sync.engine import SyncResult, plan_schema, prepare_warehouse
+from dw_pipelines.sync.engine import plan_schema, prepare_warehouse
 from dw_pipelines.sync.errors import ReplicationSlotLost, SchemaDriftError, SyncError, with_context
+from dw_pipelines.sync.load_unit import LoadUnit
+from dw_pipelines.sync.result import SyncResult
 from dw_pipelines.sync.schema import Column, fingerprint
 from dw_pipelines.sync.sources.base import ReadRequest
 from dw_pipelines.sync.sources.sql import SqlSource
 from dw_pipelines.sync.spec import SchemaPolicy, StreamSpec, SyncMode
-from dw_pipelines.sync.state import StreamState
+from dw_pipelines.sync.state import CdcPosition, StreamState, SyncLogLine
 from dw_pipelines.sync.warehouses.base import Warehouse
 
 RESNAPSHOT_HINT = (
@@ -53,6 +56,8 @@ class CdcOptions:
 
 @dataclass
 class CdcResult:
+    """One run of a source's change stream: its positions, and a `SyncResult` per stream."""
+
     source: str
     slot: str
     lsn_before: int = 0
@@ -144,20 +149,19 @@ class _Run:
         repl.check_ready()
         self.tables = [self._describe(spec) for spec in self.specs]
         prepare_warehouse(self.warehouse, self.name)
-        with self.warehouse.transaction():
-            self._lock()
-            source_state = self.warehouse.read_state(state_id(self.name))
+        with self._unit() as unit:
+            source_position = unit.state.position if unit.state else None
             for table in self.tables:
                 if self.warehouse.table_exists(self.name, table.spec.name):
-                    table.state = self.warehouse.read_state(table.spec.stream_id)
-        known_lsn = int(source_state.extra.get("lsn", 0)) if source_state else 0
+                    table.state = unit.read_state(table.spec.stream_id)
+        known_lsn = source_position.lsn if isinstance(source_position, CdcPosition) else 0
         slot = repl.slot_info()
         if known_lsn and not resnapshot:
             self._check_slot(slot, known_lsn)
         fresh = resnapshot or not known_lsn
         for table in self.tables:
-            extra = (table.state.extra.get("cdc") or {}) if table.state else {}
-            table.snapshot_lsn = int(extra.get("snapshot_lsn", 0))
+            position = table.state.position if table.state else None
+            table.snapshot_lsn = position.snapshot_lsn if isinstance(position, CdcPosition) else 0
             table.row_count = table.state.row_count if table.state else 0
         self._forget_positions(fresh, known_lsn)
         if fresh and slot is not None:
@@ -188,13 +192,23 @@ class _Run:
         if needs:
             self._snapshot(needs)
         self._stream(started)
-        for table in self.tables:  # streams nothing touched still report where they stand
-            self.result.streams.setdefault(table.spec.stream_id, self._stream_result(table))
         self.result.lsn_after = self.lsn
         self.result.duration_s = round(time.monotonic() - started, 3)
         info = repl.slot_info()
         self.result.slot_lag_bytes = info.lag_bytes if info else 0
+        self._report_streams()
         return self.result
+
+    def _report_streams(self) -> None:
+        """Each stream's result carries the run's positions: its metadata needs nothing else."""
+        run = self.result
+        for table in self.tables:  # streams nothing touched still report where they stand
+            stream = run.streams.setdefault(table.spec.stream_id, self._stream_result(table))
+            stream.replication_slot, stream.slot_lag_bytes = run.slot, run.slot_lag_bytes
+            stream.lsn_before, stream.lsn_after = run.lsn_before, run.lsn_after
+            stream.snapshot_taken = table.spec.stream_id in run.snapshots
+            stream.transactions_applied = run.transactions
+            stream.duration_s = run.duration_s
 
     def _forget_positions(self, fresh: bool, known_lsn: int) -> None:
         """Before the slot is recreated or a table published again, say so in the warehouse.
@@ -215,12 +229,12 @@ class _Run:
         for table in forget:
             table.snapshot_lsn = 0
         self.lsn = 0 if fresh else known_lsn
-        with self.warehouse.transaction():
-            self._lock()
-            self._write_states(datetime.now(UTC), forget)
+        with self._unit() as unit:
+            self._write_states(unit, forget)
 
-    def _lock(self) -> None:
-        self.warehouse.lock_stream(state_id(self.name))
+    def _unit(self) -> LoadUnit:
+        """A load unit under the source's lock: its streams share one slot and one position."""
+        return LoadUnit(self.warehouse, state_id(self.name))
 
     def _describe(self, spec: StreamSpec) -> _Table:
         described = self.source.describe(spec.object)
@@ -290,16 +304,15 @@ class _Run:
         with self.repl.exported_snapshot() as (snapshot, snapshot_lsn):
             self.source.snapshot = snapshot
             try:
-                with self.warehouse.transaction():
-                    self._lock()
+                with self._unit() as unit:
                     for table in tables:
-                        self._copy(table, snapshot_lsn)
-                    self._write_states(datetime.now(UTC), tables)
+                        self._copy(unit, table, snapshot_lsn)
+                    self._write_states(unit, tables)
             finally:
                 self.source.snapshot = None
 
-    def _copy(self, table: _Table, snapshot_lsn: int) -> None:
-        wh, spec, now = self.warehouse, table.spec, datetime.now(UTC)
+    def _copy(self, unit: LoadUnit, table: _Table, snapshot_lsn: int) -> None:
+        wh, spec, now = self.warehouse, table.spec, unit.now
         self.say(f"{spec.stream_id}: snapshot at {lsn_text(snapshot_lsn)}")
         new_table = wh.table(self.name, f"{spec.name}__dw_new")
         wh.execute(f"DROP TABLE IF EXISTS {new_table}")
@@ -313,86 +326,38 @@ class _Run:
             _with_lsn(reader, snapshot_lsn),
             now,
         )
-        target = wh.table(self.name, spec.name)
-        wh.execute(f"DROP TABLE IF EXISTS {target}")
-        wh.execute(f"ALTER TABLE {new_table} RENAME TO {wh.quote(spec.name)}")
+        wh.swap_in(self.name, f"{spec.name}__dw_new", spec.name)
         wh.index_keys(self.name, spec.name, table.keys)
         table.snapshot_lsn, table.row_count = snapshot_lsn, rows
         table.run_counts.inserted += rows
         self.result.snapshots.append(spec.stream_id)
-        wh.log_sync(
-            spec.stream_id,
-            now,
-            ["cdc_snapshot", rows, rows, 0, 0, 0, rows, "", lsn_text(snapshot_lsn), None],
+        unit.log(
+            SyncLogLine(
+                spec.stream_id,
+                "cdc_snapshot",
+                rows_read=rows,
+                rows_inserted=rows,
+                row_count=rows,
+                cursor_after=lsn_text(snapshot_lsn),
+            )
         )
 
     # -- stream -------------------------------------------------------------------------------
 
     def _stream(self, started: float) -> None:
-        repl, wh = self.repl, self.warehouse
+        repl = self.repl
         target = repl.current_lsn()
         if target <= self.lsn:
             return
         self.say(f"{self.name}: applying changes {lsn_text(self.lsn)} .. {lsn_text(target)}")
         for table in self.tables:
             table.changes = TableChanges([table.columns.index(_col(table, k)) for k in table.keys])
-        wh.begin()
-        self._lock()
-        in_txn: pgoutput.Begin | None = None
-        skip = False
-        pending, last_commit, idle_since = 0, time.monotonic(), time.monotonic()
-        position = self.lsn
         try:
-            for message in repl.stream(self.lsn):
-                if message is None or isinstance(message, Keepalive):
-                    if isinstance(message, Keepalive) and in_txn is None:
-                        position = max(position, message.wal_end)
-                    if in_txn is None and position >= target:
-                        break
-                    if (
-                        message is None
-                        and time.monotonic() - idle_since > self.options.idle_timeout_s
-                    ):
-                        if in_txn is not None:  # never commit part of a source transaction
-                            raise SyncError(
-                                f"source '{self.name}': the server sent part of the transaction"
-                                f" committed at {lsn_text(in_txn.final_lsn)}, then nothing for"
-                                f" {self.options.idle_timeout_s:.0f} s; nothing of it was"
-                                " applied, the next run resumes before it"
-                            )
-                        self.say(f"{self.name}: the server reported no progress; stopping here")
-                        break
-                    continue
-                idle_since = time.monotonic()
-                if isinstance(message, pgoutput.Begin):
-                    in_txn, skip = message, message.final_lsn < self.lsn
-                elif isinstance(message, pgoutput.Commit):
-                    in_txn = None
-                    if skip:
-                        continue
-                    position = max(position, message.end_lsn)
-                    self.result.transactions += 1
-                    elapsed = time.monotonic() - last_commit
-                    if (
-                        pending >= self.options.batch_changes
-                        or elapsed >= self.options.commit_interval_s
-                    ):
-                        self._commit(position)
-                        pending, last_commit = 0, time.monotonic()
-                    if position >= target or time.monotonic() - started > self.options.max_run_s:
-                        break
-                elif isinstance(message, pgoutput.Relation):
-                    self._relation(message)
-                elif not skip and in_txn is not None:
-                    pending += self._change(message, in_txn.final_lsn)
-                    if pending >= self.options.batch_changes:
-                        self._flush()  # a large transaction: into the open warehouse transaction
-                        pending = 0
-            self._commit(position, reopen=False)
+            with self._unit() as unit:
+                position = self._apply_stream(unit, target, started)
+                self._stage_commit(unit, position)
+            repl.confirm(self.lsn)
         except BaseException:
-            # After a failed confirm() no transaction is open: the first error is the one to see.
-            with contextlib.suppress(Exception):
-                wh.rollback()
             with contextlib.suppress(Exception):
                 repl.stop_stream()
             raise
@@ -402,6 +367,58 @@ class _Run:
         except Exception as exc:  # the next run confirms it anyway
             self.say(f"{self.name}: could not confirm {lsn_text(self.lsn)} yet: {exc}")
         self.result.lsn_after = self.lsn
+
+    def _apply_stream(self, unit: LoadUnit, target: int, started: float) -> int:
+        """Apply the slot's transactions up to `target` (or the run's time limit), committing
+        every commit interval; returns the position reached, to commit with the last ones."""
+        repl = self.repl
+        in_txn: pgoutput.Begin | None = None
+        skip = False
+        pending, last_commit, idle_since = 0, time.monotonic(), time.monotonic()
+        position = self.lsn
+        for message in repl.stream(self.lsn):
+            if message is None or isinstance(message, Keepalive):
+                if isinstance(message, Keepalive) and in_txn is None:
+                    position = max(position, message.wal_end)
+                if in_txn is None and position >= target:
+                    break
+                if message is None and time.monotonic() - idle_since > self.options.idle_timeout_s:
+                    if in_txn is not None:  # never commit part of a source transaction
+                        raise SyncError(
+                            f"source '{self.name}': the server sent part of the transaction"
+                            f" committed at {lsn_text(in_txn.final_lsn)}, then nothing for"
+                            f" {self.options.idle_timeout_s:.0f} s; nothing of it was"
+                            " applied, the next run resumes before it"
+                        )
+                    self.say(f"{self.name}: the server reported no progress; stopping here")
+                    break
+                continue
+            idle_since = time.monotonic()
+            if isinstance(message, pgoutput.Begin):
+                in_txn, skip = message, message.final_lsn < self.lsn
+            elif isinstance(message, pgoutput.Commit):
+                in_txn = None
+                if skip:
+                    continue
+                position = max(position, message.end_lsn)
+                self.result.transactions += 1
+                elapsed = time.monotonic() - last_commit
+                if (
+                    pending >= self.options.batch_changes
+                    or elapsed >= self.options.commit_interval_s
+                ):
+                    self._commit(unit, position)
+                    pending, last_commit = 0, time.monotonic()
+                if position >= target or time.monotonic() - started > self.options.max_run_s:
+                    break
+            elif isinstance(message, pgoutput.Relation):
+                self._relation(message)
+            elif not skip and in_txn is not None:
+                pending += self._change(message, in_txn.final_lsn)
+                if pending >= self.options.batch_changes:
+                    self._flush()  # a large transaction: into the open warehouse transaction
+                    pending = 0
+        return position
 
     def _relation(self, relation: pgoutput.Relation) -> None:
         # Matched by OID, not by name: a table renamed mid-stream keeps its changes.
@@ -471,8 +488,7 @@ class _Run:
 
     def _evolve_tables(self, tables: list[_Table]) -> None:
         """Bring existing warehouse tables to the source's columns, as the schema policy says."""
-        with self.warehouse.transaction():
-            self._lock()
+        with self._unit():
             for table in tables:
                 known = list(table.state.columns) if table.state and table.state.columns else None
                 plan = plan_schema(table.spec, table.columns, known)
@@ -555,54 +571,49 @@ class _Run:
 
         return convert
 
-    def _commit(self, position: int, reopen: bool = True) -> None:
-        """Flush, write every position with it, commit, and only then confirm to the slot."""
+    def _commit(self, unit: LoadUnit, position: int) -> None:
+        """Commit what is applied with every position, and only then confirm to the slot."""
+        self._stage_commit(unit, position)
+        unit.checkpoint()
+        self.repl.confirm(self.lsn)
+
+    def _stage_commit(self, unit: LoadUnit, position: int) -> None:
+        """Flush, and hand the unit each stream's log line and every position to commit."""
         self._flush()
-        now = datetime.now(UTC)
         before = self.lsn
         self.lsn = max(self.lsn, position)
         for table in self.tables:
-            if table.counts.inserted or table.counts.updated or table.counts.deleted:
-                c = table.counts
-                self.warehouse.log_sync(
-                    table.spec.stream_id,
-                    now,
-                    ["cdc", c.inserted + c.updated + c.deleted, c.inserted, c.updated, 0,
-                     c.deleted, table.row_count, lsn_text(before), lsn_text(self.lsn), None],
-                )  # fmt: skip
+            c = table.counts
+            if c.inserted or c.updated or c.deleted:
+                unit.log(
+                    SyncLogLine(
+                        table.spec.stream_id,
+                        "cdc",
+                        rows_read=c.inserted + c.updated + c.deleted,
+                        rows_inserted=c.inserted,
+                        rows_updated=c.updated,
+                        rows_deleted=c.deleted,
+                        row_count=table.row_count,
+                        cursor_before=lsn_text(before),
+                        cursor_after=lsn_text(self.lsn),
+                    )
+                )
                 table.run_counts.add(c)
                 table.counts = ApplyCounts()
-        self._write_states(now, self.tables)
-        self.warehouse.commit()
-        self.repl.confirm(self.lsn)
-        if reopen:
-            self.warehouse.begin()
-            self._lock()
+        self._write_states(unit, self.tables)
 
-    def _write_states(self, now: datetime, tables: list[_Table]) -> None:
+    def _write_states(self, unit: LoadUnit, tables: list[_Table]) -> None:
         for table in tables:
             columns = tuple(table.columns)
             state = StreamState(
+                position=CdcPosition(self.lsn, self.repl.slot, table.snapshot_lsn),
                 columns=columns,
                 schema_fingerprint=fingerprint(list(columns)),
                 row_count=table.row_count,
-                extra={
-                    "cdc": {
-                        "slot": self.repl.slot,
-                        "snapshot_lsn": table.snapshot_lsn,
-                        "lsn": lsn_text(self.lsn),
-                    }
-                },
             )
-            self.warehouse.write_state(table.spec.stream_id, state, now)
+            unit.write_state(state, table.spec.stream_id)
             self.result.streams[table.spec.stream_id] = self._stream_result(table)
-        self.warehouse.write_state(
-            state_id(self.name),
-            StreamState(
-                extra={"lsn": self.lsn, "lsn_text": lsn_text(self.lsn), "slot": self.repl.slot}
-            ),
-            now,
-        )
+        unit.write_state(StreamState(position=CdcPosition(self.lsn, self.repl.slot)))
 
     def _stream_result(self, table: _Table) -> SyncResult:
         c = table.run_counts
@@ -618,6 +629,7 @@ class _Run:
             cursor_before=lsn_text(self.result.lsn_before),
             cursor_after=lsn_text(self.lsn),
             columns=list(table.columns),
+            bookkeeping=cdc_columns(table.soft),
         )
 
 

@@ -13,9 +13,9 @@ import json
 import re
 from collections.abc import Callable
 
-from dw_pipelines.sync.files.runner import Unit
 from dw_pipelines.sync.files.spec import FileStreamSpec, Layout
 from dw_pipelines.sync.files.store import ObjectInfo, S3Store
+from dw_pipelines.sync.files.unit import Unit
 
 # <prefix><report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json (assembly copies sit one deeper)
 LEGACY_MANIFEST = re.compile(r"(?:^|/)\d{8}-\d{8}/[^/]+-Manifest\.json$")

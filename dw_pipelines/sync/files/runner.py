@@ -1,7 +1,8 @@
 """Load a file stream's new and rewritten objects, each exactly once.
 
-One object, one warehouse transaction: its rows, its record in `_dw.files` (key, ETag, size,
-LastModified, status) and the stream's state commit together, so a run killed at any instant
+One object, one load unit (`LoadUnit`, one warehouse transaction): its rows, its record in
+`_dw.files` (key, ETag, size, LastModified, status), the stream's state and log line commit
+together, so a run killed at any instant
 leaves every object either fully loaded and recorded or not at all. A file that cannot be read
 as the stream declares is quarantined: recorded with its error, none of its rows loaded, and the
 rest of the batch goes on.
@@ -12,12 +13,13 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import date, datetime
 from typing import BinaryIO
 
 from dw_pipelines.sync.engine import prepare_warehouse
 from dw_pipelines.sync.errors import SyncError
+from dw_pipelines.sync.files.cur import cur_units
 from dw_pipelines.sync.files.formats import (
     FILE_COLUMNS,
     BadFile,
@@ -33,36 +35,16 @@ from dw_pipelines.sync.files.spec import (
     Layout,
 )
 from dw_pipelines.sync.files.store import ObjectChanged, ObjectInfo, S3Store
+from dw_pipelines.sync.files.unit import Unit
+from dw_pipelines.sync.load_unit import LoadUnit
+from dw_pipelines.sync.result import FILES_MODE, SyncResult
 from dw_pipelines.sync.schema import Column, fingerprint
-from dw_pipelines.sync.state import StreamState
-from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, SYNCED_AT, Warehouse
+from dw_pipelines.sync.state import FilesPosition, StreamState, SyncLogLine
+from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, Warehouse
 
 FILES_TABLE = "files"
 BAD_ROWS_TABLE = "bad_rows"
 LOADED, QUARANTINED, MANIFEST = "loaded", "quarantined", "manifest"
-
-
-@dataclass
-class FilesResult:
-    stream_id: str
-    table: str
-    partition: str | None = None
-    files_listed: int = 0
-    files_loaded: int = 0
-    files_replaced: int = 0
-    files_quarantined: int = 0
-    files_skipped: int = 0  # rewrites ignored by policy, or changed while being read
-    files_pending: int = 0  # left for the next run by `max_files`
-    rows_read: int = 0
-    rows_inserted: int = 0
-    rows_updated: int = 0
-    rows_deleted: int = 0
-    bad_rows: int = 0
-    row_count: int = 0
-    columns: list[Column] = field(default_factory=list)
-    loaded: list[str] = field(default_factory=list)
-    quarantined: list[tuple[str, str]] = field(default_factory=list)
-    duration_s: float = 0.0
 
 
 def ensure_file_tables(warehouse: Warehouse) -> None:
@@ -126,18 +108,21 @@ def sync_files(
     max_files: int | None = None,
     keys: Collection[str] | None = None,
     log: Callable[[str], None] | None = None,
-) -> FilesResult:
+) -> SyncResult:
     """Load every object of the stream (of one daily partition; only `keys` if given) not yet
     processed, oldest first."""
     spec.validate()
     started = time.monotonic()
-    result = FilesResult(
+    result = SyncResult(
         spec.stream_id,
+        FILES_MODE,
         f"{spec.source}.{spec.name}",
+        bookkeeping=list(FILE_COLUMNS),
         partition=partition.isoformat() if partition else None,
     )
     prepare_warehouse(warehouse, spec.source)
     ensure_file_tables(warehouse)
+    result.cursor_before = result.cursor_after = _last_object(_state(warehouse, spec.stream_id))
     objects = listed_objects(spec, store, partition)
     result.files_listed = len(objects)
     done = processed(warehouse, spec.stream_id)
@@ -154,33 +139,25 @@ def sync_files(
     if spec.layout is Layout.FILES:
         units = [Unit([o]) for o in todo]
     else:
-        from dw_pipelines.sync.files.cur import cur_units  # it builds on Unit, defined here
-
         units = cur_units(spec, store, objects, done, say)
     _Loader(spec, store, warehouse, result, say).run(units)
-    with warehouse.transaction():
-        state = warehouse.read_state(spec.stream_id)
+    state = _state(warehouse, spec.stream_id)
     if state is not None:
         result.row_count = state.row_count
         result.columns = list(state.columns or ())
+        result.cursor_after = _last_object(state)
     result.duration_s = round(time.monotonic() - started, 3)
     return result
 
 
-@dataclass
-class Unit:
-    """What one warehouse transaction loads: one object, or a whole delivery (a CUR manifest)."""
+def _state(warehouse: Warehouse, stream_id: str) -> StreamState | None:
+    with warehouse.transaction():
+        return warehouse.read_state(stream_id)
 
-    objects: list[ObjectInfo]
-    manifest: ObjectInfo | None = None  # recorded with the delivery it describes
-    replaces: list[str] = field(default_factory=list)  # earlier keys whose rows it supersedes
-    hints: dict[str, str] = field(default_factory=dict)  # column types the manifest declares
-    error: str | None = None  # a delivery that cannot be read: quarantined as it is
-    listed_prior: str | None = None  # the manifest's recorded ETag when the run listed it
 
-    @property
-    def key(self) -> str:
-        return self.manifest.key if self.manifest else self.objects[0].key
+def _last_object(state: StreamState | None) -> str | None:
+    position = state.position if state else None
+    return position.last_object if isinstance(position, FilesPosition) else None
 
 
 class _Loader:
@@ -189,7 +166,7 @@ class _Loader:
         spec: FileStreamSpec,
         store: S3Store,
         warehouse: Warehouse,
-        result: FilesResult,
+        result: SyncResult,
         say: Callable[[str], None],
     ) -> None:
         self.spec, self.store, self.wh, self.result, self.say = spec, store, warehouse, result, say
@@ -203,8 +180,8 @@ class _Loader:
                 self._quarantine(unit, unit.error, bad)
                 continue
             try:
-                with self.wh.transaction():
-                    self._load(unit, bad)
+                with LoadUnit(self.wh, self.spec.stream_id) as load:
+                    self._load(load, unit, bad)
             except BadFile as exc:
                 self._quarantine(unit, str(exc), bad)
             except ObjectChanged as exc:
@@ -228,9 +205,8 @@ class _Loader:
         )
         return (rows[0][0], rows[0][1]) if rows else (None, None)
 
-    def _load(self, unit: Unit, bad: list[BadRow]) -> None:
-        spec, wh, now = self.spec, self.wh, datetime.now(UTC)
-        wh.lock_stream(spec.stream_id)
+    def _load(self, load: LoadUnit, unit: Unit, bad: list[BadRow]) -> None:
+        spec, wh, now = self.spec, self.wh, load.now
         # Re-read under the lock: a concurrent run of this stream may have done it already.
         head = unit.manifest or unit.objects[0]
         prior, status = self._record_of(head.key)
@@ -243,12 +219,12 @@ class _Loader:
             self.result.files_skipped += 1
             return
         exists = wh.table_exists(spec.source, spec.name)
-        state = wh.read_state(spec.stream_id) if exists else None
+        state = load.state if exists else None
         columns = list(state.columns) if state and state.columns else None
         row_count = state.row_count if state else 0
-        counts = [0, 0, 0, 0]  # read, inserted, updated, deleted
+        counts = [0, 0, 0, 0, 0]  # read, inserted, updated, unchanged, deleted
         for key in unit.replaces:
-            counts[3] += self._delete_rows(key)
+            counts[4] += self._delete_rows(key)
             wh.execute(
                 f"DELETE FROM {self.files} WHERE stream_id = $1 AND object_key = $2",
                 [spec.stream_id, key],
@@ -256,10 +232,10 @@ class _Loader:
         for obj in unit.objects:
             known = self._etag(obj.key) if unit.manifest else prior
             if known is not None:  # rewritten, or delivered again: its earlier rows go
-                counts[3] += self._delete_rows(obj.key)
+                counts[4] += self._delete_rows(obj.key)
             object_bad: list[BadRow] = []  # max_bad_rows applies to each file
             try:
-                columns, rows, updated = self._load_object(
+                columns, rows, updated, unchanged = self._load_object(
                     obj, columns, exists, object_bad, unit.hints, now
                 )
             finally:
@@ -268,44 +244,52 @@ class _Loader:
             counts[0] += rows
             counts[1] += rows - updated
             counts[2] += updated
+            counts[3] += unchanged
             self._record(obj, LOADED, rows, object_bad, None, now)
             self.result.loaded.append(obj.key)
             self.say(f"{spec.stream_id}: loaded s3://{spec.bucket}/{obj.key}: {rows} rows")
         if unit.manifest is not None:
             self._record(unit.manifest, MANIFEST, counts[0], [], None, now)
-        read, inserted, updated, deleted = counts
+        read, inserted, updated, unchanged, deleted = counts
         row_count += inserted - deleted
         assert columns is not None
-        wh.write_state(
-            spec.stream_id,
+        load.write_state(
             StreamState(
+                position=FilesPosition(unit.key, head.last_modified.isoformat()),
                 columns=tuple(columns),
                 schema_fingerprint=fingerprint(columns),
                 row_count=row_count,
-                extra={"last_object": unit.key, "last_modified": head.last_modified.isoformat()},
-            ),
-            now,
+            )
         )
-        wh.log_sync(
-            spec.stream_id,
-            now,
-            ["files", read, inserted, updated, 0, deleted, row_count, "", unit.key,
-             self.result.partition],
-        )  # fmt: skip
+        load.log(
+            SyncLogLine(
+                spec.stream_id,
+                FILES_MODE,
+                rows_read=read,
+                rows_inserted=inserted,
+                rows_updated=updated,
+                rows_unchanged=unchanged,
+                rows_deleted=deleted,
+                row_count=row_count,
+                cursor_before=_last_object(state) or "",
+                cursor_after=unit.key,
+                window_text=self.result.partition,
+            )
+        )
         r = self.result
         r.files_loaded += len(unit.objects)
         r.files_replaced += int(prior is not None)
         r.rows_read += read
         r.rows_inserted += inserted
         r.rows_updated += updated
+        r.rows_unchanged += unchanged
         r.rows_deleted += deleted
         r.bad_rows += len(bad)
 
     def _delete_rows(self, key: str) -> int:
         if not self.wh.table_exists(self.spec.source, self.spec.name):
             return 0
-        q = self.wh.quote
-        return self.wh.count(f"DELETE FROM {self.target} WHERE {q(SOURCE_FILE)} = $1", [key])
+        return self.wh.delete_where(self.target, SOURCE_FILE, key)
 
     def _load_object(
         self,
@@ -315,9 +299,10 @@ class _Loader:
         bad: list[BadRow],
         hints: dict[str, str],
         now: datetime,
-    ) -> tuple[list[Column], int, int]:
-        """Load one object into the target (created if need be); (columns, rows, rows updated)."""
-        spec, wh, q = self.spec, self.wh, self.wh.quote
+    ) -> tuple[list[Column], int, int, int]:
+        """Load one object into the target (created if need be): (columns, rows applied, rows
+        updated, rows left out because the table holds a newer version of their key)."""
+        spec, wh = self.spec, self.wh
         if (
             wh.reads_parquet_files
             and spec.mode == "append"
@@ -335,31 +320,17 @@ class _Loader:
         self._prepare_table(columns, known, exists)
         if spec.mode == "append":
             # Straight into the table: the transaction takes the rows back if the file fails.
-            return columns, wh.load(self.target, all_columns, reader, now), 0
+            return columns, wh.load(self.target, all_columns, reader, now), 0, 0
+        # Mode merge (validated): a key a newer file already set keeps that value (an older
+        # file rewritten later must not roll it back).
         stage = wh.create_stage(wh.stage_name(spec.stream_id), all_columns)
         rows = wh.load(stage, all_columns, reader)
-        names = ", ".join(q(c.name) for c in all_columns)
-        updated = 0
-        if spec.mode == "merge":
-            self._check_unique_keys(stage)
-            same_key = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in spec.primary_key)
-            # A key a newer file already set keeps that value (an older file rewritten later
-            # must not roll it back).
-            modified = q(SOURCE_MODIFIED)
-            rows -= wh.count(
-                f"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {self.target} t"
-                f" WHERE {same_key} AND t.{modified} > s.{modified})"
-            )
-            updated = wh.count(
-                f"DELETE FROM {self.target} t WHERE EXISTS"
-                f" (SELECT 1 FROM {stage} s WHERE {same_key})"
-            )
-        wh.execute(
-            f"INSERT INTO {self.target} ({names}, {q(SYNCED_AT)}) SELECT {names}, $1 FROM {stage}",
-            [now],
+        self._check_unique_keys(stage)
+        merged = wh.merge_on_keys(
+            self.target, stage, all_columns, spec.primary_key, now, newer_column=SOURCE_MODIFIED
         )
         wh.drop_stage(stage)
-        return columns, rows, updated
+        return columns, rows - merged.skipped, merged.replaced, merged.skipped
 
     def _prepare_table(
         self, columns: list[Column], known: list[Column] | None, exists: bool
@@ -382,7 +353,7 @@ class _Loader:
         exists: bool,
         hints: dict[str, str],
         now: datetime,
-    ) -> tuple[list[Column], int, int]:
+    ) -> tuple[list[Column], int, int, int]:
         """A warehouse that reads Parquet itself (DuckDB, in parallel) gets the object as a
         temporary file (on disk, not in memory), cast to the stream's columns. A value it
         refuses is a data error: `run` quarantines the file."""
@@ -392,7 +363,7 @@ class _Loader:
             self._prepare_table(columns, known, exists)
             constants = [(SOURCE_FILE, obj.key), (SOURCE_MODIFIED, obj.last_modified)]
             rows = self.wh.load_parquet(self.target, columns, present, local.name, constants, now)
-        return columns, rows, 0
+        return columns, rows, 0, 0
 
     def _check_unique_keys(self, stage: str) -> None:
         repeated = self.wh.duplicate_keys(stage, self.spec.primary_key, limit=0).total
@@ -403,10 +374,9 @@ class _Loader:
             )
 
     def _quarantine(self, unit: Unit, error: str, bad: list[BadRow]) -> None:
-        spec, wh, now = self.spec, self.wh, datetime.now(UTC)
+        spec, wh = self.spec, self.wh
         head = unit.manifest or unit.objects[0]
-        with wh.transaction():
-            wh.lock_stream(spec.stream_id)
+        with LoadUnit(wh, spec.stream_id) as load:
             prior = self._etag(head.key)
             if prior == head.etag:
                 return  # a concurrent run has dealt with this version already
@@ -414,18 +384,24 @@ class _Loader:
                 # The object's current version is bad: the rows of its previous one go too, so
                 # the table never holds rows of a version that no longer exists.
                 deleted = self._delete_rows(head.key)
-                state = wh.read_state(spec.stream_id)
+                state = load.state
                 if deleted and state is not None:
                     state = replace(state, row_count=state.row_count - deleted)
-                    wh.write_state(spec.stream_id, state, now)
-                    wh.log_sync(
-                        spec.stream_id,
-                        now,
-                        ["files", 0, 0, 0, 0, deleted, state.row_count, "", head.key,
-                         self.result.partition],
-                    )  # fmt: skip
+                    load.write_state(state)
+                    last = _last_object(state) or ""
+                    load.log(
+                        SyncLogLine(
+                            spec.stream_id,
+                            FILES_MODE,
+                            rows_deleted=deleted,
+                            row_count=state.row_count,
+                            cursor_before=last,
+                            cursor_after=last,
+                            window_text=self.result.partition,
+                        )
+                    )
                     self.result.rows_deleted += deleted
-            self._record(head, QUARANTINED, 0, bad, error, now)
+            self._record(head, QUARANTINED, 0, bad, error, load.now)
         self.result.files_quarantined += 1
         self.result.quarantined.append((head.key, error))
         self.say(f"{spec.stream_id}: quarantined s3://{spec.bucket}/{head.key}: {error}")
@@ -484,7 +460,7 @@ def quarantined_files(warehouse: Warehouse, stream_id: str) -> list[tuple[str, s
     ]
 
 
-__all__ = ["SyncError", "FilesResult", "sync_files", "quarantined_files", "listed_objects"]
+__all__ = ["SyncError", "sync_files", "quarantined_files", "listed_objects"]
 
 
 def _format(spec: FileStreamSpec, key: str) -> FileFormat | None:

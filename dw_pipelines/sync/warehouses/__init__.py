@@ -10,9 +10,16 @@ if TYPE_CHECKING:
 DEFAULT_WAREHOUSE_URL = ".dw/warehouse.duckdb"
 
 
+def warehouse_kind_of(url: str) -> str:
+    """`postgres` for a PostgreSQL URL, `duckdb` for anything else (a file path)."""
+    return (
+        "postgres" if url.startswith(("postgresql://", "postgres://", "postgresql+")) else "duckdb"
+    )
+
+
 def open_warehouse(url: str | None = None) -> Warehouse:
     url = url or DEFAULT_WAREHOUSE_URL
-    if url.startswith(("postgresql://", "postgres://", "postgresql+")):
+    if warehouse_kind_of(url) == "postgres":
         from dw_pipelines.sync.warehouses.postgres import PostgresWarehouse
 
         return PostgresWarehouse(url)
@@ -21,4 +28,4 @@ def open_warehouse(url: str | None = None) -> Warehouse:
     return DuckDBWarehouse(url.removeprefix("duckdb:///").removeprefix("duckdb://"))
 
 
-__all__ = ["DEFAULT_WAREHOUSE_URL", "SYNCED_AT", "Warehouse", "open_warehouse"]
+__all__ = ["DEFAULT_WAREHOUSE_URL", "SYNCED_AT", "Warehouse", "open_warehouse", "warehouse_kind_of"]

@@ -1,4 +1,11 @@
-"""What the engine needs from a warehouse, and the SQL that is the same in every one of them."""
+"""What the engine needs from a warehouse, and the SQL that is the same in every one of them.
+
+The write vocabulary (swap in a table, merge on keys, append what is missing, delete keys hard
+or soft, find repeated keys) is defined here once. Each verb has a pure `*_sql` class method
+that builds its statements without a connection, and a method that runs them inside the
+caller's transaction and returns counts. DuckDB and PostgreSQL share the delete+insert forms;
+a warehouse with a MERGE statement (BigQuery) overrides the verbs, and no runner changes.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,14 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
 from dw_pipelines.sync.schema import Column
-from dw_pipelines.sync.state import StreamState
+from dw_pipelines.sync.state import StreamState, SyncLogLine
 
 STATE_SCHEMA = "_dw"
 STATE_TABLE = "stream_state"
@@ -29,6 +36,28 @@ class DuplicateKeys:
 
     total: int
     examples: list[tuple[tuple[Any, ...], int]]  # (key values, rows holding that key)
+
+
+@dataclass(frozen=True)
+class MergeSql:
+    """The statements of one merge: `skip` drop stage rows the target already has (as they
+    are, or newer), `replace` deletes the target rows whose key the stage brings again ($1: the
+    `only` value), and `insert` writes the stage ($1: the sync time, $2: the `only` value)."""
+
+    skip: list[str]
+    replace: str
+    insert: str
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    skipped: int = 0  # stage rows left out: the target holds them unchanged, or newer
+    replaced: int = 0  # target rows a staged row with the same key replaced
+    inserted: int = 0  # rows written from the stage, replacements included
+
+    @property
+    def new(self) -> int:
+        return self.inserted - self.replaced
 
 
 class Warehouse(ABC):
@@ -141,8 +170,9 @@ class Warehouse(ABC):
     def quote(identifier: str) -> str:
         return '"' + identifier.replace('"', '""') + '"'
 
-    def table(self, schema: str, name: str) -> str:
-        return f"{self.quote(schema)}.{self.quote(name)}"
+    @classmethod
+    def table(cls, schema: str, name: str) -> str:
+        return f"{cls.quote(schema)}.{cls.quote(name)}"
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         result = self.rows(sql, params)
@@ -219,22 +249,262 @@ class Warehouse(ABC):
         """Index the columns incremental syncs match rows on, where the warehouse needs it."""
         return None  # DuckDB's zone maps and hash joins need no index
 
-    def duplicate_keys(self, table: str, keys: Sequence[str], *, limit: int = 5) -> DuplicateKeys:
-        """The keys of `table` that more than one row holds (the most repeated first)."""
-        cols = ", ".join(self.quote(k) for k in keys)
-        repeated = f"SELECT {cols}, count(*) AS n FROM {table} GROUP BY {cols} HAVING count(*) > 1"
-        total = int(self.scalar(f"SELECT count(*) FROM ({repeated}) d"))
-        if not total or not limit:
-            return DuplicateKeys(total, [])
-        worst = self.rows(f"{repeated} ORDER BY n DESC LIMIT {int(limit)}")
-        return DuplicateKeys(total, [(tuple(row[:-1]), int(row[-1])) for row in worst])
-
     def drop_stage(self, table: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {table}")
 
     @staticmethod
     def stage_name(stream_id: str) -> str:
         return f"stage_{stream_id.replace('.', '__')}_{uuid.uuid4().hex[:8]}"
+
+    # -- write vocabulary -------------------------------------------------------------------
+
+    @classmethod
+    def same_key_sql(cls, keys: Sequence[str]) -> str:
+        """Target row `t` and stage row `s` hold the same key (keys are never NULL)."""
+        return " AND ".join(f"t.{cls.quote(k)} = s.{cls.quote(k)}" for k in keys)
+
+    @classmethod
+    def swap_in_sql(cls, schema: str, new_name: str, name: str) -> list[str]:
+        return [
+            f"DROP TABLE IF EXISTS {cls.table(schema, name)}",
+            f"ALTER TABLE {cls.table(schema, new_name)} RENAME TO {cls.quote(name)}",
+        ]
+
+    def swap_in(self, schema: str, new_name: str, name: str) -> None:
+        """Replace table `name` by `new_name`, built beside it: readers see the old table until
+        the commit, then the new one, never a half-load."""
+        for sql in self.swap_in_sql(schema, new_name, name):
+            self.execute(sql)
+
+    @classmethod
+    def merge_sql(
+        cls,
+        target: str,
+        stage: str,
+        columns: Sequence[Column],
+        keys: Sequence[str],
+        *,
+        skip_unchanged: bool = False,
+        live_column: str | None = None,
+        newer_column: str | None = None,
+        only: str | None = None,
+    ) -> MergeSql:
+        q = cls.quote
+        same_key = cls.same_key_sql(keys)
+        skip = []
+        if skip_unchanged:
+            same_row = " AND ".join(
+                f"t.{q(c.name)} IS NOT DISTINCT FROM s.{q(c.name)}" for c in columns
+            )
+            live = f" AND t.{q(live_column)} IS NULL" if live_column else ""
+            skip.append(
+                f"DELETE FROM {stage} s"
+                f" WHERE EXISTS (SELECT 1 FROM {target} t WHERE {same_key} AND {same_row}{live})"
+            )
+        if newer_column:
+            newer = q(newer_column)
+            skip.append(
+                f"DELETE FROM {stage} s WHERE EXISTS (SELECT 1 FROM {target} t"
+                f" WHERE {same_key} AND t.{newer} > s.{newer})"
+            )
+        replace_where = f"s.{q(only)} = $1 AND {same_key}" if only else same_key
+        names = ", ".join(q(c.name) for c in columns) + f", {q(SYNCED_AT)}"
+        values = ", ".join(f"s.{q(c.name)}" for c in columns) + ", $1"
+        return MergeSql(
+            skip=skip,
+            replace=(
+                f"DELETE FROM {target} t"
+                f" WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {replace_where})"
+            ),
+            insert=f"INSERT INTO {target} ({names}) SELECT {values} FROM {stage} s"
+            + (f" WHERE s.{q(only)} = $2" if only else ""),
+        )
+
+    def merge_on_keys(
+        self,
+        target: str,
+        stage: str,
+        columns: Sequence[Column],
+        keys: Sequence[str],
+        synced_at: datetime,
+        *,
+        skip_unchanged: bool = False,
+        live_column: str | None = None,
+        newer_column: str | None = None,
+        only: tuple[str, Any] | None = None,
+    ) -> MergeCounts:
+        """Upsert the stage's rows (of `columns`, one per key) into `target` by key.
+
+        `skip_unchanged` leaves alone rows the target already holds exactly (of its live rows,
+        with `live_column`), so `_dw_synced_at` keeps meaning "last changed"; `newer_column`
+        keeps a target row whose value there is greater; `only` = (column, value) merges just
+        the stage rows with that value."""
+        sql = self.merge_sql(
+            target,
+            stage,
+            columns,
+            keys,
+            skip_unchanged=skip_unchanged,
+            live_column=live_column,
+            newer_column=newer_column,
+            only=only[0] if only else None,
+        )
+        skipped = sum(self.count(statement) for statement in sql.skip)
+        replaced = self.count(sql.replace, [only[1]] if only else [])
+        inserted = self.count(sql.insert, [synced_at, only[1]] if only else [synced_at])
+        return MergeCounts(skipped, replaced, inserted)
+
+    @classmethod
+    def append_missing_sql(
+        cls,
+        target: str,
+        stage: str,
+        columns: Sequence[Column],
+        *,
+        equal: Sequence[str],
+        null_safe: Sequence[str],
+    ) -> str:
+        q = cls.quote
+        # `=` where a column is never NULL lets every warehouse hash-join on it.
+        same = " AND ".join(
+            [f"t.{q(c)} = s.{q(c)}" for c in equal]
+            + [f"t.{q(c)} IS NOT DISTINCT FROM s.{q(c)}" for c in null_safe]
+        )
+        names = ", ".join(q(c.name) for c in columns) + f", {q(SYNCED_AT)}"
+        values = ", ".join(f"s.{q(c.name)}" for c in columns) + ", $1"
+        return (
+            f"INSERT INTO {target} ({names}) SELECT {values} FROM {stage} s"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {same})"
+        )
+
+    def append_missing(
+        self,
+        target: str,
+        stage: str,
+        columns: Sequence[Column],
+        synced_at: datetime,
+        *,
+        equal: Sequence[str],
+        null_safe: Sequence[str] = (),
+    ) -> int:
+        """Append the stage rows the target does not hold yet, rows matched on `equal` (never
+        NULL) and `null_safe` columns; returns how many were appended."""
+        sql = self.append_missing_sql(target, stage, columns, equal=equal, null_safe=null_safe)
+        return self.count(sql, [synced_at])
+
+    @classmethod
+    def delete_keys_sql(
+        cls,
+        target: str,
+        stage: str,
+        keys: Sequence[str],
+        *,
+        soft: bool,
+        absent: bool = False,
+        only: str | None = None,
+        copy: Sequence[str] = (),
+    ) -> str:
+        """$1: the deletion time when soft; then the `only` value."""
+        q = cls.quote
+        same_key = cls.same_key_sql(keys)
+        if only:
+            same_key = f"s.{q(only)} = ${2 if soft else 1} AND {same_key}"
+        if not soft:
+            exists = "NOT EXISTS" if absent else "EXISTS"
+            return (
+                f"DELETE FROM {target} t WHERE {exists} (SELECT 1 FROM {stage} s WHERE {same_key})"
+            )
+        sets = f"{q(DELETED_AT)} = $1, {q(SYNCED_AT)} = $1" + "".join(
+            f", {q(c)} = s.{q(c)}" for c in copy
+        )
+        live = f"t.{q(DELETED_AT)} IS NULL"
+        if absent:
+            return (
+                f"UPDATE {target} t SET {sets} WHERE {live}"
+                f" AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})"
+            )
+        return f"UPDATE {target} t SET {sets} FROM {stage} s WHERE {same_key} AND {live}"
+
+    def delete_keys(
+        self,
+        target: str,
+        stage: str,
+        keys: Sequence[str],
+        *,
+        soft_at: datetime | None,
+        absent: bool = False,
+        only: tuple[str, Any] | None = None,
+        copy: Sequence[str] = (),
+    ) -> int:
+        """Delete the target rows whose key is in the stage (with `absent`: is not), or, with
+        `soft_at`, mark the live ones deleted then, copying `copy` columns from the stage."""
+        sql = self.delete_keys_sql(
+            target,
+            stage,
+            keys,
+            soft=soft_at is not None,
+            absent=absent,
+            only=only[0] if only else None,
+            copy=copy,
+        )
+        params = ([soft_at] if soft_at is not None else []) + ([only[1]] if only else [])
+        return self.count(sql, params)
+
+    @classmethod
+    def delete_all_sql(cls, target: str, *, soft: bool, stamp: Sequence[str] = ()) -> str:
+        if not soft:
+            return f"DELETE FROM {target}"
+        q = cls.quote
+        sets = f"{q(DELETED_AT)} = $1, {q(SYNCED_AT)} = $1" + "".join(
+            f", {q(c)} = ${n}" for n, c in enumerate(stamp, start=2)
+        )
+        return f"UPDATE {target} SET {sets} WHERE {q(DELETED_AT)} IS NULL"
+
+    def delete_all(
+        self, target: str, *, soft_at: datetime | None, stamp: Sequence[tuple[str, Any]] = ()
+    ) -> int:
+        """Delete every row (a truncated source table), or mark the live ones deleted."""
+        if soft_at is None:
+            return self.count(self.delete_all_sql(target, soft=False))
+        sql = self.delete_all_sql(target, soft=True, stamp=[c for c, _ in stamp])
+        return self.count(sql, [soft_at, *(v for _, v in stamp)])
+
+    @classmethod
+    def delete_where_sql(cls, target: str, column: str) -> str:
+        return f"DELETE FROM {target} WHERE {cls.quote(column)} = $1"
+
+    def delete_where(self, target: str, column: str, value: Any) -> int:
+        """Delete the rows whose `column` holds `value` (a file's rows, by its key)."""
+        return self.count(self.delete_where_sql(target, column), [value])
+
+    @classmethod
+    def null_keys_sql(cls, table: str, keys: Sequence[str]) -> str:
+        null_key = " OR ".join(f"{cls.quote(k)} IS NULL" for k in keys)
+        return f"SELECT count(*) FROM {table} WHERE {null_key}"
+
+    def null_keys(self, table: str, keys: Sequence[str]) -> int:
+        """How many rows of `table` lack part of their key."""
+        return int(self.scalar(self.null_keys_sql(table, keys)))
+
+    @classmethod
+    def duplicate_keys_sql(cls, table: str, keys: Sequence[str]) -> str:
+        cols = ", ".join(cls.quote(k) for k in keys)
+        return f"SELECT {cols}, count(*) AS n FROM {table} GROUP BY {cols} HAVING count(*) > 1"
+
+    def duplicate_keys(self, table: str, keys: Sequence[str], *, limit: int = 5) -> DuplicateKeys:
+        """The keys of `table` that more than one row holds (the most repeated first)."""
+        repeated = self.duplicate_keys_sql(table, keys)
+        total = int(self.scalar(f"SELECT count(*) FROM ({repeated}) d"))
+        if not total or not limit:
+            return DuplicateKeys(total, [])
+        worst = self.rows(f"{repeated} ORDER BY n DESC LIMIT {int(limit)}")
+        return DuplicateKeys(total, [(tuple(row[:-1]), int(row[-1])) for row in worst])
+
+    def max_value(self, table: str, column: str) -> Any:
+        return self.scalar(f"SELECT max({self.quote(column)}) FROM {table}")
+
+    def row_count(self, table: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {table}"))
 
     # -- state --------------------------------------------------------------------------------
 
@@ -253,12 +523,15 @@ class Warehouse(ABC):
             " window_text VARCHAR)"
         )
 
-    def log_sync(self, stream_id: str, finished_at: datetime, values: Sequence[Any]) -> None:
+    def log_sync(self, line: SyncLogLine, finished_at: datetime) -> None:
         """Append one line of run history, committed with the sync it describes."""
+        names = [f.name for f in fields(line)]
+        values = [getattr(line, n) for n in names]
         self.execute(
-            f"INSERT INTO {self.table(STATE_SCHEMA, SYNC_LOG_TABLE)} VALUES"
-            " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            [stream_id, finished_at, *values],
+            f"INSERT INTO {self.table(STATE_SCHEMA, SYNC_LOG_TABLE)}"
+            f" (finished_at, {', '.join(names)})"
+            f" VALUES ({', '.join(f'${i}' for i in range(1, len(names) + 2))})",
+            [finished_at, *values],
         )
 
     def read_state(self, stream_id: str) -> StreamState | None:

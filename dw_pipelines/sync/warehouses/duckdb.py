@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from dw_pipelines import settings
 from dw_pipelines.sync.errors import WarehouseUnreachable
 from dw_pipelines.sync.schema import Column
 from dw_pipelines.sync.warehouses.base import SYNCED_AT, Warehouse
@@ -73,9 +73,7 @@ class DuckDBWarehouse(Warehouse):
         self.execute("SET enable_progress_bar = false")  # it would litter run logs
         # DuckDB's default (80% of RAM) lets its buffer pool grow with the table; a cap keeps a
         # sync's memory flat, and DuckDB spills to `<file>.tmp` beyond it.
-        memory_limit = memory_limit or os.environ.get(
-            "DW_DUCKDB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT
-        )
+        memory_limit = memory_limit or settings.duckdb_memory_limit() or DEFAULT_MEMORY_LIMIT
         self.execute(f"SET memory_limit = '{memory_limit}'")
         if threads:
             self.execute(f"SET threads = {int(threads)}")

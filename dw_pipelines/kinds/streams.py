@@ -1,0 +1,59 @@
+"""A `streams:` entry of the catalog: one source object (or prefix of files) to one table."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import dagster as dg
+
+from dw_pipelines.kinds.s3_files import FilesModel
+from dw_pipelines.sync.spec import StreamSpec
+
+
+class StreamModel(dg.Model):
+    """One source table (or one prefix of files) synced into one warehouse table."""
+
+    source: str
+    object: str | None = None
+    """SQL and API sources: the table or object to read."""
+    files: FilesModel | None = None
+    """`s3` sources: the objects to load."""
+    name: str | None = None
+    mode: Literal["full_refresh", "incremental_append", "incremental_merge", "cdc"] = "full_refresh"
+    primary_key: list[str] = []
+    cursor: str | None = None
+    lookback: int | str | None = None
+    columns: list[str] | None = None
+    schema_policy: Literal["add_columns", "evolve", "freeze"] = "add_columns"
+    group: str | None = None
+    owners: list[str] | None = None
+    description: str | None = None
+    schedule: str | None = None
+    """Optional cron: gives this stream its own job and schedule besides the shared ones."""
+    deletes: Literal["hard", "soft"] = "hard"
+    """cdc, and incremental_merge from Salesforce: remove deleted rows, or keep them with
+    `_dw_deleted_at` set."""
+    exclude_columns: list[str] = []
+    """Columns not to sync (e.g. large text fields), when `columns` does not list them."""
+
+    @property
+    def stream_label(self) -> str:
+        """`source.name` as far as the entry says it, for error messages before it is valid."""
+        return (
+            f"{self.source}.{self.name or self.object or (self.files.prefix if self.files else '')}"
+        )
+
+    def to_spec(self) -> StreamSpec:
+        return StreamSpec(
+            source=self.source,
+            object=self.object or "",
+            mode=self.mode,  # type: ignore[arg-type]
+            primary_key=tuple(self.primary_key),
+            cursor=self.cursor,
+            lookback=self.lookback,
+            columns=tuple(self.columns) if self.columns is not None else None,
+            schema_policy=self.schema_policy,  # type: ignore[arg-type]
+            name=self.name or "",
+            deletes=self.deletes,
+            exclude_columns=tuple(self.exclude_columns),
+        )
