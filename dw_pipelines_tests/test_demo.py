@@ -9,6 +9,7 @@ from dotenv import dotenv_values
 
 from dw_pipelines.demo import localenv, progress
 from dw_pipelines.demo.summary import LastRun, last_run
+from dw_pipelines.sync.state import SyncLogLine
 from dw_pipelines.sync.warehouses import open_warehouse
 
 S3 = {"DW_S3_ENDPOINT_URL": "http://127.0.0.1:9000", "DW_S3_SECRET_ACCESS_KEY": "s3cr3t"}
@@ -60,9 +61,14 @@ def test_the_last_run_of_a_file_stream_adds_up_its_lines_and_leaves_earlier_runs
     try:
         warehouse.ensure_state_table()
         for minutes, read, cursor in [(-60, 336, "m-10"), (1, 336, "m-10"), (2, 24, "m-11")]:
-            # mode, read, inserted, updated, unchanged, deleted, row_count, cursors, window
-            values = ["files", read, read, 0, 0, 0, None, None, cursor, None]
-            warehouse.log_sync("aws.cost_and_usage", start + timedelta(minutes=minutes), values)
+            line = SyncLogLine(
+                "aws.cost_and_usage",
+                "files",
+                rows_read=read,
+                rows_inserted=read,
+                cursor_after=cursor,
+            )
+            warehouse.log_sync(line, start + timedelta(minutes=minutes))
 
         run = last_run(warehouse, "aws.cost_and_usage", (start, start + timedelta(minutes=5)))
     finally:
