@@ -3,42 +3,54 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PORT ?= 3000
 # The dbt project; `make install` prepares its manifest (see the rule below).
 DBT_PROJECT := dw_pipelines/defs/transforms/dbt
 DBT_MANIFEST := $(DBT_PROJECT)/target/manifest.json
 
+# `make demo` writes the local settings to .env (git-ignored); Dagster's CLIs read the same file
+# from the project root, so a command typed in a plain shell sees what the Makefile sees.
+-include .env
 export DW_HOME ?= $(CURDIR)/.dw
 export DAGSTER_HOME ?= $(DW_HOME)/dagster
 export DW_WAREHOUSE_URL ?= $(DW_HOME)/warehouse.duckdb
 export DW_DEMO_SHOP_URL ?= sqlite:///$(DW_HOME)/demo_shop.sqlite
+
+# The console logger's DEBUG events (about 180 per run) bury the syncs' own progress lines.
+INFO_LOGS := {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 .PHONY: install demo dev test test-unit lint bench clean
 
 install: $(STAMP) $(DBT_MANIFEST)
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "==> Installing dw_pipelines and its dependencies into $(VENV) (first run: about two minutes)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+	@echo "==> Installed"
 
 # dbt's manifest, parsed here once so loading the code location never parses the project.
 $(DBT_MANIFEST): $(STAMP) $(shell find $(DBT_PROJECT) \( -name '*.sql' -o -name '*.yml' \) -not -path '*/target/*')
 	$(BIN)/python -m dw_pipelines.transforms prepare
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	@mkdir -p $(DAGSTER_HOME)
+	@cp dagster.yaml $@
 
 # Build (first run) or churn (later runs) the demo shop, sync every asset, print a summary.
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m dw_pipelines.demo prepare
-	$(BIN)/python -m dw_pipelines.demo run -- $(BIN)/dagster job execute -m dw_pipelines.definitions -j all_streams_job
-	$(BIN)/python -m dw_pipelines.demo summary
+	@echo "==> Preparing the demo sources (shop database, S3 files) and writing .env"
+	@$(BIN)/python -m dw_pipelines.demo prepare
+	@echo "==> Syncing every asset: dg launch --job all_streams_job"
+	@$(BIN)/python -m dw_pipelines.demo run --progress -- \
+		$(BIN)/dg launch --job all_streams_job --config-json '$(INFO_LOGS)'
+	@$(BIN)/python -m dw_pipelines.demo summary --port $(PORT)
 
-# The same project in the Dagster UI, with the daemon for schedules: http://127.0.0.1:3000
+# The same project in the Dagster UI, with the daemon for schedules: http://127.0.0.1:$(PORT)
 # (the demo's Salesforce fake org runs alongside, so its streams can be materialized too).
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m dw_pipelines.demo run -- $(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/python -m dw_pipelines.demo run -- $(BIN)/dagster dev -w workspace.yaml -p $(PORT)
 
 test: install
 	$(BIN)/python -m pytest

@@ -51,10 +51,12 @@ def salesforce_env(salesforce) -> dict[str, str]:  # type: ignore[no-untyped-def
 
 
 def dagster(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    # Started outside the project root: Dagster's CLI loads `.env` from its working directory,
+    # and the one `make demo` leaves there would override this test's variables.
     return subprocess.run(
         [DAGSTER, *args, "-m", "dw_pipelines.definitions"],
         env=env,
-        cwd=ROOT,
+        cwd=Path(env["DAGSTER_HOME"]).parent,
         capture_output=True,
         text=True,
         timeout=300,

@@ -218,7 +218,8 @@ def test_a_date_range_is_backfilled_from_the_cli_in_one_run(local_s3, bucket, tm
     done = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-f", str(location),
          "--select", "drops/events", "--partition-range", "2026-11-01...2026-11-02"],
-        env=env, capture_output=True, text=True, timeout=300,
+        # Not in the project root, whose `.env` (from `make demo`) Dagster's CLI would load.
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
     assert done.returncode == 0, done.stderr[-3000:]

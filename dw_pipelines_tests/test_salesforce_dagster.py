@@ -186,7 +186,7 @@ def test_the_instance_runs_at_most_two_streams_of_a_pool_at_once(
         [str(Path(sys.executable).parent / "dagster"), "asset", "materialize"]
         + ["--select", selection, "-m", "dw_pipelines.definitions"],
         env=env,
-        cwd=root,
+        cwd=tmp_path,  # not the project root, whose `.env` (from `make demo`) Dagster would load
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -247,7 +247,7 @@ def test_a_failed_salesforce_run_through_the_cli_says_why_and_stores_no_secret(
         [str(Path(sys.executable).parent / "dagster"), "asset", "materialize"]
         + ["--select", "salesforce/account", "-m", "dw_pipelines.definitions"],
         env=env,
-        cwd=root,
+        cwd=tmp_path,  # not the project root, whose `.env` (from `make demo`) Dagster would load
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,0 +1,48 @@
+"""A short progress log from a Dagster run's console output, for `make demo`.
+
+Dagster's console lines carry the date, logger, level, job, run id and step before the message;
+the demo's reader needs the time and the message (each sync's message names its table). DEBUG
+events (a step's worker starting) are left to the UI. Lines that are not log lines (a traceback,
+a warning) pass through unchanged, so a failure is shown whole.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+
+_LOG_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d (?P<time>\d\d:\d\d:\d\d) [+-]\d{4} - dagster - (?P<level>[A-Z]+) - "
+    r"(?:(?P<job>[\w.-]+) - [0-9a-f-]{36} - (?:(?P<step>[\w.-]+) - )?)?(?P<message>.*)$"
+)
+
+
+def shorten(lines: Iterable[str]) -> Iterator[str]:
+    """Yield log lines as `HH:MM:SS  message` (with the level above INFO), DEBUG ones not at all,
+    and other lines as they are."""
+    for line in lines:
+        match = _LOG_LINE.match(line.rstrip("\n"))
+        if match is None:
+            yield line.rstrip("\n")
+            continue
+        if match["level"] == "DEBUG":
+            continue
+        level = "" if match["level"] == "INFO" else f"{match['level']}: "
+        yield f"  {match['time']}  {level}{match['message']}"
+
+
+def run(command: list[str]) -> int:
+    """Run `command`, printing its output (stdout and stderr) shortened; return its status."""
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as child:
+        assert child.stdout is not None
+        for line in shorten(child.stdout):
+            print(line, flush=True)
+    return child.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))
