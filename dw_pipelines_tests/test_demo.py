@@ -53,6 +53,22 @@ def test_dagster_log_lines_are_shortened_to_their_time_and_message() -> None:
     ]
 
 
+def test_dbt_lines_per_model_are_left_out_but_its_verdict_and_failures_stay() -> None:
+    lines = [
+        "Running with dbt=1.11.16\n",
+        "1 of 57 START sql view model staging.stg_demo_shop__orders ........ [RUN]\n",
+        "1 of 57 OK created sql view model staging.stg_demo_shop__orders ... [\x1b[32mOK\x1b[0m in 0.03s]\n",
+        "2 of 57 FAIL 1 accepted_values_stg_salesforce__opportunity_stage ... [\x1b[31mFAIL 1\x1b[0m in 0.02s]\n",
+        "\n",
+        "Done. PASS=56 WARN=0 ERROR=1 SKIP=0 NO-OP=0 TOTAL=57\n",
+    ]
+
+    assert list(progress.shorten(lines)) == [
+        "2 of 57 FAIL 1 accepted_values_stg_salesforce__opportunity_stage ... [FAIL 1 in 0.02s]",
+        "Done. PASS=56 WARN=0 ERROR=1 SKIP=0 NO-OP=0 TOTAL=57",
+    ]
+
+
 def test_the_last_run_of_a_file_stream_adds_up_its_lines_and_leaves_earlier_runs_out(
     duckdb_warehouse_url: str,
 ) -> None:

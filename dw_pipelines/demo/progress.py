@@ -2,8 +2,9 @@
 
 Dagster's console lines carry the date, logger, level, job, run id and step before the message;
 the demo's reader needs the time and the message (each sync's message names its table). DEBUG
-events (a step's worker starting) are left to the UI. Lines that are not log lines (a traceback,
-a warning) pass through unchanged, so a failure is shown whole.
+events (a step's worker starting) are left to the UI, and so is dbt's line per model and test
+(its closing `Done. PASS=… ERROR=…` line stays). Other lines that are not log lines (a
+traceback, a warning, a failing dbt test) pass through unchanged, so a failure is shown whole.
 """
 
 from __future__ import annotations
@@ -17,17 +18,26 @@ _LOG_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d (?P<time>\d\d:\d\d:\d\d) [+-]\d{4} - dagster - (?P<level>[A-Z]+) - "
     r"(?:(?P<job>[\w.-]+) - [0-9a-f-]{36} - (?:(?P<step>[\w.-]+) - )?)?(?P<message>.*)$"
 )
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# dbt's chatter on a build that goes well; failures and errors are other lines and stay.
+_DBT_CHATTER = re.compile(
+    r"^(\d+ of \d+ (START|OK|PASS)\b|Running with dbt=|Registered adapter:|Unable to do partial"
+    r" parsing|Found \d+ models?|Concurrency: |Finished running |Completed successfully$|\s*$)"
+)
+_DAGSTER_DBT_CHATTER = ("A dbt subsetted execution is not", "Copying `")
 
 
 def shorten(lines: Iterable[str]) -> Iterator[str]:
     """Yield log lines as `HH:MM:SS  message` (with the level above INFO), DEBUG ones not at all,
     and other lines as they are."""
     for line in lines:
-        match = _LOG_LINE.match(line.rstrip("\n"))
+        text = _ANSI.sub("", line.rstrip("\n"))
+        match = _LOG_LINE.match(text)
         if match is None:
-            yield line.rstrip("\n")
+            if not _DBT_CHATTER.match(text):
+                yield text
             continue
-        if match["level"] == "DEBUG":
+        if match["level"] == "DEBUG" or match["message"].startswith(_DAGSTER_DBT_CHATTER):
             continue
         level = "" if match["level"] == "INFO" else f"{match['level']}: "
         yield f"  {match['time']}  {level}{match['message']}"

@@ -120,11 +120,15 @@ class WarehouseDbtProject(DbtProjectComponent):
             automation_condition=dg.AutomationCondition.eager(),
         )
 
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        # Under `dg launch` / `dagster dev` the base class refreshes the manifest (runs dbt)
+        # before building from it; step processes load the definitions too.
+        put_dbt_on_path()
+        return super().build_defs(context)
+
     def build_defs_from_state(
         self, context: dg.ComponentLoadContext, state_path: Path | None
     ) -> dg.Definitions:
-        # Step processes load the definitions too, so this runs before any dbt command.
-        put_dbt_on_path()
         if state_path is None:
             ensure_manifest(self.dbt_project)
         return super().build_defs_from_state(context, state_path)
