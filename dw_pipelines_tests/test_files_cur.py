@@ -238,3 +238,27 @@ def test_cur2_in_awss_documented_layout_and_manifest_loads(local_s3, bucket, war
 
     assert (result.files_loaded, result.files_quarantined) == (1, 0)
     assert [(r[0], r[1]) for r in cur2_rows(warehouse_url)] == [("li-1", 0.25), ("li-2", 1.5)]
+
+
+def test_a_manifest_rewritten_after_listing_is_left_for_the_next_run(
+    local_s3, bucket, duckdb_warehouse_url
+) -> None:
+    from dw_pipelines.sync.files.cur import cur_units
+    from dw_pipelines.sync.files.runner import listed_objects
+    from dw_pipelines.sync.files.spec import FileStreamSpec
+    from dw_pipelines_tests.conftest import s3_resource
+
+    client = local_s3.client()
+    cur.put_cur2(client, bucket, "cur/", "daily", NOV, cur.line_items(NOV, 1, 10, seed=1))
+    spec = FileStreamSpec(source="drops", bucket=bucket, **CUR2)  # type: ignore[arg-type]
+    said: list[str] = []
+    with s3_resource(local_s3).open() as store:
+        listed = listed_objects(spec, store)
+        # AWS restates the period between the listing and the read of its manifest.
+        cur.put_cur2(client, bucket, "cur/", "daily", NOV, cur.line_items(NOV, 1, 8, seed=2))
+
+        units = cur_units(spec, store, listed, {}, said.append)
+
+    assert units == []
+    assert said and "changed since it was listed; left for the next run" in said[0]
+    assert run_files(local_s3, duckdb_warehouse_url, bucket, **CUR2).row_count == 8

@@ -144,3 +144,15 @@ def test_a_column_empty_at_the_start_of_the_first_file_is_read_as_text(
     assert warehouse_rows(
         duckdb_warehouse_url, "SELECT note FROM drops.events WHERE note IS NOT NULL"
     ) == [("late",)]
+
+
+def test_a_local_io_error_fails_the_read_instead_of_quarantining_the_file(tmp_path) -> None:
+    from dw_pipelines.sync.files.formats import BadFile, parquet_columns
+    from dw_pipelines.sync.files.spec import FileStreamSpec
+
+    spec = FileStreamSpec(source="drops", name="events", bucket="b", format="parquet")
+    with pytest.raises(OSError) as raised:
+        parquet_columns(spec, str(tmp_path), None, {})  # a directory: EISDIR, not a bad file
+
+    assert not isinstance(raised.value, BadFile)
+    assert raised.value.errno is not None

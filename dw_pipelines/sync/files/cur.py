@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 
 from dw_pipelines.sync.files.spec import FileStreamSpec, Layout
-from dw_pipelines.sync.files.store import ObjectInfo, S3Store
+from dw_pipelines.sync.files.store import ObjectChanged, ObjectInfo, S3Store
 from dw_pipelines.sync.files.unit import Unit
 
 # <prefix><report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json (assembly copies sit one deeper)
@@ -51,6 +51,11 @@ def cur_units(
         try:
             body = json.loads(store.read(spec.bucket, manifest))
             keys, period, hints = _read_manifest(spec, manifest.key, body)
+        except ObjectChanged:
+            # AWS rewrote the delivery since it was listed: the next run lists the new one.
+            say(f"{spec.stream_id}: {manifest.key} changed since it was listed; left for the"
+                " next run")  # fmt: skip
+            continue
         except (ValueError, KeyError, TypeError) as exc:
             units.append(
                 Unit([], manifest, error=f"unreadable manifest: {exc}",

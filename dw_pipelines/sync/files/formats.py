@@ -162,6 +162,10 @@ def parquet_columns(
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as exc:
+        # Arrow words a disk that fails like a file that is bad: ask the OS whether it can read
+        # the file at all before blaming its content.
+        if (failure := _unreadable(path)) is not None:
+            raise failure from exc
         raise BadFile(_first_line(exc)) from None
     types = {**hints, **spec.column_types}
     return target_columns(spec, FileFormat.PARQUET, schema, columns, types), set(schema.names)
@@ -400,7 +404,7 @@ class _Guard:
     ) -> BaseException:
         if self.failure is not None:
             return self.failure
-        if isinstance(exc, BadFile):
+        if isinstance(exc, BadFile) or is_local_failure(exc):
             return exc
         if bad_rows and len(bad_rows) > allowed:
             return self.too_many(bad_rows, allowed)
@@ -419,6 +423,24 @@ class _Guard:
             f"{counted} malformed row(s), more than max_bad_rows ({allowed});"
             f" {where}: {first.error}: {first.text[:200]}"
         )
+
+
+def is_local_failure(exc: BaseException) -> bool:
+    """An error of this machine (disk full, I/O error, file gone), not of the file's content:
+    the operating system gave it an errno, which Arrow's own format errors never carry. The
+    run fails and a retry reads the file again; quarantining it would keep it out for good."""
+    return isinstance(exc, OSError) and exc.errno is not None
+
+
+def _unreadable(path: str) -> OSError | None:
+    """The operating system's error reading the local file through, if it has one."""
+    try:
+        with open(path, "rb") as local:
+            while local.read(1 << 20):
+                pass
+    except OSError as exc:
+        return exc
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
