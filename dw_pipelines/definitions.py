@@ -29,13 +29,14 @@ def executor() -> dg.ExecutorDefinition:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return _build(frozenset(os.environ.items()))
+    return _build(frozenset((k, v) for k, v in os.environ.items() if k != "PATH"))
 
 
 # One `dagster asset materialize` or run worker rebuilds the repository from its code pointer
 # several times (plan, run, each step), and each rebuild would call defs() again. What defs()
 # returns depends only on the code, the YAML and the environment, so it is built once per
-# environment in a process.
+# environment in a process. PATH is left out of the key: the first build puts the venv's dbt on
+# it, and keying on it cost every process a second build.
 @functools.lru_cache(maxsize=4)
 def _build(environment: frozenset[tuple[str, str]]) -> dg.Definitions:
     location_wide = dg.Definitions(

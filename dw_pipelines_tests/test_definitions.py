@@ -148,3 +148,16 @@ def test_loading_the_definitions_imports_no_engine_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_first_load_putting_dbt_on_path_does_not_cause_a_second_build() -> None:
+    """The dbt component puts the venv's `dbt` on PATH while it builds; a process (a run, a
+    `dagster asset materialize`) that loads the definitions again must reuse the first build."""
+    code = (
+        "import os, dw_pipelines.definitions as d;"
+        "os.environ['PATH'] = '/usr/bin:/bin'; first = d.defs();"
+        "os.environ['PATH'] = '/nowhere:' + os.environ['PATH']; second = d.defs();"
+        "print(first is second, d._build.cache_info().misses)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "1"]
