@@ -3,6 +3,7 @@ dbt tests run as asset checks, and lineage reads stream -> staging -> mart."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+import dw_pipelines
 from dw_pipelines.definitions import defs as load_defs
 from dw_pipelines.ingest.assets import WAREHOUSE_OP_TAG
 from dw_pipelines_tests.conftest import (
@@ -39,6 +41,9 @@ def warehouse_url(url: str) -> Iterator[None]:
             os.environ.pop("DW_WAREHOUSE_URL", None)
         else:
             os.environ["DW_WAREHOUSE_URL"] = saved
+
+
+MANIFEST = Path(dw_pipelines.__file__).parent / "defs/transforms/dbt/target/manifest.json"
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +270,16 @@ def test_models_are_grouped_by_layer_with_owners_and_kinds(dbt_assets) -> None: 
     assert spec.group_name == "marts"
     assert spec.kinds == {"dbt", "duckdb"}
     assert spec.owners == ["team:analytics-engineering"]
+
+
+def test_loading_selects_every_model_and_test_dbts_own_selector_would(dbt_assets) -> None:  # type: ignore[no-untyped-def]
+    """Loading reads the default selection from the manifest rather than asking dbt's selector
+    (most of a second per load): the models and tests it yields are the ones dbt picks."""
+    from dagster_dbt.utils import select_unique_ids
+
+    manifest = json.loads(MANIFEST.read_text())
+    by_dbt = [manifest["nodes"][i] for i in select_unique_ids("fqn:*", "", "", None, manifest)]
+    assert {n["name"] for n in by_dbt if n["resource_type"] == "model"} == {
+        spec.key.path[-1] for spec in dbt_assets.specs if spec.key.path[0] in ("staging", "marts")
+    }
+    assert sum(n["resource_type"] == "test" for n in by_dbt) == len(list(dbt_assets.check_specs))
