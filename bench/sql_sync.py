@@ -169,6 +169,29 @@ def materialize(case: str, rows: int, home: Path, warehouse: str, source_url: st
     return Figure(case, rows, wall, rss, wall, cpu)
 
 
+# Dagster's own floor: the same CLI, instance configuration and executor materializing one asset
+# that does nothing. What it costs, no stream through Dagster can avoid.
+FLOOR = textwrap.dedent(
+    """
+    import dagster as dg
+
+    @dg.asset
+    def nothing() -> None:
+        return None
+
+    defs = dg.Definitions(assets=[nothing], executor=dg.in_process_executor)
+    """
+)
+
+
+def floor(out: Path, home: Path) -> Figure:
+    location = out / "dagster_floor.py"
+    location.write_text(FLOOR)
+    argv = [DAGSTER, "asset", "materialize", "-f", str(location), "--select", "nothing"]
+    wall, rss, _, cpu = run(argv, {**os.environ, "DAGSTER_HOME": str(home)})
+    return Figure("dagster floor: one empty asset, warm DAGSTER_HOME", 0, wall, rss, wall, cpu)
+
+
 def definitions_load(repeat: int = 3) -> tuple[float, float, float]:
     """Median seconds to import and build the code location: in its process, the process, and
     the process's CPU seconds."""
@@ -237,6 +260,7 @@ def bench(rows: int, db: str, out: Path, with_dagster: bool) -> list[Figure]:
         figures.append(
             materialize("dagster: first load, warm DAGSTER_HOME", rows, home, second, source_url)
         )
+        figures.append(floor(out, home))
 
     changed = churn(db, rows)
     wall, rss, said, cpu = run([PYTHON, "-c", ENGINE, source_url, merge_db, "incremental_merge"])
