@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 
+from dw_pipelines.ingest.partitions import parse_start
 from dw_pipelines.kinds.base import (
     SourceKind,
     SourceModel,
@@ -16,7 +17,6 @@ from dw_pipelines.kinds.base import (
     check_cron,
     table_stream_defs,
 )
-from dw_pipelines.ingest.partitions import parse_start
 from dw_pipelines.kinds.postgres_cdc import CdcModel, cdc_defs, check_cdc_stream
 from dw_pipelines.resources.sql_source import SqlSourceResource
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec, SyncMode
