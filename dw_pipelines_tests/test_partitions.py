@@ -25,7 +25,7 @@ from dw_pipelines.resources.warehouse import WarehouseResource
 from dw_pipelines.sync.spec import DeclarationError
 from dw_pipelines.sync.state import cursor_text
 from dw_pipelines.sync.warehouses import open_warehouse
-from dw_pipelines_tests.conftest import run_sql, warehouse_rows
+from dw_pipelines_tests.conftest import kill_child_at, query, run_sql, warehouse_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -169,6 +169,36 @@ def test_a_bad_partitions_declaration_names_the_field(entry: str, message: str) 
     yaml = f"sources: {{src: {{type: postgres, url_env: X}}}}\nstreams: [{entry}]"
     with pytest.raises(DeclarationError, match=message):
         StreamCatalog.resolve_from_yaml(yaml).build_defs(None)  # type: ignore[arg-type]
+
+
+def test_a_window_backfill_killed_before_its_commit_and_rerun_loads_each_row_once(
+    pg_source_url: str, duckdb_warehouse_url: str
+) -> None:
+    """What a partition's run does, killed with SIGKILL at its commit and run again."""
+    from dw_pipelines_tests.test_kill_and_rerun import rerun, seed
+
+    seed(pg_source_url)  # 30,000 rows a millisecond apart from 2026-01-01 00:00 UTC
+    rerun(pg_source_url, duckdb_warehouse_url, "incremental_append")  # the live sync
+    cursor = live_cursor(duckdb_warehouse_url, "src.events")
+    run_sql(
+        pg_source_url,
+        "INSERT INTO events SELECT g, 1, 'late', '2026-01-01 00:00:10+00'::timestamptz"
+        " + (g - 40000) * interval '1 second' FROM generate_series(40000, 40019) g",
+    )
+    window = ["dw_pipelines_tests._sync_child", pg_source_url, duckdb_warehouse_url,
+              "incremental_append", "2026-01-01T00:00:10", "2026-01-01T00:00:20"]  # fmt: skip
+
+    kill_child_at(window, "commit", 1, after="batch")
+    assert warehouse_rows(duckdb_warehouse_url, "SELECT count(*) FROM src.events") == [(30_000,)]
+    done = subprocess.run(
+        [sys.executable, "-m", *window], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Late rows 40000-40009 fall in the window; 40010-40019 (00:00:20 on) wait for theirs.
+    expected = query(pg_source_url, "SELECT id FROM events WHERE id < 40010 ORDER BY id")
+    assert warehouse_rows(duckdb_warehouse_url, "SELECT id FROM src.events ORDER BY id") == expected
+    assert live_cursor(duckdb_warehouse_url, "src.events") == cursor
 
 
 # -- the shipped demo stream, through the CLI and the daemon --------------------------------
