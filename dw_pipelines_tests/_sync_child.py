@@ -15,7 +15,7 @@ from collections import Counter
 
 import pyarrow as pa
 
-from dw_pipelines.sync.engine import sync_stream
+from dw_pipelines.sync.engine import Window, sync_stream
 from dw_pipelines.sync.sources.sql import SqlSource
 from dw_pipelines.sync.spec import StreamSpec
 from dw_pipelines.sync.warehouses import open_warehouse
@@ -91,7 +91,9 @@ class AnnouncingSource(SqlSource):
 
 
 def main() -> None:
+    """Arguments: source URL, warehouse URL, mode[, window start, window end]."""
     source_url, warehouse_url, mode = sys.argv[1:4]
+    window = Window(*sys.argv[4:6]) if len(sys.argv) > 4 else None
     warehouse = open_warehouse(warehouse_url)
     announce_commits(warehouse)
     spec = StreamSpec(
@@ -103,6 +105,7 @@ def main() -> None:
         spec,
         AnnouncingSource(source_url, name="src", batch_rows=5000, batch_bytes=256 << 10),
         warehouse,
+        window=window,
     )
     warehouse.close()
     say(f"done {result.rows_read}")

@@ -11,7 +11,7 @@ import pytest
 
 from dw_pipelines.definitions import defs as load_defs
 
-DEMO_STREAMS = {"customers", "products", "orders", "order_items"}
+DEMO_STREAMS = {"customers", "products", "orders", "order_items", "order_events"}
 SALESFORCE_STREAMS = {"account", "contact", "opportunity", "lead"}
 DBT_LAYERS = {"staging", "marts"}
 
@@ -52,6 +52,22 @@ def test_incremental_job_selects_exactly_the_incremental_streams(defs: dg.Defini
     assert selected == {("demo_shop", n) for n in ("customers", "orders", "order_items")} | {
         ("salesforce", n) for n in SALESFORCE_STREAMS
     }
+
+
+def test_the_partitioned_stream_runs_in_its_own_job_not_in_the_location_wide_ones(
+    defs: dg.Definitions,
+) -> None:
+    events = dg.AssetKey(["demo_shop", "order_events"])
+    own = defs.resolve_job_def("demo_shop_order_events_job")
+
+    assert own.asset_layer.selected_asset_keys == {events}
+    assert own.partitions_def == dg.DailyPartitionsDefinition(
+        start_date="2026-01-01", timezone="UTC"
+    )
+    for name in ("all_streams_job", "incremental_sync_job"):
+        job = defs.resolve_job_def(name)
+        assert events not in job.asset_layer.selected_asset_keys
+        assert job.partitions_def is None
 
 
 def test_full_refresh_job_selects_exactly_the_full_refresh_streams(defs: dg.Definitions) -> None:

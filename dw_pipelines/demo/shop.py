@@ -44,10 +44,14 @@ CREATE TABLE order_items (
     product_id INTEGER NOT NULL REFERENCES products(id), quantity INTEGER NOT NULL,
     unit_price NUMERIC(12, 2) NOT NULL, discount NUMERIC(5, 2) NOT NULL,
     created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL);
+CREATE TABLE order_events (
+    id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL REFERENCES orders(id),
+    status VARCHAR(20) NOT NULL, occurred_at DATETIME NOT NULL);
 CREATE INDEX customers_updated_at ON customers (updated_at);
 CREATE INDEX products_updated_at ON products (updated_at);
 CREATE INDEX orders_updated_at ON orders (updated_at);
 CREATE INDEX order_items_updated_at ON order_items (updated_at);
+CREATE INDEX order_events_occurred_at ON order_events (occurred_at);
 """
 
 
@@ -127,7 +131,18 @@ def _insert_order(
         (oid, customer_id, status, "EUR", _money(total), _ts(ordered), _ts(ordered), _ts(updated)),
     )
     db.executemany("INSERT INTO order_items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", items)
+    _record_event(db, oid, "pending", ordered)
+    if status != "pending":
+        _record_event(db, oid, status, updated)
     return item_id
+
+
+def _record_event(db: sqlite3.Connection, oid: int, status: str, at: datetime) -> None:
+    """The order's status log (append-only, one row per change): the demo's partitioned stream."""
+    db.execute(
+        "INSERT INTO order_events (order_id, status, occurred_at) VALUES (?, ?, ?)",
+        (oid, status, _ts(at)),
+    )
 
 
 def churn(
@@ -171,6 +186,7 @@ def churn(
                 "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
                 (following, _ts(now), oid),
             )
+            _record_event(db, oid, following, now)
         edited = rng.sample(range(1, max_customer + 1), 5)
         for cid in edited:
             country, city = rng.choice(PLACES)
@@ -182,6 +198,7 @@ def churn(
         "orders_inserted": new_orders,
         "order_items_inserted": item_id - max_item,
         "orders_updated": len(moved),
+        "order_events_inserted": new_orders + len(moved),
         "customers_updated": len(edited),
     }
 
@@ -190,5 +207,5 @@ def _counts(path: Path) -> dict[str, int]:
     with sqlite3.connect(path) as db:
         return {
             table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("customers", "products", "orders", "order_items")
+            for table in ("customers", "products", "orders", "order_items", "order_events")
         }

@@ -3,12 +3,14 @@
 No `from __future__ import annotations` here: Dagster reads the config annotation at runtime.
 """
 
+import warnings
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
 from dw_pipelines import settings
 from dw_pipelines.ingest.checks import primary_key_check, primary_key_result
+from dw_pipelines.ingest.partitions import PARTITIONED_TAG, partition_window
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.spec import StreamSpec
 
@@ -19,7 +21,8 @@ WAREHOUSE_OP_TAG = "dw/warehouse"
 
 class SyncConfig(dg.Config):
     """Run options. A window loads `window_start <= cursor < window_end` (ISO text or numbers)
-    without reading or moving the stream's cursor: that is how a range is backfilled."""
+    without reading or moving the stream's cursor: that is how a range is backfilled (a
+    partitioned stream's partitions are such windows)."""
 
     window_start: str | None = None
     window_end: str | None = None
@@ -44,8 +47,11 @@ def build_stream_asset(
     owners: Sequence[str] = (),
     group: str | None = None,
     pool: str | None = None,
+    partitions_def: dg.TimeWindowPartitionsDefinition | None = None,
 ) -> dg.AssetsDefinition:
     """`pool` names a Dagster concurrency pool shared by the streams of a rate-limited source.
+    With `partitions_def`, a run of a partition (or a range, in one run) loads its window of the
+    cursor column and leaves the live cursor alone; a run without a partition syncs as usual.
 
     The stream's primary-key check is evaluated in the same step, after the sync; the asset can
     be subset so that a run selecting only the check evaluates it without syncing."""
@@ -59,7 +65,11 @@ def build_stream_asset(
         kinds={source_kind, warehouse_kind},
         owners=list(owners),
         description=description or f"`{spec.object}` from {spec.source}, synced {spec.mode.value}.",
-        tags={SYNC_MODE_TAG: spec.mode.value, SOURCE_TAG: spec.source},
+        tags={
+            SYNC_MODE_TAG: spec.mode.value,
+            SOURCE_TAG: spec.source,
+            **({PARTITIONED_TAG: "true"} if partitions_def else {}),
+        },
         metadata={
             "dagster/table_name": table_name(spec),
             "source_object": spec.object,
@@ -72,15 +82,23 @@ def build_stream_asset(
     )
 
     # A one-asset multi_asset rather than @dg.asset: only it can be subset to the check alone.
-    @dg.multi_asset(
-        name=key.to_python_identifier(),
-        specs=[asset],
-        op_tags={WAREHOUSE_OP_TAG: warehouse_kind},
-        required_resource_keys={"warehouse", source_resource_key(spec.source)},
-        pool=pool,
-        check_specs=[check] if check else None,
-        can_subset=True,
-    )
+    with warnings.catch_warnings():
+        # backfill_policy is "beta" in Dagster 1.13, and the CLI's --partition-range needs it.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        decorator = dg.multi_asset(
+            name=key.to_python_identifier(),
+            specs=[asset],
+            op_tags={WAREHOUSE_OP_TAG: warehouse_kind},
+            required_resource_keys={"warehouse", source_resource_key(spec.source)},
+            pool=pool,
+            check_specs=[check] if check else None,
+            can_subset=True,
+            partitions_def=partitions_def,
+            # A range of partitions is one run and one window: one load unit, one commit.
+            backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
+        )
+
+    @decorator
     def _step(
         context: dg.AssetExecutionContext, config: SyncConfig
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
@@ -96,8 +114,14 @@ def build_stream_asset(
         from dw_pipelines.sync.engine import Window, reconcile_stream, sync_stream
         from dw_pipelines.sync.state import cursor_text
 
-        window = None
-        if config.window_start is not None or config.window_end is not None:
+        window = partition_window(context)
+        configured = config.window_start is not None or config.window_end is not None
+        if window is not None and configured:
+            raise dg.Failure(
+                description=f"stream '{spec.stream_id}': a partition's run loads the partition's"
+                " window; window_start/window_end are for runs without a partition"
+            )
+        if configured:
             window = Window(config.window_start, config.window_end)
         source_resource = getattr(context.resources, source_resource_key(spec.source))
         usage: dict[str, object] = {}
@@ -116,6 +140,9 @@ def build_stream_asset(
         except SyncError as exc:
             # The engine's messages are written for the user and carry no secrets.
             raise dg.Failure(description=str(exc), metadata=usage) from None
+        if partitions_def is not None and window is not None and not configured:
+            keys = context.partition_key_range
+            result.partition = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
         context.log.info(
             f"{spec.stream_id}: read {result.rows_read}, inserted {result.rows_inserted},"
             f" updated {result.rows_updated}, cursor {cursor_text(result.cursor_after)}"

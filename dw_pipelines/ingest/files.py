@@ -19,6 +19,7 @@ from dw_pipelines.ingest.assets import (
     table_name,
 )
 from dw_pipelines.ingest.file_cursor import FileCursor, pending_batches
+from dw_pipelines.ingest.partitions import PARTITIONED_TAG
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.files.spec import FileStreamSpec, Partitioning
 from dw_pipelines.sync.result import FILES_MODE
@@ -98,7 +99,11 @@ def _build_asset(
         partitions_def=partitions,
         # A CLI backfill of a date range is one run that loads each day in turn.
         backfill_policy=dg.BackfillPolicy.single_run() if partitions else None,
-        tags={SYNC_MODE_TAG: FILES_MODE, SOURCE_TAG: spec.source},
+        tags={
+            SYNC_MODE_TAG: FILES_MODE,
+            SOURCE_TAG: spec.source,
+            **({PARTITIONED_TAG: "true"} if partitions else {}),
+        },
         op_tags={WAREHOUSE_OP_TAG: warehouse_kind},
         metadata={
             "dagster/table_name": table_name(spec),

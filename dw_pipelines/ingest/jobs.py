@@ -6,16 +6,23 @@ import dagster as dg
 
 from dw_pipelines import settings
 from dw_pipelines.ingest.assets import SYNC_MODE_TAG
+from dw_pipelines.ingest.partitions import PARTITIONED_TAG
 
-incremental_selection = dg.AssetSelection.tag(SYNC_MODE_TAG, "incremental_merge") | (
-    dg.AssetSelection.tag(SYNC_MODE_TAG, "incremental_append")
-)
+# A job's assets must share one partitions definition, so the location-wide jobs leave out
+# partitioned streams (each has a job of its own, `<source>_<name>_job`): two streams
+# partitioned differently would otherwise stop the code location from loading.
+partitioned = dg.AssetSelection.tag(PARTITIONED_TAG, "true")
+incremental_selection = (
+    dg.AssetSelection.tag(SYNC_MODE_TAG, "incremental_merge")
+    | dg.AssetSelection.tag(SYNC_MODE_TAG, "incremental_append")
+) - partitioned
 full_refresh_selection = dg.AssetSelection.tag(SYNC_MODE_TAG, "full_refresh")
 
 all_streams_job = dg.define_asset_job(
     "all_streams_job",
-    selection=dg.AssetSelection.all(),
-    description="Every asset of the code location: what `make demo` runs.",
+    selection=dg.AssetSelection.all() - partitioned,
+    description="Every asset of the code location but the partitioned streams (each has its"
+    " own job): what `make demo` runs.",
 )
 incremental_sync_job = dg.define_asset_job(
     "incremental_sync_job",

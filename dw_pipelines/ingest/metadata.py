@@ -52,6 +52,8 @@ def result_metadata(result: SyncResult) -> dict[str, object]:
     }
     if result.window is not None:
         metadata["window"] = result.window.text
+    if result.partition:
+        metadata["partition"] = result.partition
     if result.late_row_guard:
         metadata["late_row_guard"] = result.late_row_guard
         metadata["read_horizon"] = cursor_text(result.read_horizon)
@@ -86,8 +88,6 @@ def _files_metadata(result: SyncResult) -> dict[str, object]:
         "bad_rows": result.bad_rows,
         "loaded_files": dg.MetadataValue.md(bullets(result.loaded)),
     }
-    if result.partition:
-        metadata["partition"] = result.partition
     if result.quarantined:
         metadata["quarantined_files"] = dg.MetadataValue.md(
             bullets([f"`{k}`: {e}" for k, e in result.quarantined])

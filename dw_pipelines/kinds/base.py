@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 import dagster as dg
 
 from dw_pipelines.ingest.assets import build_stream_asset
+from dw_pipelines.ingest.partitions import time_partitions
 from dw_pipelines.sync.files.spec import FileStreamSpec
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec
 
@@ -74,9 +75,15 @@ def table_stream_defs(
     stream: Stream, *, source_kind: str, pool: str | None = None
 ) -> dg.Definitions:
     """A stream synced by the engine (a table or API object): its asset (with its key check), and
-    the job and schedule of its own if the entry gives a `schedule`."""
+    the job of its own if the entry gives a `schedule` (and that schedule) or `partitions`.
+
+    A partitioned stream's job is its only job: the location-wide jobs cannot hold assets with
+    different partitions definitions, so they leave partitioned streams out. Run without a
+    partition (its schedule, `dg launch --job`), the job is the live incremental sync; with
+    partitions (`dagster job backfill`), one window backfill per partition."""
     spec = stream.spec
     assert isinstance(spec, StreamSpec)
+    partitions = stream.model.partitions
     asset = build_stream_asset(
         spec,
         source_kind=source_kind,
@@ -84,15 +91,21 @@ def table_stream_defs(
         owners=stream.owners,
         group=stream.model.group,
         pool=pool,
+        partitions_def=(
+            time_partitions(spec.stream_id, partitions.period, partitions.start)
+            if partitions
+            else None
+        ),
     )
     jobs, schedules = [], []
-    if stream.model.schedule:
+    if stream.model.schedule or partitions:
         job = dg.define_asset_job(
             f"{spec.source}_{spec.name}_job", selection=[dg.AssetKey([spec.source, spec.name])]
         )
         jobs.append(job)
+    if stream.model.schedule:
         schedules.append(
-            stopped_schedule(f"{spec.source}_{spec.name}_schedule", job, stream.model.schedule)
+            stopped_schedule(f"{spec.source}_{spec.name}_schedule", jobs[0], stream.model.schedule)
         )
     return dg.Definitions(assets=[asset], jobs=jobs, schedules=schedules)
 

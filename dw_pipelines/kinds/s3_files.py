@@ -116,7 +116,7 @@ class S3FilesKind(SourceKind):
             raise DeclarationError(
                 sid, "files", "an s3 source's stream declares `files:` (not `object:`)"
             )
-        for field_name in ("mode", "cursor", "lookback", "columns", "schedule"):
+        for field_name in ("mode", "cursor", "lookback", "columns", "schedule", "partitions"):
             if getattr(stream, field_name) not in (None, "full_refresh"):
                 raise DeclarationError(
                     sid, field_name, "does not apply to file streams (see `files:`)"

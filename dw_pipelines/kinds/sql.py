@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 
+from dw_pipelines.ingest.partitions import parse_start
 from dw_pipelines.kinds.base import (
     SourceKind,
     SourceModel,
@@ -41,7 +42,16 @@ def table_stream_spec(stream: StreamModel) -> StreamSpec:
             "object",
             "a SQL source's stream names a table (`files:` is for s3)",
         )
-    return stream.to_spec()
+    spec = stream.to_spec()
+    if stream.partitions is not None:
+        if not spec.mode.incremental:
+            raise DeclarationError(
+                stream.stream_label,
+                "partitions",
+                "windows of the cursor column need mode incremental_merge or incremental_append",
+            )
+        parse_start(stream.stream_label, stream.partitions.period, stream.partitions.start)
+    return spec
 
 
 class SqlKind(SourceKind):

@@ -10,6 +10,15 @@ from dw_pipelines.kinds.s3_files import FilesModel
 from dw_pipelines.sync.spec import StreamSpec
 
 
+class PartitionsModel(dg.Model):
+    """Time partitions of an incremental stream: each partition is a window of its cursor
+    column (a date or timestamp), in UTC; a partition's run loads exactly its window."""
+
+    period: Literal["hourly", "daily", "monthly"]
+    start: str
+    """The first partition's start: a date (`2026-01-01`), or a date and hour for hourly."""
+
+
 class StreamModel(dg.Model):
     """One source table (or one prefix of files) synced into one warehouse table."""
 
@@ -35,6 +44,9 @@ class StreamModel(dg.Model):
     `_dw_deleted_at` set."""
     exclude_columns: list[str] = []
     """Columns not to sync (e.g. large text fields), when `columns` does not list them."""
+    partitions: PartitionsModel | None = None
+    """Incremental SQL and API streams: time partitions on the cursor column, to backfill by
+    date range from the UI or the CLI without moving the live cursor."""
 
     @property
     def stream_label(self) -> str:

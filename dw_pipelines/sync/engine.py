@@ -520,9 +520,21 @@ def _window_bounds(
         return None
 
     def typed(value: CursorValue | str | None) -> CursorValue | None:
-        if isinstance(value, str) and cursor.type != "string":
+        if not isinstance(value, str) or cursor.type == "string":
+            return _coerce_cursor(value, cursor)
+        try:
+            if cursor.type == "date" and "T" in value:
+                # A time partition's bound: a date cursor takes whole days only.
+                moment = datetime.fromisoformat(value)
+                if moment.time() != datetime.min.time():
+                    raise ValueError("a date cursor has no hours: partition it daily or monthly")
+                return moment.date()
             return parse_cursor_text(value, cursor.type)
-        return _coerce_cursor(value, cursor)
+        except (ValueError, ArithmeticError) as exc:
+            raise SyncError(
+                f"window bound '{value}' does not fit cursor column '{cursor.name}'"
+                f" ({cursor.type_label}): {exc}"
+            ) from None
 
     return typed(window.start), typed(window.end)
 
