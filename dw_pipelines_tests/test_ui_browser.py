@@ -110,7 +110,8 @@ def test_the_lineage_page_draws_a_raw_stream_through_its_staging_model_to_the_ma
     page.keyboard.press("Escape")  # the menu stays open over the graph otherwise
     names = ["orders", "stg_demo_shop__orders", "daily_sales", "customer_360"]
     for name in names:
-        expect(page.locator(f'svg foreignObject [data-tooltip="{name}"]')).to_be_visible()
+        node = page.locator(f'svg foreignObject:has([data-tooltip="{name}"])')
+        expect(node.get_by_text("Materialized", exact=True)).to_be_visible()
     expect(page.locator("svg path[marker-end]")).to_have_count(3)
 
     graph = page.evaluate(DRAWN_GRAPH)
