@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from dw_pipelines_tests.conftest import warehouse_rows
 from dw_pipelines_tests.ui_fixtures import ARTIFACTS, DemoUi
@@ -43,15 +44,13 @@ EDGE_GAP = 20
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     if chromium is None:
         message = "Debian's chromium is not installed (apt-get install chromium; .ci/run does)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import expect, sync_playwright
-
     # A shared machine can be slow to render; a missing element still fails, after a minute.
     expect.set_options(timeout=60_000)
     with sync_playwright() as playwright:
@@ -61,7 +60,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, demo_ui: DemoUi, request: pytest.FixtureRequest) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def page(browser: Browser, demo_ui: DemoUi, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(base_url=demo_ui.url, viewport={"width": 1600, "height": 1000})
     context.set_default_timeout(60_000)
     page = context.new_page()
@@ -75,17 +74,15 @@ def page(browser, demo_ui: DemoUi, request: pytest.FixtureRequest) -> Iterator[o
 def drawn_edges(graph: dict) -> set[tuple[str, str]]:
     """The (upstream, downstream) asset names the drawn edges connect."""
 
-    def node_at(x: float, y: float, side: str) -> str | None:
+    def node_at(point: list[float], side: str) -> str | None:
+        x, y = point
         for n in graph["nodes"]:
             edge_x = n["x"] + n["width"] if side == "right" else n["x"]
             if abs(edge_x - x) <= EDGE_GAP and n["y"] <= y <= n["y"] + n["height"]:
                 return n["name"]
         return None
 
-    return {
-        (node_at(*e["start"], "right"), node_at(*e["end"], "left"))  # type: ignore[misc]
-        for e in graph["edges"]
-    }
+    return {(node_at(e["start"], "right"), node_at(e["end"], "left")) for e in graph["edges"]}
 
 
 def table_count(ui: DemoUi, schema: str, table: str) -> int:
@@ -98,10 +95,8 @@ def the_run_id(ui: DemoUi) -> str:
 
 
 def test_the_lineage_page_draws_a_raw_stream_through_its_staging_model_to_the_marts(
-    page, demo_ui: DemoUi
-) -> None:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import expect
-
+    page: Page, demo_ui: DemoUi
+) -> None:
     selection = '+key:"staging/stg_demo_shop__orders"+'
     page.goto(f"/asset-groups~{quote(selection, safe='')}/")
     expect(page.get_by_text("Global asset lineage", exact=True)).to_be_visible()
@@ -126,10 +121,8 @@ def test_the_lineage_page_draws_a_raw_stream_through_its_staging_model_to_the_ma
 
 @pytest.mark.parametrize("asset", [["demo_shop", "orders"], ["marts", "daily_sales"]])
 def test_an_asset_page_shows_the_row_count_of_its_last_materialization(
-    page, demo_ui: DemoUi, asset: list[str]
-) -> None:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import expect
-
+    page: Page, demo_ui: DemoUi, asset: list[str]
+) -> None:
     page.goto(f"/assets/{'/'.join(asset)}")
 
     expect(
@@ -140,13 +133,11 @@ def test_an_asset_page_shows_the_row_count_of_its_last_materialization(
 
 
 def test_a_stream_s_asset_page_lists_its_sync_counts_in_the_materialization_metadata(
-    page, demo_ui: DemoUi
-) -> None:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import expect
-
+    page: Page, demo_ui: DemoUi
+) -> None:
     page.goto("/assets/demo_shop/orders")
 
-    def metadata(label: str):  # type: ignore[no-untyped-def]
+    def metadata(label: str) -> Locator:
         row = page.get_by_role("row").filter(has=page.get_by_role("cell", name=label, exact=True))
         return row.get_by_role("cell").last
 
@@ -159,10 +150,8 @@ def test_a_stream_s_asset_page_lists_its_sync_counts_in_the_materialization_meta
 
 
 def test_the_run_page_shows_the_successful_run_and_each_sync_s_counts_in_its_logs(
-    page, demo_ui: DemoUi
-) -> None:  # type: ignore[no-untyped-def]
-    from playwright.sync_api import expect
-
+    page: Page, demo_ui: DemoUi
+) -> None:
     page.goto(f"/runs/{the_run_id(demo_ui)}")
     assets = len(demo_ui.graphql("query { assetNodes { id } }")["assetNodes"])
 
