@@ -178,6 +178,7 @@ def _build_lag_check(source: str, key: dg.AssetKey, cdc: CdcSettings) -> dg.Asse
             metadata={
                 "slot": status.slot,
                 "lag_bytes": status.lag_bytes,
+                "retained_wal_bytes": status.retained_bytes,
                 "oldest_pending_change_age_s": round(age, 1) if age is not None else 0.0,
                 "wal_status": status.wal_status,
                 "confirmed_lsn": lsn_text(status.confirmed_lsn),

@@ -69,6 +69,7 @@ def result_metadata(result: SyncResult) -> dict[str, object]:
                 "snapshot_taken": result.snapshot_taken,
                 "transactions_applied": result.transactions_applied,
                 "slot_lag_bytes": result.slot_lag_bytes,
+                "slot_retained_wal_bytes": result.slot_retained_bytes,
                 "replication_slot": result.replication_slot,
             }
         )
