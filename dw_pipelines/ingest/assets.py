@@ -92,9 +92,8 @@ def build_stream_asset(
 
     def _sync(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult:
         # The engine (pyarrow, drivers) is imported where a sync runs, not where definitions load.
-        from dw_pipelines.ingest.metadata import result_metadata
+        from dw_pipelines.ingest.metadata import log_sync, result_metadata
         from dw_pipelines.sync.engine import Window, reconcile_stream, sync_stream
-        from dw_pipelines.sync.state import cursor_text
 
         window = None
         if config.window_start is not None or config.window_end is not None:
@@ -116,10 +115,7 @@ def build_stream_asset(
         except SyncError as exc:
             # The engine's messages are written for the user and carry no secrets.
             raise dg.Failure(description=str(exc), metadata=usage) from None
-        context.log.info(
-            f"{spec.stream_id}: read {result.rows_read}, inserted {result.rows_inserted},"
-            f" updated {result.rows_updated}, cursor {cursor_text(result.cursor_after)}"
-        )
+        log_sync(context.log.info, result)
         return dg.MaterializeResult(metadata={**result_metadata(result), **usage})
 
     return _step
