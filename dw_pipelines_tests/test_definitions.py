@@ -148,3 +148,12 @@ def test_loading_the_definitions_imports_no_engine_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_alert_sensors_run_by_default_and_watch_every_job_of_the_location(
+    defs: dg.Definitions,
+) -> None:
+    sensors = {s.name: s for s in defs.sensors or []}  # type: ignore[union-attr]
+    for name in ("run_failure_alert_sensor", "asset_check_alert_sensor"):
+        assert sensors[name].default_status == dg.DefaultSensorStatus.RUNNING
+        assert isinstance(sensors[name], dg.RunStatusSensorDefinition)

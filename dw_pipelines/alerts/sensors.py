@@ -72,14 +72,22 @@ def run_link(run_id: str) -> str:
 
 def failure_alert(context: dg.RunFailureSensorContext) -> Alert:
     run = context.dagster_run
-    events = context.instance.all_logs(
-        run.run_id, of_type={dg.DagsterEventType.ASSET_FAILED_TO_MATERIALIZE}
+    # Planned but not materialized: OSS event storage keeps no "failed to materialize" event.
+    planned, done = (
+        dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
     )
+    events = [
+        e.dagster_event
+        for e in context.instance.all_logs(run.run_id, of_type={planned, done})
+        if e.dagster_event is not None and e.dagster_event.asset_key is not None
+    ]
+    materialized = {e.asset_key for e in events if e.event_type == done}
     assets_by_step: dict[str | None, list[str]] = {}
-    for entry in events:
-        event = entry.dagster_event
-        if event is not None and event.asset_key is not None:
-            assets_by_step.setdefault(event.step_key, []).append(event.asset_key.to_user_string())
+    for event in events:
+        if event.event_type == planned and event.asset_key not in materialized:
+            key = event.asset_key.to_user_string()  # type: ignore[union-attr]
+            assets_by_step.setdefault(event.step_key, []).append(key)
     items = []
     for event in context.get_step_failure_events():
         failed = assets_by_step.pop(event.step_key, None)
@@ -111,7 +119,7 @@ def step_error(event: dg.DagsterEvent) -> str:
 
 
 def failed_error_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """`asset: check \`name\` failed` for each ERROR-severity check that failed in the run."""
+    """One line per ERROR-severity check that failed in the run, naming asset and check."""
     failed = []
     for entry in instance.all_logs(run_id, of_type={dg.DagsterEventType.ASSET_CHECK_EVALUATION}):
         evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
