@@ -239,3 +239,26 @@ def test_an_unreachable_webhook_is_reported_without_its_url(
         evaluate(run_failure_alert_sensor, instance, result)
 
     assert "Hid3Token" not in str(raised.value)
+
+
+def test_a_run_that_fails_after_a_tick_is_posted_on_the_next_one(webhook: WebhookServer) -> None:
+    """Through the sensor's own cursor and run matching, as the daemon evaluates it."""
+
+    @dg.asset
+    def partner_orders() -> None:
+        raise RuntimeError("partner API answered 503")
+
+    with dg.instance_for_test() as instance:
+        first = run_failure_alert_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        result = run(instance, {}, partner_orders)
+        second = run_failure_alert_sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor)
+        )
+
+    assert second.cursor != first.cursor
+    [post] = webhook.posts
+    assert (
+        post.body["text"]
+        == "Run failed: __ephemeral_asset_job__: partner_orders: RuntimeError: partner API answered 503"
+    )
+    assert result.run_id in message_text(post.body)

@@ -150,7 +150,7 @@ def test_loading_the_definitions_imports_no_engine_library() -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_the_alert_sensors_run_by_default_and_watch_every_job_of_the_location(
+def test_the_alert_sensors_are_in_the_location_and_run_by_default(
     defs: dg.Definitions,
 ) -> None:
     sensors = {s.name: s for s in defs.sensors or []}  # type: ignore[union-attr]

@@ -28,8 +28,11 @@ RUN_FAILURE_SENSOR = "run_failure_alert_sensor"
 CHECK_SENSOR = "asset_check_alert_sensor"
 
 
+# Every code location: runs started from a terminal (`dagster asset materialize`, `dg launch`)
+# carry no code-location origin, and a sensor watching only its own location never sees them.
 @dg.run_failure_sensor(
     name=RUN_FAILURE_SENSOR,
+    monitor_all_code_locations=True,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Posts each failed run (job, failed steps and assets, the error's first line, a link)"
@@ -43,6 +46,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> dg.SkipReas
 @dg.run_status_sensor(
     name=CHECK_SENSOR,
     run_status=dg.DagsterRunStatus.SUCCESS,
+    monitor_all_code_locations=True,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Posts the error-severity asset checks that failed in a successful run to the webhook in"
