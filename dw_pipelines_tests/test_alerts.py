@@ -7,7 +7,10 @@ post to a local HTTP server that records what it receives.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +31,7 @@ ORDERS = StreamSpec(source="demo_shop", object="orders", mode="incremental_merge
                     primary_key=("id",), cursor="updated_at")  # fmt: skip
 REFUNDS = StreamSpec(source="demo_shop", object="refunds", mode="full_refresh")  # type: ignore[arg-type]
 UI = "https://dagster.example.com/prod"
+DAGSTER = str(Path(sys.executable).parent / "dagster")
 
 
 @pytest.fixture
@@ -262,3 +266,36 @@ def test_a_run_that_fails_after_a_tick_is_posted_on_the_next_one(webhook: Webhoo
         == "Run failed: __ephemeral_asset_job__: partner_orders: RuntimeError: partner API answered 503"
     )
     assert result.run_id in message_text(post.body)
+
+
+def test_a_run_started_outside_any_code_location_is_posted_by_the_served_sensor(
+    webhook: WebhookServer, tmp_path: Path
+) -> None:
+    """As deployed: the sensor is evaluated by a code server loading the code location (here
+    `dagster sensor preview`, as the daemon would), on a run that carries no code location, as
+    runs from `dagster asset materialize` or `dg launch` do. A sensor watching only its own
+    location would skip it."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (tmp_path / "empty.sqlite").touch()
+    resources = shop_resources(tmp_path / "empty.sqlite", tmp_path / "warehouse.duckdb")
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        failed_run = run(instance, resources, build_stream_asset(REFUNDS, source_kind="sqlite"))
+    assert not failed_run.success
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    # From the start of the event log: a first tick of the daemon would only set this cursor.
+    cursor = '{"__class__": "RunStatusSensorCursor", "record_id": 0, "record_timestamp": null}'
+
+    # Outside the project root, so that no `.env` there overrides this environment.
+    preview = subprocess.run(
+        [DAGSTER, "sensor", "preview", "run_failure_alert_sensor", "--cursor", cursor,
+         "-m", "dw_pipelines.definitions"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert preview.returncode == 0, preview.stderr
+    [post] = webhook.posts
+    assert post.body["text"].startswith("Run failed: __ephemeral_asset_job__: demo_shop/refunds:")
+    assert failed_run.run_id in message_text(post.body)
+    assert webhook.token not in preview.stdout + preview.stderr
