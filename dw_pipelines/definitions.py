@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from dw_pipelines import settings
+from dw_pipelines.alerts.sensors import alert_sensors
 from dw_pipelines.ingest.jobs import (
     all_streams_job,
     full_refresh_sync_job,
@@ -42,6 +43,7 @@ def _build(environment: frozenset[tuple[str, str]]) -> dg.Definitions:
     location_wide = dg.Definitions(
         jobs=[all_streams_job, incremental_sync_job, full_refresh_sync_job],
         schedules=sync_schedules(),
+        sensors=alert_sensors(),
         resources={"warehouse": WarehouseResource.from_env()},
         executor=executor(),
     )

@@ -16,9 +16,13 @@ WAREHOUSE_URL_ENV = "DW_WAREHOUSE_URL"
 DUCKDB_MEMORY_LIMIT_ENV = "DW_DUCKDB_MEMORY_LIMIT"
 INCREMENTAL_CRON_ENV = "DW_INCREMENTAL_CRON"
 FULL_REFRESH_CRON_ENV = "DW_FULL_REFRESH_CRON"
+LOG_FORMAT_ENV = "DW_LOG_FORMAT"
+ALERT_WEBHOOK_URL_ENV = "DW_ALERT_WEBHOOK_URL"
+UI_BASE_URL_ENV = "DW_UI_BASE_URL"
 
 DEFAULT_INCREMENTAL_CRON = "0 * * * *"  # hourly: incremental syncs cost what changed
 DEFAULT_FULL_REFRESH_CRON = "0 3 * * *"  # nightly: full reloads read whole tables
+DEFAULT_UI_BASE_URL = "http://127.0.0.1:3000"  # where `make dev` serves the UI
 
 
 def warehouse_url_is_set() -> bool:
@@ -60,3 +64,20 @@ def incremental_cron() -> str:
 
 def full_refresh_cron() -> str:
     return os.environ.get(FULL_REFRESH_CRON_ENV, DEFAULT_FULL_REFRESH_CRON)
+
+
+def log_format() -> str:
+    """`json` or `text`: how each stream sync's summary line is written (anything else: text,
+    so a typo never fails a sync whose rows are already committed)."""
+    return "json" if os.environ.get(LOG_FORMAT_ENV, "").strip().lower() == "json" else "text"
+
+
+def alert_webhook_url() -> str | None:
+    """The Slack-style incoming webhook alerts are posted to; None: alerts are off.
+    The URL is a secret (whoever holds it can post): it is never shown, only used."""
+    return os.environ.get(ALERT_WEBHOOK_URL_ENV, "").strip() or None
+
+
+def ui_base_url() -> str:
+    """The Dagster UI as the people alerted reach it, for links to runs."""
+    return (os.environ.get(UI_BASE_URL_ENV, "").strip() or DEFAULT_UI_BASE_URL).rstrip("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 
@@ -122,6 +123,34 @@ def test_materializing_records_counts_lsn_and_schema_per_stream(
     assert "_dw_deleted_at" in [c.name for c in notes.columns]  # type: ignore[attr-defined]
 
 
+def test_each_cdc_stream_writes_its_sync_line_to_the_runs_log(
+    pg_source_url, duckdb_warehouse_url, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DW_LOG_FORMAT", "json")
+    make_tables(pg_source_url)
+    defs = catalog_defs()
+    materialize(defs, pg_source_url, duckdb_warehouse_url)
+    run_sql(pg_source_url, "DELETE FROM items WHERE id = 2")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [defs.get_assets_def(dg.AssetKey(["src", "items"]))],
+            resources=resources(pg_source_url, duckdb_warehouse_url),
+            instance=instance,
+        )
+        messages = [e.user_message for e in instance.all_logs(result.run_id) if not e.dagster_event]
+
+    lines = {
+        line["stream"]: line
+        for line in (json.loads(m) for m in messages if m.startswith("{"))
+        if line["event"] == "stream_sync"
+    }
+    assert set(lines) == {"src.items", "src.notes"}
+    items = lines["src.items"]
+    assert (items["mode"], items["rows_deleted"], items["row_count"]) == ("cdc", 1, 4)
+    assert items["cursor_after"] == metadata(result, ["src", "items"])["lsn_after"]
+    assert items["slot_retained_wal_bytes"] >= items["slot_lag_bytes"]  # type: ignore[operator]
+
+
 def test_resnapshot_config_copies_every_table_again(pg_source_url, duckdb_warehouse_url) -> None:
     make_tables(pg_source_url)
     defs = catalog_defs()
@@ -149,6 +178,8 @@ def test_slot_lag_check_passes_when_caught_up(pg_source_url, duckdb_warehouse_ur
     )
     assert evaluation.passed
     assert evaluation.metadata["lag_bytes"].value < 1 << 20
+    # The WAL kept for the slot (from restart_lsn) is never less than the lag.
+    assert evaluation.metadata["retained_wal_bytes"].value >= evaluation.metadata["lag_bytes"].value
 
 
 @pytest.mark.parametrize(

@@ -177,3 +177,12 @@ def test_the_first_load_putting_dbt_on_path_does_not_cause_a_second_build() -> N
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["True", "1"]
+
+
+def test_the_alert_sensors_are_in_the_location_and_run_by_default(
+    defs: dg.Definitions,
+) -> None:
+    sensors = {s.name: s for s in defs.sensors or []}  # type: ignore[union-attr]
+    for name in ("run_failure_alert_sensor", "asset_check_alert_sensor"):
+        assert sensors[name].default_status == dg.DefaultSensorStatus.RUNNING
+        assert isinstance(sensors[name], dg.RunStatusSensorDefinition)

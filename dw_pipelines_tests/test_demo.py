@@ -53,6 +53,21 @@ def test_dagster_log_lines_are_shortened_to_their_time_and_message() -> None:
     ]
 
 
+def test_a_syncs_summary_line_is_told_in_words() -> None:
+    run = "all_streams_job - 8cb6ee01-177a-47f4-a3ec-e6778cdb058d"
+    line = (
+        f"2026-12-03 14:04:35 +0000 - dagster - INFO - {run} - demo_shop__orders - stream"
+        " demo_shop.orders synced: table=demo_shop.orders mode=incremental_merge rows_read=500"
+        " rows_inserted=480 rows_updated=20 rows_unchanged=0 rows_deleted=0 row_count=500"
+        ' cursor_before="" cursor_after="2026-12-03 14:00:00" duration_s=0.2\n'
+    )
+
+    assert list(progress.shorten([line])) == [
+        "  14:04:35  demo_shop.orders: read 500, inserted 480, updated 20,"
+        " cursor 2026-12-03 14:00:00"
+    ]
+
+
 def test_dbt_lines_per_model_are_left_out_but_its_verdict_and_failures_stay() -> None:
     lines = [
         "Running with dbt=1.11.16\n",

@@ -3,13 +3,15 @@
 Dagster's console lines carry the date, logger, level, job, run id and step before the message;
 the demo's reader needs the time and the message (each sync's message names its table). DEBUG
 events (a step's worker starting) are left to the UI, and so is dbt's line per model and test
-(its closing `Done. PASS=… ERROR=…` line stays). Other lines that are not log lines (a
+(its closing `Done. PASS=… ERROR=…` line stays). Each sync's structured summary line is told in
+words (`demo_shop.orders: read 500, inserted 500, cursor …`). Other lines that are not log lines (a
 traceback, a warning, a failing dbt test) pass through unchanged, so a failure is shown whole.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
@@ -25,6 +27,7 @@ _DBT_CHATTER = re.compile(
     r" parsing|Found \d+ models?|Concurrency: |Finished running |Completed successfully$|\s*$)"
 )
 _DAGSTER_DBT_CHATTER = ("A dbt subsetted execution is not", "Copying `")
+_SYNC_LINE = re.compile(r"^stream (?P<stream>\S+) synced: (?P<fields>.*)$")
 
 
 def shorten(lines: Iterable[str]) -> Iterator[str]:
@@ -40,7 +43,24 @@ def shorten(lines: Iterable[str]) -> Iterator[str]:
         if match["level"] == "DEBUG" or match["message"].startswith(_DAGSTER_DBT_CHATTER):
             continue
         level = "" if match["level"] == "INFO" else f"{match['level']}: "
-        yield f"  {match['time']}  {level}{match['message']}"
+        yield f"  {match['time']}  {level}{_in_words(match['message'])}"
+
+
+def _in_words(message: str) -> str:
+    """A sync's `key=value` summary line as a sentence; any other message as it is."""
+    sync = _SYNC_LINE.match(message)
+    if sync is None:
+        return message
+    fields = dict(p.partition("=")[::2] for p in shlex.split(sync["fields"]))
+    words = [f"read {fields.get('rows_read', '?')}, inserted {fields.get('rows_inserted', '?')}"]
+    words += [
+        f"{verb} {fields[key]}"
+        for verb, key in (("updated", "rows_updated"), ("deleted", "rows_deleted"))
+        if fields.get(key, "0") != "0"
+    ]
+    if fields.get("cursor_after"):
+        words.append(f"cursor {fields['cursor_after']}")
+    return f"{sync['stream']}: {', '.join(words)}"
 
 
 def run(command: list[str]) -> int:

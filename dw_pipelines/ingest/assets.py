@@ -110,9 +110,8 @@ def build_stream_asset(
 
     def _sync(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult:
         # The engine (pyarrow, drivers) is imported where a sync runs, not where definitions load.
-        from dw_pipelines.ingest.metadata import result_metadata
+        from dw_pipelines.ingest.metadata import log_sync, result_metadata
         from dw_pipelines.sync.engine import Window, reconcile_stream, sync_stream
-        from dw_pipelines.sync.state import cursor_text
 
         window = partition_window(context)
         configured = config.window_start is not None or config.window_end is not None
@@ -143,10 +142,7 @@ def build_stream_asset(
         if partitions_def is not None and window is not None and not configured:
             keys = context.partition_key_range
             result.partition = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
-        context.log.info(
-            f"{spec.stream_id}: read {result.rows_read}, inserted {result.rows_inserted},"
-            f" updated {result.rows_updated}, cursor {cursor_text(result.cursor_after)}"
-        )
+        log_sync(context.log.info, result)
         return dg.MaterializeResult(metadata={**result_metadata(result), **usage})
 
     return _step

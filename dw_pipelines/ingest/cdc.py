@@ -21,7 +21,7 @@ from dw_pipelines.ingest.assets import (
     source_resource_key,
     table_name,
 )
-from dw_pipelines.ingest.metadata import result_metadata
+from dw_pipelines.ingest.metadata import log_sync, result_metadata
 from dw_pipelines.sync.cdc.pgoutput import lsn_text
 from dw_pipelines.sync.cdc.runner import CdcOptions, sync_postgres_cdc
 from dw_pipelines.sync.cdc.slot_status import SlotStatus, slot_name, slot_status
@@ -135,6 +135,7 @@ def _build_multi_asset(
             f" slot at {lsn_text(result.lsn_after or result.lsn_before)}"
         )
         for spec in specs:
+            log_sync(context.log.info, result.streams[spec.stream_id])
             metadata = result_metadata(result.streams[spec.stream_id])
             yield dg.MaterializeResult(asset_key=[source, spec.name], metadata=metadata)
 
@@ -178,6 +179,7 @@ def _build_lag_check(source: str, key: dg.AssetKey, cdc: CdcSettings) -> dg.Asse
             metadata={
                 "slot": status.slot,
                 "lag_bytes": status.lag_bytes,
+                "retained_wal_bytes": status.retained_bytes,
                 "oldest_pending_change_age_s": round(age, 1) if age is not None else 0.0,
                 "wal_status": status.wal_status,
                 "confirmed_lsn": lsn_text(status.confirmed_lsn),

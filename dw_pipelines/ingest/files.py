@@ -117,7 +117,7 @@ def _build_asset(
     )
     def _load(context: dg.AssetExecutionContext, config: FilesConfig) -> dg.MaterializeResult:
         # The runner (pyarrow, DuckDB) is imported where a load runs, not where definitions load.
-        from dw_pipelines.ingest.metadata import result_metadata
+        from dw_pipelines.ingest.metadata import log_sync, result_metadata
         from dw_pipelines.sync.files.runner import sync_files
 
         days: list[date | None] = (
@@ -142,6 +142,7 @@ def _build_asset(
         except SyncError as exc:
             raise dg.Failure(description=f"stream '{spec.stream_id}': {exc}") from None
         total = _combine(results)
+        log_sync(context.log.info, total)
         if total.files_quarantined:
             context.log.warning(
                 f"{spec.stream_id}: {total.files_quarantined} file(s) quarantined:"

@@ -1,8 +1,12 @@
-"""A sync result as materialization metadata: one function for every kind of stream.
+"""A sync result as materialization metadata and as one log line: for every kind of stream.
 
 Every materialization records the same core keys (README, "Metadata"); file streams add their
 objects and change streams their WAL positions, read from the fields of `SyncResult` they fill.
+Every stream sync also writes one structured line to the run's log (`log_sync`), text or JSON.
 """
+
+import json
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -71,6 +75,7 @@ def result_metadata(result: SyncResult) -> dict[str, object]:
                 "snapshot_taken": result.snapshot_taken,
                 "transactions_applied": result.transactions_applied,
                 "slot_lag_bytes": result.slot_lag_bytes,
+                "slot_retained_wal_bytes": result.slot_retained_bytes,
                 "replication_slot": result.replication_slot,
             }
         )
@@ -100,3 +105,67 @@ def bullets(lines: list[str], limit: int = 20) -> str:
     if len(lines) > limit:
         shown.append(f"- … and {len(lines) - limit} more")
     return "\n".join(shown) or "(none)"
+
+
+SYNC_LOG_EVENT = "stream_sync"  # the `event` of every JSON sync line, to filter logs on
+
+
+def sync_summary(result: SyncResult) -> dict[str, object]:
+    """What one stream's sync did, as flat JSON-able fields: counts, positions, timing.
+
+    Never object keys, URLs or error text: names, numbers and cursor values only."""
+    summary: dict[str, object] = {
+        "event": SYNC_LOG_EVENT,
+        "stream": result.stream_id,
+        "table": result.table,
+        "mode": result.mode,
+        "rows_read": result.rows_read,
+        "rows_inserted": result.rows_inserted,
+        "rows_updated": result.rows_updated,
+        "rows_unchanged": result.rows_unchanged,
+        "rows_deleted": result.rows_deleted,
+        "row_count": result.row_count,
+        "cursor_before": cursor_text(result.cursor_before),
+        "cursor_after": cursor_text(result.cursor_after),
+        "duration_s": result.duration_s,
+    }
+    if result.window is not None:
+        summary["window"] = result.window.text
+    if result.mode == FILES_MODE:
+        summary.update(
+            files_loaded=result.files_loaded,
+            files_quarantined=result.files_quarantined,
+            files_pending=result.files_pending,
+            bad_rows=result.bad_rows,
+        )
+        if result.partition:
+            summary["partition"] = result.partition
+    if result.replication_slot is not None:
+        summary.update(
+            snapshot_taken=result.snapshot_taken,
+            transactions_applied=result.transactions_applied,
+            slot_lag_bytes=result.slot_lag_bytes,
+            slot_retained_wal_bytes=result.slot_retained_bytes,
+        )
+    return summary
+
+
+def sync_log_line(result: SyncResult, log_format: str = "text") -> str:
+    """`json`: one JSON object; `text`: `stream … synced:` then `key=value` pairs (logfmt)."""
+    summary = sync_summary(result)
+    if log_format == "json":
+        return json.dumps(summary, default=str, separators=(",", ":"))
+    pairs = " ".join(
+        f"{k}={_logfmt(v)}" for k, v in summary.items() if k not in ("event", "stream")
+    )
+    return f"stream {result.stream_id} synced: {pairs}"
+
+
+def log_sync(log: Callable[[str], None], result: SyncResult) -> None:
+    """The one place a stream sync's summary line is written (SQL, files, CDC, Salesforce)."""
+    log(sync_log_line(result, settings.log_format()))
+
+
+def _logfmt(value: object) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return json.dumps(text) if not text or any(c in text for c in ' "=') else text

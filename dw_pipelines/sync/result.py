@@ -72,3 +72,4 @@ class SyncResult:
     snapshot_taken: bool = False
     transactions_applied: int = 0
     slot_lag_bytes: int = 0
+    slot_retained_bytes: int = 0  # WAL the server keeps for the slot (from its restart_lsn)

@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                 age = None if info.active else repl.lag_age_s()
                 print(
                     f"slot {repl.slot}: confirmed {lsn_text(info.confirmed_lsn)},"
-                    f" lag {info.lag_bytes:,} bytes, oldest pending change"
+                    f" lag {info.lag_bytes:,} bytes, retains {info.retained_bytes:,} bytes"
+                    " of WAL, oldest pending change"
                     f" {'none' if age is None else f'{age:.0f} s old'},"
                     f" wal_status {info.wal_status}, {'active' if info.active else 'idle'}"
                 )

@@ -52,6 +52,10 @@ class SlotInfo:
     wal_status: str  # reserved, extended, unreserved, lost
     active: bool
     lag_bytes: int  # current WAL position minus what the slot confirmed
+    # Current WAL position minus the slot's restart_lsn: the WAL the server keeps for it. Decoding
+    # must restart at the oldest transaction still open at the confirmed position, so this runs
+    # ahead of `lag_bytes` (by tens of MB right after a large apply): size WAL disk by it.
+    retained_bytes: int = 0
 
     @property
     def lost(self) -> bool:
@@ -82,6 +86,7 @@ class PgReplication:
         self.publication = publication or replication_name(source)
         self._admin: Any = None
         self._stream: Any = None
+        self._stream_pid: int | None = None  # the server process reading the slot for us
 
     # -- connections --------------------------------------------------------------------------
 
@@ -288,15 +293,21 @@ class PgReplication:
     def slot_info(self) -> SlotInfo | None:
         rows = self.query(
             "SELECT confirmed_flush_lsn::text, coalesce(wal_status, 'lost'), active,"
-            " pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
             " FROM pg_replication_slots WHERE slot_name = %s",
             (self.slot,),
         )
         if not rows:
             return None
-        lsn, status, active, lag = rows[0]
+        lsn, status, active, lag, retained = rows[0]
         return SlotInfo(
-            self.slot, pgoutput.parse_lsn(lsn) if lsn else 0, status, bool(active), int(lag or 0)
+            self.slot,
+            pgoutput.parse_lsn(lsn) if lsn else 0,
+            status,
+            bool(active),
+            int(lag or 0),
+            int(retained or 0),
         )
 
     def create_slot(self) -> int:
@@ -391,6 +402,7 @@ class PgReplication:
         """Decoded messages from `start_lsn` on; a Keepalive whenever the server reports how far
         it has decoded, None when nothing arrived for a while. The caller stops iterating."""
         self._stream = self._replication_connection()
+        self._stream_pid = self._stream.get_backend_pid()
         cur = self._stream.cursor()
         try:
             cur.start_replication(
@@ -441,7 +453,25 @@ class PgReplication:
                 (self.slot, pgoutput.lsn_text(lsn)),
             )
 
-    def stop_stream(self) -> None:
+    def stop_stream(self, release_timeout_s: float = 10.0) -> bool:
+        """Close the stream and wait until its server process has released the slot.
+
+        Closing only tells the server: its walsender holds the slot until it has read the
+        goodbye and exited. Whoever comes next (an `advance`, the next run, `drop`, the sensor's
+        peek) would find the slot "active for PID …" and fail. Returns False if the slot is
+        still held when the timeout ends."""
         if self._stream is not None and not self._stream.closed:
             self._stream.close()
         self._stream = None
+        pid, self._stream_pid = self._stream_pid, None
+        if pid is None:
+            return True
+        deadline = time.monotonic() + release_timeout_s
+        while self.query(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active_pid = %s",
+            (self.slot, pid),
+        ):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True

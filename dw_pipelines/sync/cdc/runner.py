@@ -67,6 +67,7 @@ class CdcResult:
     snapshots: list[str] = field(default_factory=list)
     streams: dict[str, SyncResult] = field(default_factory=dict)
     slot_lag_bytes: int = 0
+    slot_retained_bytes: int = 0
     duration_s: float = 0.0
 
 
@@ -196,6 +197,7 @@ class _Run:
         self.result.duration_s = round(time.monotonic() - started, 3)
         info = repl.slot_info()
         self.result.slot_lag_bytes = info.lag_bytes if info else 0
+        self.result.slot_retained_bytes = info.retained_bytes if info else 0
         self._report_streams()
         return self.result
 
@@ -205,6 +207,7 @@ class _Run:
         for table in self.tables:  # streams nothing touched still report where they stand
             stream = run.streams.setdefault(table.spec.stream_id, self._stream_result(table))
             stream.replication_slot, stream.slot_lag_bytes = run.slot, run.slot_lag_bytes
+            stream.slot_retained_bytes = run.slot_retained_bytes
             stream.lsn_before, stream.lsn_after = run.lsn_before, run.lsn_after
             stream.snapshot_taken = table.spec.stream_id in run.snapshots
             stream.transactions_applied = run.transactions
@@ -361,12 +364,16 @@ class _Run:
             with contextlib.suppress(Exception):
                 repl.stop_stream()
             raise
-        repl.stop_stream()
+        self.result.lsn_after = self.lsn
+        # Advance only once our own stream has let go of the slot: racing its close made the
+        # server refuse ("slot is active for PID …") and log an ERROR on every such run.
+        if not repl.stop_stream():
+            self.say(f"{self.name}: the server still holds the slot; the next run confirms it")
+            return
         try:
             repl.advance(self.lsn)  # in case the server missed the last confirmation
         except Exception as exc:  # the next run confirms it anyway
             self.say(f"{self.name}: could not confirm {lsn_text(self.lsn)} yet: {exc}")
-        self.result.lsn_after = self.lsn
 
     def _apply_stream(self, unit: LoadUnit, target: int, started: float) -> int:
         """Apply the slot's transactions up to `target` (or the run's time limit), committing

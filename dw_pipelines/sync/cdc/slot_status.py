@@ -21,6 +21,8 @@ class SlotStatus:
     reading it; idle: nobody is."""
     lag_bytes: int = 0
     confirmed_lsn: int = 0
+    retained_bytes: int = 0
+    """WAL the server keeps for the slot (from its restart_lsn): at least `lag_bytes`."""
     wal_status: str = ""
     oldest_pending_age_s: float | None = None
     """Age of the oldest change waiting for our tables; None when none is (or while active)."""
@@ -50,13 +52,19 @@ def slot_status(
             return SlotStatus(repl.slot, "missing")
         if info.lost:
             return SlotStatus(
-                repl.slot, "lost", info.lag_bytes, info.confirmed_lsn, info.wal_status
+                repl.slot,
+                "lost",
+                info.lag_bytes,
+                info.confirmed_lsn,
+                info.retained_bytes,
+                info.wal_status,
             )
         return SlotStatus(
             repl.slot,
             "active" if info.active else "idle",
             info.lag_bytes,
             info.confirmed_lsn,
+            info.retained_bytes,
             info.wal_status,
             None if info.active else repl.lag_age_s(peek_bytes),
         )
