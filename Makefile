@@ -42,12 +42,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	@echo "==> Preparing the demo sources (shop database, S3 files) and writing .env"
 	@$(BIN)/python -m dw_pipelines.demo prepare
-	@echo "==> Syncing every asset: dg launch --job all_streams_job"
-	@$(BIN)/python -m dw_pipelines.demo run --progress -- \
-		$(BIN)/dg launch --job all_streams_job --config-json '$(INFO_LOGS)'
 	@echo "==> The partitioned stream's live sync (its own job): dg launch --job demo_shop_order_events_job"
 	@$(BIN)/python -m dw_pipelines.demo.progress \
 		$(BIN)/dg launch --job demo_shop_order_events_job --config-json '$(INFO_LOGS)'
+	@echo "==> Syncing every other asset, then staging and marts: dg launch --job all_streams_job"
+	@$(BIN)/python -m dw_pipelines.demo run --progress -- \
+		$(BIN)/dg launch --job all_streams_job --config-json '$(INFO_LOGS)'
 	@$(BIN)/python -m dw_pipelines.demo summary --port $(PORT)
 
 # The same project in the Dagster UI, with the daemon for schedules: http://127.0.0.1:$(PORT)

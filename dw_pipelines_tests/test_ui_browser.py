@@ -90,8 +90,10 @@ def table_count(ui: DemoUi, schema: str, table: str) -> int:
 
 
 def the_run_id(ui: DemoUi) -> str:
-    runs = ui.graphql("query { runsOrError { ... on Runs { results { runId } } } }")
-    return runs["runsOrError"]["results"][0]["runId"]
+    runs = ui.graphql("query { runsOrError { ... on Runs { results { runId jobName } } } }")
+    return next(
+        r["runId"] for r in runs["runsOrError"]["results"] if r["jobName"] == "all_streams_job"
+    )
 
 
 def test_the_lineage_page_draws_a_raw_stream_through_its_staging_model_to_the_marts(
@@ -152,12 +154,16 @@ def test_a_stream_s_asset_page_lists_its_sync_counts_in_the_materialization_meta
 def test_the_run_page_shows_the_successful_run_and_each_sync_s_counts_in_its_logs(
     page: Page, demo_ui: DemoUi
 ) -> None:
-    page.goto(f"/runs/{the_run_id(demo_ui)}")
-    assets = len(demo_ui.graphql("query { assetNodes { id } }")["assetNodes"])
+    run_id = the_run_id(demo_ui)
+    page.goto(f"/runs/{run_id}")
+    run = demo_ui.graphql(
+        f'query {{ runOrError(runId: "{run_id}") {{ ... on Run {{ assetSelection {{ path }} }} }} }}'
+    )["runOrError"]
+    assets = len(run["assetSelection"])
 
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
     expect(page.get_by_role("link", name="all_streams_job")).to_be_visible()
     expect(page.get_by_text(f"{assets} assets", exact=True)).to_be_visible()
-    page.get_by_placeholder("Filter…").fill("demo_shop.orders: read")
+    page.get_by_placeholder("Filter…").fill("stream demo_shop.orders synced")
     loaded = table_count(demo_ui, "demo_shop", "orders")
-    expect(page.get_by_text(f"demo_shop.orders: read {loaded}, inserted {loaded},")).to_be_visible()
+    expect(page.get_by_text(f"rows_read={loaded} rows_inserted={loaded} ")).to_be_visible()

@@ -61,10 +61,12 @@ def dbt_asset_key(manifest: dict, unique_id: str) -> str:
     return key(manifest["nodes"][unique_id]["fqn"][1:])
 
 
-def the_run(ui: DemoUi) -> dict:
+def demo_runs(ui: DemoUi) -> dict[str, dict]:
+    """The demo's runs by job: the partitioned stream's own job, then `all_streams_job`."""
     runs = ui.graphql(RUNS)["runsOrError"]["results"]
-    assert len(runs) == 1, runs
-    return runs[0]
+    by_job = {run["jobName"]: run for run in runs}
+    assert len(runs) == len(by_job) == 2, runs
+    return by_job
 
 
 def test_lineage_runs_from_a_raw_stream_through_its_staging_model_to_the_marts(
@@ -104,23 +106,33 @@ def test_the_webserver_shows_the_dependencies_the_dbt_project_declares(demo_ui: 
     assert {k: graph[k]["upstream"] for k in declared} == declared
 
 
-def test_run_history_holds_the_demo_run_as_one_successful_all_streams_job_run(
+def test_run_history_holds_the_demo_s_two_successful_runs_materializing_every_asset(
     demo_ui: DemoUi,
 ) -> None:
-    run = the_run(demo_ui)
+    runs = demo_runs(demo_ui)
 
-    assert (run["jobName"], run["status"]) == ("all_streams_job", "SUCCESS")
-    assert run["stats"]["stepsFailed"] == 0
-    assert run["stats"]["materializations"] == len(demo_ui.graphql(LINEAGE)["assetNodes"])
+    assert set(runs) == {"demo_shop_order_events_job", "all_streams_job"}
+    assert {run["status"] for run in runs.values()} == {"SUCCESS"}
+    assert sum(run["stats"]["stepsFailed"] for run in runs.values()) == 0
+    assert sum(run["stats"]["materializations"] for run in runs.values()) == len(
+        demo_ui.graphql(LINEAGE)["assetNodes"]
+    )
 
 
-def test_every_asset_was_last_materialized_by_the_demo_run(demo_ui: DemoUi) -> None:
-    run_id = the_run(demo_ui)["runId"]
+def test_every_asset_was_last_materialized_by_its_demo_run(demo_ui: DemoUi) -> None:
+    runs = demo_runs(demo_ui)
     assets = demo_ui.graphql(LATEST_MATERIALIZATIONS)["assetsOrError"]["nodes"]
+
+    def job(path: list[str]) -> str:
+        return (
+            "demo_shop_order_events_job"
+            if path == ["demo_shop", "order_events"]
+            else "all_streams_job"
+        )
 
     assert {
         key(a["key"]["path"]): [m["runId"] for m in a["assetMaterializations"]] for a in assets
-    } == {key(a["key"]["path"]): [run_id] for a in assets}
+    } == {key(a["key"]["path"]): [runs[job(a["key"]["path"])]["runId"]] for a in assets}
 
 
 def test_materialization_row_counts_are_the_warehouse_tables_row_counts(demo_ui: DemoUi) -> None:
