@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 import dagster as dg
 
 from dw_pipelines.ingest.assets import build_stream_asset
+from dw_pipelines.sync.checks import CHECK_TYPES, StreamCheck
 from dw_pipelines.sync.files.spec import FileStreamSpec
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec
 
@@ -40,6 +41,7 @@ class Stream:
     model: StreamModel
     spec: Spec
     owners: list[str]
+    checks: tuple[StreamCheck, ...] = ()
 
 
 class SourceKind(ABC):
@@ -58,6 +60,10 @@ class SourceKind(ABC):
     @abstractmethod
     def spec(self, name: str, source: SourceModel, stream: StreamModel) -> Spec:
         """The stream's spec, or a DeclarationError naming the field at fault."""
+
+    def check_types(self, source: SourceModel, stream: StreamModel) -> tuple[str, ...]:
+        """The `checks:` types this kind evaluates on the stream (see `sync/checks.py`)."""
+        return tuple(t for t in CHECK_TYPES if t != "reconcile")
 
     def validate_source(self, name: str, source: SourceModel) -> None:
         """Settings of the source itself (DeclarationError naming `sources.<name>`)."""
@@ -84,6 +90,7 @@ def table_stream_defs(
         owners=stream.owners,
         group=stream.model.group,
         pool=pool,
+        checks=stream.checks,
     )
     jobs, schedules = [], []
     if stream.model.schedule:

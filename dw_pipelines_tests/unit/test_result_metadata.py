@@ -12,7 +12,9 @@ from dw_pipelines.sync.result import SyncResult
 from dw_pipelines.sync.schema import Column
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-CONDITIONAL = {"window", "columns_added", "columns_altered", "late_row_guard", "read_horizon"}
+CONDITIONAL = {
+    "window", "columns_added", "columns_altered", "columns_dropped", "late_row_guard", "read_horizon",
+}  # fmt: skip
 
 
 def promised() -> tuple[set[str], dict[str, tuple[set[str], set[str]]]]:
