@@ -134,8 +134,10 @@ def _one_check(kind: str, entry: dict[str, Any], refuse: Any) -> StreamCheck:
     fields: dict[str, Any] = {}
     if kind == "not_null":
         columns = [value] if isinstance(value, str) else value
-        if not isinstance(columns, list) or not columns or not all(
-            isinstance(c, str) and c for c in columns
+        if (
+            not isinstance(columns, list)
+            or not columns
+            or not all(isinstance(c, str) and c for c in columns)
         ):
             raise refuse(kind, "lists the columns that must not be NULL")
         fields["columns"] = tuple(columns)
@@ -214,9 +216,7 @@ def evaluate_value_check(
         "accepted_values": f"{check.columns[0]} outside the accepted values",
         "range": f"{check.columns[0]} out of range",
     }[check.type]
-    return CheckOutcome(
-        False, f"{found.total} row(s) with {what}: {'; '.join(examples)}", metadata
-    )
+    return CheckOutcome(False, f"{found.total} row(s) with {what}: {'; '.join(examples)}", metadata)
 
 
 def _example(check: StreamCheck, keys: Sequence[str], row: Sequence[Any]) -> str:
@@ -226,7 +226,7 @@ def _example(check: StreamCheck, keys: Sequence[str], row: Sequence[Any]) -> str
         nulls = [c for c, v in zip(check.columns, shown, strict=True) if v is None]
         found = f"NULL {', '.join(nulls)}"
     else:
-        found = f"{check.columns[0]}={shown[0]!r}"
+        found = f"{check.columns[0]}={shown[0]}"
     return f"{key}: {found}" if key else found
 
 
@@ -244,7 +244,9 @@ def evaluate_schema_drift(result: SyncResult) -> CheckOutcome:
     }
     if not changes:
         return CheckOutcome(True, "The columns are those of the previous sync.", metadata)
-    return CheckOutcome(False, "Columns changed since the previous sync: " + "; ".join(changes), metadata)
+    return CheckOutcome(
+        False, "Columns changed since the previous sync: " + "; ".join(changes), metadata
+    )
 
 
 def evaluate_source_schema(spec: StreamSpec, source: Any, warehouse: Warehouse) -> CheckOutcome:
@@ -315,13 +317,17 @@ def evaluate_reconciliation(spec: StreamSpec, source: Any, warehouse: Warehouse)
                 ReadRequest(spec.object, tuple(keys), cursor=spec.cursor, lower=below)
             )
             changed = warehouse.load(stage, keys, reader)
-        held = warehouse.key_checksums(table, keys, cursor, below=below, exclude=stage, live_column=live)
+        held = warehouse.key_checksums(
+            table, keys, cursor, below=below, exclude=stage, live_column=live
+        )
         read = source.key_checksums(spec.object, keys, cursor, below)
         differing = sorted(b for b in set(held) | set(read) if held.get(b) != read.get(b))
         details: list[str] = []
         for bucket in differing[:DRILL_BUCKETS]:
             ours = dict(
-                warehouse.key_rows(table, keys, cursor, bucket, below=below, exclude=stage, live_column=live)
+                warehouse.key_rows(
+                    table, keys, cursor, bucket, below=below, exclude=stage, live_column=live
+                )
             )
             theirs = dict(source.key_rows(spec.object, keys, cursor, bucket, below=below))
             details += _differences(ours, theirs)
@@ -344,7 +350,9 @@ def evaluate_reconciliation(spec: StreamSpec, source: Any, warehouse: Warehouse)
             " after the sync, left for the next one.",
             metadata,
         )
-    shown = "; ".join(details[:EXAMPLES]) or "the differing rows were not found in the first buckets"
+    shown = (
+        "; ".join(details[:EXAMPLES]) or "the differing rows were not found in the first buckets"
+    )
     return CheckOutcome(
         False,
         f"source and warehouse differ: {rows_read} rows at the source, {rows_held} in the"
@@ -361,5 +369,7 @@ def _differences(ours: dict[str, str], theirs: dict[str, str]) -> list[str]:
         elif key not in ours:
             found.append(f"key {key}: at the source, missing from the warehouse")
         elif ours[key] != theirs[key]:
-            found.append(f"key {key}: cursor {ours[key]} in the warehouse, {theirs[key]} at the source")
+            found.append(
+                f"key {key}: cursor {ours[key]} in the warehouse, {theirs[key]} at the source"
+            )
     return found

@@ -34,7 +34,6 @@ from dw_pipelines.sync.redact import first_line, redact
 from dw_pipelines.sync.schema import Column, arrow_schema, decimal_column
 from dw_pipelines.sync.sources.base import ReadHorizon, ReadRequest, SourceAbilities
 from dw_pipelines.sync.state import CursorValue
-from dw_pipelines.sync.warehouses.base import BUCKET_DIGITS
 from dw_pipelines.sync.urls import (
     CONNECT_TIMEOUT_S,
     MalformedUrl,
@@ -42,6 +41,7 @@ from dw_pipelines.sync.urls import (
     libpq_url,
     sqlalchemy_url,
 )
+from dw_pipelines.sync.warehouses.base import BUCKET_DIGITS
 
 
 def split_object(obj: str) -> tuple[str | None, str]:
@@ -267,7 +267,9 @@ class SqlSource:
         if self.dialect == "sqlite":
             _register_sqlite_functions(conn)
         table = self._table(obj)
-        sql = checksum_sql(self.dialect, self.engine.dialect.identifier_preparer.quote, keys, cursor)
+        sql = checksum_sql(
+            self.dialect, self.engine.dialect.identifier_preparer.quote, keys, cursor
+        )
         where = []
         if below is not None and cursor is not None:
             where.append(table.c[cursor.name] < self._driver_value(below))

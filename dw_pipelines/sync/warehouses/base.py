@@ -616,9 +616,7 @@ class Warehouse(ABC):
         """(bucket, row hash, key text) expressions over row `t`: the bucket from md5 of the
         key's text, the row hash an integer from md5 of key and cursor text, summed per bucket
         so the checksum does not depend on row order."""
-        key_text = " || '|' || ".join(
-            f"coalesce({cls.canonical_text_sql(c)}, '')" for c in keys
-        )
+        key_text = " || '|' || ".join(f"coalesce({cls.canonical_text_sql(c)}, '')" for c in keys)
         row_text = key_text
         if cursor is not None:
             row_text += f" || '|' || coalesce({cls.canonical_text_sql(cursor)}, '')"
