@@ -291,3 +291,72 @@ def test_reconciliation_agrees_from_a_server_source_and_names_a_lost_row(
     )  # the row at the cursor is left to the next sync
     assert not after_loss.passed
     assert "key 2: at the source, missing from the warehouse" in (after_loss.description or "")
+
+
+# Order lines too: dbt's build runs their relationship test to orders along with orders.
+STAGING = [
+    "staging/stg_demo_shop__orders",
+    "staging/stg_demo_shop__customers",
+    "staging/stg_demo_shop__order_items",
+]
+STREAMS = ["demo_shop/orders", "demo_shop/customers", "demo_shop/order_items"]
+
+
+def sync_and_stage(tmp_path: Path, shop_path: Path) -> dg.ExecuteInProcessResult:
+    """Orders (with a blocking range check) and customers synced, then their staging models
+    built by dbt, in one run, as `make demo` does."""
+    from dw_pipelines.definitions import defs as load_defs
+    from dw_pipelines_tests.test_transforms import warehouse_url
+
+    # The file is named like the demo's, so the prepared manifest's relation names fit it.
+    url = str(tmp_path / "warehouse.duckdb")
+    customers = StreamSpec(source="demo_shop", object="customers", primary_key=("id",))
+    items = StreamSpec(source="demo_shop", object="order_items", primary_key=("id",))
+    guarded = [{"range": "total_amount", "min": 0}]
+    with warehouse_url(url), dg.instance_for_test() as instance:
+        dbt_assets = load_defs().get_assets_def(dg.AssetKey(["marts", "customer_360"]))
+        return dg.materialize(
+            [
+                asset(checks=guarded),
+                build_stream_asset(customers, source_kind="sqlite"),
+                build_stream_asset(items, source_kind="sqlite"),
+                dbt_assets,
+            ],
+            resources=shop_resources(shop_path, url),
+            instance=instance,
+            selection=[*STREAMS, *STAGING],
+            raise_on_error=False,
+        )
+
+
+def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {
+        e.asset_key.to_user_string()
+        for e in result.get_asset_materialization_events()
+        if e.asset_key is not None
+    }
+
+
+def test_the_staging_models_build_after_the_streams_when_their_checks_pass(tmp_path: Path) -> None:
+    shop.build(tmp_path / "shop.sqlite")
+
+    result = sync_and_stage(tmp_path, tmp_path / "shop.sqlite")
+
+    assert result.success
+    assert set(STAGING) <= materialized(result)
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+
+
+def test_a_failing_blocking_check_stops_the_dbt_model_downstream(tmp_path: Path) -> None:
+    shop.build(tmp_path / "shop.sqlite")
+    with sqlite3.connect(tmp_path / "shop.sqlite") as db:
+        db.execute("UPDATE orders SET total_amount = -1 WHERE id = 3")
+
+    result = sync_and_stage(tmp_path, tmp_path / "shop.sqlite")
+
+    [failed] = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed.check_name == "range_total_amount" and failed.blocking
+    assert "id=3: total_amount=-1" in (failed.description or "")
+    # The sync itself committed and is recorded; what reads from it did not build.
+    assert set(STREAMS) <= materialized(result)
+    assert not set(STAGING) & materialized(result)
