@@ -360,3 +360,32 @@ def test_a_failing_blocking_check_stops_the_dbt_model_downstream(tmp_path: Path)
     # The sync itself committed and is recorded; what reads from it did not build.
     assert set(STREAMS) <= materialized(result)
     assert not set(STAGING) & materialized(result)
+
+
+def test_freshness_is_dagsters_check_failing_until_the_stream_syncs_within_its_window(
+    tmp_path: Path,
+) -> None:
+    from dw_pipelines.ingest.checks import freshness_defs
+
+    [fresh] = declared_checks(ORDERS.stream_id, [{"freshness": "1 day"}], CHECK_TYPES)
+    defs = freshness_defs("demo_shop", [(KEY, fresh)])
+    shop.build(tmp_path / "shop.sqlite")
+    resources = shop_resources(tmp_path / "shop.sqlite", str(tmp_path / "warehouse.duckdb"))
+    with dg.instance_for_test() as instance:
+
+        def freshness() -> dg.AssetCheckEvaluation:
+            [evaluation] = dg.materialize(
+                [asset(checks=[]), *defs.asset_checks],  # type: ignore[list-item]
+                resources=resources,
+                instance=instance,
+                selection=dg.AssetSelection.checks(dg.AssetCheckKey(KEY, "freshness_check")),
+            ).get_asset_check_evaluations()
+            return evaluation
+
+        never_synced = freshness()
+        dg.materialize([asset(checks=[])], resources=resources, instance=instance)
+        after_sync = freshness()
+
+    assert not never_synced.passed and never_synced.severity == dg.AssetCheckSeverity.WARN
+    assert after_sync.passed
+    assert [s.name for s in defs.sensors] == ["demo_shop_freshness_checks_sensor"]  # type: ignore[union-attr]

@@ -265,3 +265,42 @@ def test_models_are_grouped_by_layer_with_owners_and_kinds(dbt_assets) -> None: 
     assert spec.group_name == "marts"
     assert spec.kinds == {"dbt", "duckdb"}
     assert spec.owners == ["team:analytics-engineering"]
+
+
+def test_daily_sales_second_run_rebuilds_only_the_recent_days(
+    dbt_assets: dg.AssetsDefinition, tmp_path: Path
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    write_raw_tables(path)
+    materialize(dbt_assets, path)  # the first build: every day
+
+    def add_order(db: duckdb.DuckDBPyConnection, order_id: int, day: str) -> None:
+        db.execute(
+            "INSERT INTO demo_shop.orders VALUES"
+            f" ({order_id}, 1, 'paid', 'EUR', 10.00, '{day} 09:00', '{day} 09:00', '{day} 09:00', now())"
+        )
+        db.execute(
+            "INSERT INTO demo_shop.order_items VALUES"
+            f" ({order_id * 10}, {order_id}, 1, 1, 10.00, 0.00, '{day} 09:00', '{day} 09:00', now())"
+        )
+
+    with duckdb.connect(str(path)) as db:
+        add_order(db, 14, "2026-11-10")
+    second = materialize(dbt_assets, path, selection=["marts/daily_sales"])
+    with duckdb.connect(str(path)) as db:
+        add_order(db, 15, "2026-11-11")
+        # A line added late to an order of Nov 1: older than the 3 days the next run rebuilds.
+        db.execute(
+            "INSERT INTO demo_shop.order_items VALUES"
+            " (105, 10, 2, 1, 50.00, 0.00, '2026-11-01 09:00', '2026-11-12 09:00', now())"
+        )
+    third = materialize(dbt_assets, path, selection=["marts/daily_sales"])
+
+    assert second.success and third.success
+    assert mart((path, third), "SELECT * FROM marts.daily_sales ORDER BY sales_date, category") == [
+        (date(2026, 11, 1), "coffee", 1, 2, Decimal("20.00"), 0, Decimal("0.00")),  # kept as built
+        (date(2026, 11, 2), "equipment", 1, 1, Decimal("50.00"), 0, Decimal("0.00")),
+        (date(2026, 11, 3), "equipment", 0, 0, Decimal("0.00"), 1, Decimal("50.00")),
+        (date(2026, 11, 10), "coffee", 1, 1, Decimal("10.00"), 0, Decimal("0.00")),
+        (date(2026, 11, 11), "coffee", 1, 1, Decimal("10.00"), 0, Decimal("0.00")),
+    ]

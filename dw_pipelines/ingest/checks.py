@@ -12,6 +12,7 @@ materialization, and the models downstream (dbt staging and marts) do not build 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -142,19 +143,24 @@ def freshness_defs(
     source that evaluates them when due (stopped by default, like the schedules)."""
     if not streams:
         return dg.Definitions()
-    checks = [
-        check_def
-        for key, c in streams
-        for check_def in dg.build_last_update_freshness_checks(
-            assets=[key],
-            lower_bound_delta=c.within,  # type: ignore[arg-type]
-            severity=dg.AssetCheckSeverity.ERROR
-            if c.severity == "error"
-            else dg.AssetCheckSeverity.WARN,
-            blocking=c.blocking,
+    # 1.13 marks these factories superseded by `FreshnessPolicy`, but a policy is a state shown
+    # in the UI, not a check: it has no severity and cannot block. The warning would print in
+    # every process that loads the definitions.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.SupersessionWarning)
+        checks = [
+            check_def
+            for key, c in streams
+            for check_def in dg.build_last_update_freshness_checks(
+                assets=[key],
+                lower_bound_delta=c.within,  # type: ignore[arg-type]
+                severity=dg.AssetCheckSeverity.ERROR
+                if c.severity == "error"
+                else dg.AssetCheckSeverity.WARN,
+                blocking=c.blocking,
+            )
+        ]
+        sensor = dg.build_sensor_for_freshness_checks(
+            freshness_checks=checks, name=f"{source}_freshness_checks_sensor"
         )
-    ]
-    sensor = dg.build_sensor_for_freshness_checks(
-        freshness_checks=checks, name=f"{source}_freshness_checks_sensor"
-    )
     return dg.Definitions(asset_checks=checks, sensors=[sensor])
