@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -93,32 +94,31 @@ def stream_check_results(
     needs_source = any(
         c.type == "reconcile" or (c.type == "schema_drift" and synced is None) for c in checks
     )
-    with resources.warehouse.open() as warehouse:
-        source_cm = getattr(resources, source_key).open() if needs_source else None
-        source = source_cm.__enter__() if source_cm is not None else None
-        try:
-            table = warehouse.table(spec.source, spec.name)
-            live = DELETED_AT if spec.deletes == "soft" else None
-            for check in checks:
-                try:
-                    if check.type in VALUE_CHECKS:
-                        outcome = evaluate_value_check(
-                            check, warehouse, table, keys=spec.primary_key, live_column=live
-                        )
-                    elif check.type == "schema_drift":
-                        outcome = (
-                            evaluate_schema_drift(synced)
-                            if synced is not None
-                            else evaluate_source_schema(spec, source, warehouse)
-                        )
-                    else:
-                        outcome = evaluate_reconciliation(spec, source, warehouse)
-                except SyncError as exc:
-                    outcome = CheckOutcome(False, f"the check could not run: {exc}")
-                yield check_result(check, outcome)
-        finally:
-            if source_cm is not None:
-                source_cm.__exit__(None, None, None)
+    with ExitStack() as stack:
+        warehouse = stack.enter_context(resources.warehouse.open())
+        source = (
+            stack.enter_context(getattr(resources, source_key).open()) if needs_source else None
+        )
+        table = warehouse.table(spec.source, spec.name)
+        live = DELETED_AT if spec.deletes == "soft" else None
+        for check in checks:
+            try:
+                if check.type in VALUE_CHECKS:
+                    outcome = evaluate_value_check(
+                        check, warehouse, table, keys=spec.primary_key, live_column=live
+                    )
+                elif check.type == "schema_drift":
+                    outcome = (
+                        evaluate_schema_drift(synced)
+                        if synced is not None
+                        else evaluate_source_schema(spec, source, warehouse)
+                    )
+                else:
+                    outcome = evaluate_reconciliation(spec, source, warehouse)
+            except SyncError as exc:
+                # e.g. the source is unreachable: the check fails saying so, the others still run
+                outcome = CheckOutcome(False, f"the check could not run: {exc}")
+            yield check_result(check, outcome)
 
 
 def check_result(check: StreamCheck, outcome: CheckOutcome) -> dg.AssetCheckResult:

@@ -112,6 +112,8 @@ def declared_checks(
         if kind not in allowed:
             raise refuse(kind, f"is not evaluated on this stream (here: {', '.join(allowed)})")
         check = _one_check(kind, entry, refuse)
+        if check.name == "primary_key_is_unique":
+            raise refuse("name", "is the stream's own key check: choose another name")
         clash = next((c for c in checks if c.name == check.name), None)
         if clash is not None:
             raise refuse(
