@@ -270,10 +270,6 @@ def test_models_are_grouped_by_layer_with_owners_and_kinds(dbt_assets) -> None: 
 def test_daily_sales_second_run_rebuilds_only_the_recent_days(
     dbt_assets: dg.AssetsDefinition, tmp_path: Path
 ) -> None:
-    path = tmp_path / "warehouse.duckdb"
-    write_raw_tables(path)
-    materialize(dbt_assets, path)  # the first build: every day
-
     def add_order(db: duckdb.DuckDBPyConnection, order_id: int, day: str) -> None:
         db.execute(
             "INSERT INTO demo_shop.orders VALUES"
@@ -284,9 +280,11 @@ def test_daily_sales_second_run_rebuilds_only_the_recent_days(
             f" ({order_id * 10}, {order_id}, 1, 1, 10.00, 0.00, '{day} 09:00', '{day} 09:00', now())"
         )
 
+    path = tmp_path / "warehouse.duckdb"
+    write_raw_tables(path)
     with duckdb.connect(str(path)) as db:
-        add_order(db, 14, "2026-11-10")
-    second = materialize(dbt_assets, path, selection=["marts/daily_sales"])
+        add_order(db, 14, "2026-11-10")  # the days held now span more than the 3 rebuilt
+    first = materialize(dbt_assets, path)
     with duckdb.connect(str(path)) as db:
         add_order(db, 15, "2026-11-11")
         # A line added late to an order of Nov 1: older than the 3 days the next run rebuilds.
@@ -294,10 +292,12 @@ def test_daily_sales_second_run_rebuilds_only_the_recent_days(
             "INSERT INTO demo_shop.order_items VALUES"
             " (105, 10, 2, 1, 50.00, 0.00, '2026-11-01 09:00', '2026-11-12 09:00', now())"
         )
-    third = materialize(dbt_assets, path, selection=["marts/daily_sales"])
+    second = materialize(dbt_assets, path, selection=["marts/daily_sales"])
 
-    assert second.success and third.success
-    assert mart((path, third), "SELECT * FROM marts.daily_sales ORDER BY sales_date, category") == [
+    assert first.success and second.success
+    assert mart(
+        (path, second), "SELECT * FROM marts.daily_sales ORDER BY sales_date, category"
+    ) == [
         (date(2026, 11, 1), "coffee", 1, 2, Decimal("20.00"), 0, Decimal("0.00")),  # kept as built
         (date(2026, 11, 2), "equipment", 1, 1, Decimal("50.00"), 0, Decimal("0.00")),
         (date(2026, 11, 3), "equipment", 0, 0, Decimal("0.00"), 1, Decimal("50.00")),
