@@ -79,3 +79,26 @@ def test_a_missing_field_of_the_third_stream_is_reported_at_the_entry_line(
         load_project(tmp_path, "yaml_errors_missing", "mode: incremental_merge", monkeypatch)
     text = error_text(caught.value)
     assert f"defs.yaml:{THIRD_ENTRY_LINE}: streams[2] ('shop.orders'): field 'primary_key'" in text
+
+
+def test_a_bad_check_of_the_third_stream_is_reported_at_its_line_naming_the_check_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mistake = "checks:\n        - not_null: [status]\n        - {range: total_amount}"
+    with pytest.raises(Exception) as caught:
+        load_project(tmp_path, "yaml_errors_check", mistake, monkeypatch)
+    text = error_text(caught.value)
+    assert (
+        f"defs.yaml:{THIRD_ENTRY_LINE + 4}: streams[2] ('shop.orders'): field 'checks[1].range':"
+        " needs a 'min', a 'max' or both"
+    ) in text
+
+
+def test_an_unknown_key_in_a_check_is_reported_at_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mistake = "checks:\n        - {range: total_amount, minimum: 0}"
+    with pytest.raises(Exception) as caught:
+        load_project(tmp_path, "yaml_errors_check_key", mistake, monkeypatch)
+    text = error_text(caught.value)
+    assert "minimum" in text and f"defs.yaml:{THIRD_ENTRY_LINE + 3}" in text

@@ -283,3 +283,42 @@ def test_loading_selects_every_model_and_test_dbts_own_selector_would(dbt_assets
         spec.key.path[-1] for spec in dbt_assets.specs if spec.key.path[0] in ("staging", "marts")
     }
     assert sum(n["resource_type"] == "test" for n in by_dbt) == len(list(dbt_assets.check_specs))
+
+
+def test_daily_sales_second_run_rebuilds_only_the_recent_days(
+    dbt_assets: dg.AssetsDefinition, tmp_path: Path
+) -> None:
+    def add_order(db: duckdb.DuckDBPyConnection, order_id: int, day: str) -> None:
+        db.execute(
+            "INSERT INTO demo_shop.orders VALUES"
+            f" ({order_id}, 1, 'paid', 'EUR', 10.00, '{day} 09:00', '{day} 09:00', '{day} 09:00', now())"
+        )
+        db.execute(
+            "INSERT INTO demo_shop.order_items VALUES"
+            f" ({order_id * 10}, {order_id}, 1, 1, 10.00, 0.00, '{day} 09:00', '{day} 09:00', now())"
+        )
+
+    path = tmp_path / "warehouse.duckdb"
+    write_raw_tables(path)
+    with duckdb.connect(str(path)) as db:
+        add_order(db, 14, "2026-11-10")  # the days held now span more than the 3 rebuilt
+    first = materialize(dbt_assets, path)
+    with duckdb.connect(str(path)) as db:
+        add_order(db, 15, "2026-11-11")
+        # A line added late to an order of Nov 1: older than the 3 days the next run rebuilds.
+        db.execute(
+            "INSERT INTO demo_shop.order_items VALUES"
+            " (105, 10, 2, 1, 50.00, 0.00, '2026-11-01 09:00', '2026-11-12 09:00', now())"
+        )
+    second = materialize(dbt_assets, path, selection=["marts/daily_sales"])
+
+    assert first.success and second.success
+    assert mart(
+        (path, second), "SELECT * FROM marts.daily_sales ORDER BY sales_date, category"
+    ) == [
+        (date(2026, 11, 1), "coffee", 1, 2, Decimal("20.00"), 0, Decimal("0.00")),  # kept as built
+        (date(2026, 11, 2), "equipment", 1, 1, Decimal("50.00"), 0, Decimal("0.00")),
+        (date(2026, 11, 3), "equipment", 0, 0, Decimal("0.00"), 1, Decimal("50.00")),
+        (date(2026, 11, 10), "coffee", 1, 1, Decimal("10.00"), 0, Decimal("0.00")),
+        (date(2026, 11, 11), "coffee", 1, 1, Decimal("10.00"), 0, Decimal("0.00")),
+    ]

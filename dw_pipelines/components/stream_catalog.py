@@ -14,7 +14,9 @@ import dagster as dg
 from pydantic import BaseModel
 
 from dw_pipelines.ingest.assets import source_resource_key
+from dw_pipelines.ingest.checks import freshness_defs
 from dw_pipelines.kinds import AnySourceModel, Stream, StreamModel, kind_of
+from dw_pipelines.sync.checks import declared_checks
 from dw_pipelines.sync.spec import DeclarationError
 
 # Where a YAML path is, as `file:line` ("" when the YAML has no file, e.g. in tests).
@@ -59,7 +61,20 @@ class StreamCatalog(dg.Component, dg.Resolvable):
             source_resource_key(name): kind_of(source).resource(name, source)
             for name, source in self.catalog.sources.items()
         }
-        return dg.Definitions.merge(*defs, dg.Definitions(resources=resources))
+        freshness = [
+            freshness_defs(
+                name,
+                [
+                    (dg.AssetKey([s.spec.source, s.spec.name]), c)
+                    for s in self.streams
+                    if s.model.source == name
+                    for c in s.checks
+                    if c.type == "freshness"
+                ],
+            )
+            for name in self.catalog.sources
+        ]
+        return dg.Definitions.merge(*defs, *freshness, dg.Definitions(resources=resources))
 
 
 def declared_streams(catalog: CatalogModel, locate: Locate = lambda path: "") -> list[Stream]:
@@ -70,7 +85,7 @@ def declared_streams(catalog: CatalogModel, locate: Locate = lambda path: "") ->
         sid = model.stream_label
 
         def where(field_name: str, index: int = index, sid: str = sid) -> str:
-            at = locate(["streams", index, *field_name.split(".")])
+            at = locate(["streams", index, *_yaml_path(field_name)])
             return (f"{at}: " if at else "") + f"streams[{index}] ('{sid}')"
 
         source = catalog.sources.get(model.source)
@@ -80,7 +95,13 @@ def declared_streams(catalog: CatalogModel, locate: Locate = lambda path: "") ->
                 raise DeclarationError(
                     sid, "source", f"unknown source '{model.source}' (sources: {known})"
                 )
-            spec = kind_of(source).spec(model.source, source, model)
+            kind = kind_of(source)
+            spec = kind.spec(model.source, source, model)
+            checks = declared_checks(
+                sid,
+                [c.model_dump(exclude_none=True) for c in model.checks],
+                kind.check_types(source, model),
+            )
             if spec.stream_id in seen:
                 raise DeclarationError(
                     sid,
@@ -94,7 +115,7 @@ def declared_streams(catalog: CatalogModel, locate: Locate = lambda path: "") ->
             ) from None
         seen[spec.stream_id] = index
         owners = model.owners if model.owners is not None else catalog.owners
-        streams.append(Stream(model, spec, owners))
+        streams.append(Stream(model, spec, owners, checks))
     for name, source in catalog.sources.items():
         try:
             kind_of(source).validate_source(name, source)
@@ -104,6 +125,17 @@ def declared_streams(catalog: CatalogModel, locate: Locate = lambda path: "") ->
                 name, exc.field_name, exc.problem, (f"{at}: " if at else "") + f"sources.{name}"
             ) from None
     return streams
+
+
+def _yaml_path(field_name: str) -> list[str | int]:
+    """`checks[2].min` -> ["checks", 2, "min"]: the path of a field in its stream entry."""
+    path: list[str | int] = []
+    for part in field_name.split("."):
+        name, _, index = part.partition("[")
+        path.append(name)
+        if index:
+            path.append(int(index.rstrip("]")))
+    return path
 
 
 def _locator(context: dg.ResolutionContext) -> Locate:

@@ -78,6 +78,9 @@ def summary(port: int) -> None:
 
     print("\nSynced into the warehouse (figures: what each table's last run did):\n")
     print("\n".join(tables_summary.render(tables)))
+    checks = tables_summary.check_lines([t.stream_id for t in tables])
+    if checks:
+        print("\n" + "\n".join(checks))
     print(
         f"\nWarehouse (DuckDB):   {safe_url(url)}"
         f"\nDemo source (SQLite): {demo_db_path()}"

@@ -115,3 +115,37 @@ def render(summaries: list[TableSummary]) -> list[str]:
         )
         lines.append(f"  {s.stream_id:<26} {s.rows:>7}  {figures}")
     return lines
+
+
+def check_lines(stream_ids: list[str]) -> list[str]:
+    """The asset checks the streams' latest runs evaluated: one line of totals, then each
+    failure with its severity and what it named (the UI shows every check)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return []
+    by_run: dict[str, list[dg.AssetCheckEvaluation]] = {}
+    found: list[tuple[str, dg.AssetCheckEvaluation]] = []
+    with dg.DagsterInstance.get() as instance:
+        for stream_id in stream_ids:
+            key = dg.AssetKey(stream_id.split("."))
+            event = instance.get_latest_materialization_event(key)
+            if event is None:
+                continue
+            if event.run_id not in by_run:
+                records = instance.get_records_for_run(
+                    event.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                ).records
+                by_run[event.run_id] = [
+                    r.event_log_entry.dagster_event.event_specific_data  # type: ignore[union-attr,misc]
+                    for r in records
+                ]
+            found += [(stream_id, e) for e in by_run[event.run_id] if e.asset_key == key]
+    if not found:
+        return []
+    passed = sum(e.passed for _, e in found)
+    streams = len({s for s, _ in found})
+    lines = [f"Checks on the streams: {passed} of {len(found)} passed ({streams} streams)."]
+    for stream_id, e in found:
+        if not e.passed:
+            severity = e.severity.value.lower()
+            lines.append(f"  {stream_id} {e.check_name} ({severity}): {e.description}")
+    return lines

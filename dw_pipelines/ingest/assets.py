@@ -5,14 +5,25 @@ No `from __future__ import annotations` here: Dagster reads the config annotatio
 
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from dw_pipelines import settings
-from dw_pipelines.ingest.checks import primary_key_check, primary_key_result
+from dw_pipelines.ingest.checks import (
+    in_step_checks,
+    primary_key_check,
+    primary_key_result,
+    stream_check_results,
+    stream_check_specs,
+)
 from dw_pipelines.ingest.partitions import PARTITIONED_TAG, partition_window
+from dw_pipelines.sync.checks import StreamCheck
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.spec import StreamSpec
+
+if TYPE_CHECKING:
+    from dw_pipelines.sync.result import SyncResult
 
 SYNC_MODE_TAG = "dw/sync_mode"
 SOURCE_TAG = "dw/source"
@@ -48,15 +59,19 @@ def build_stream_asset(
     group: str | None = None,
     pool: str | None = None,
     partitions_def: dg.TimeWindowPartitionsDefinition | None = None,
+    checks: Sequence[StreamCheck] = (),
 ) -> dg.AssetsDefinition:
     """`pool` names a Dagster concurrency pool shared by the streams of a rate-limited source.
     With `partitions_def`, a run of a partition (or a range, in one run) loads its window of the
     cursor column and leaves the live cursor alone; a run without a partition syncs as usual.
 
-    The stream's primary-key check is evaluated in the same step, after the sync; the asset can
-    be subset so that a run selecting only the check evaluates it without syncing."""
+    The stream's primary-key check and its declared checks (but freshness) are evaluated in the
+    same step, after the sync; the asset can be subset so that a run selecting only checks
+    evaluates them without syncing."""
     warehouse_kind = settings.warehouse_kind()
     check = primary_key_check(spec)
+    declared = in_step_checks(checks)
+    check_specs = ([check] if check else []) + stream_check_specs(spec, declared)
 
     key = dg.AssetKey([spec.source, spec.name])
     asset = dg.AssetSpec(
@@ -91,7 +106,7 @@ def build_stream_asset(
             op_tags={WAREHOUSE_OP_TAG: warehouse_kind},
             required_resource_keys={"warehouse", source_resource_key(spec.source)},
             pool=pool,
-            check_specs=[check] if check else None,
+            check_specs=check_specs or None,
             can_subset=True,
             partitions_def=partitions_def,
             # A range of partitions is one run and one window: one load unit, one commit.
@@ -102,13 +117,23 @@ def build_stream_asset(
     def _step(
         context: dg.AssetExecutionContext, config: SyncConfig
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        if context.selected_asset_keys:  # empty when the run selected only the check
-            yield _sync(context, config)
-        if check is not None and check.key in context.selected_asset_check_keys:
+        synced = None
+        if context.selected_asset_keys:  # empty when the run selected only checks
+            materialized, synced = _sync(context, config)
+            yield materialized
+        selected = context.selected_asset_check_keys
+        if check is not None and check.key in selected:
             with context.resources.warehouse.open() as warehouse:
                 yield primary_key_result(spec, warehouse)
+        chosen = [c for c in declared if dg.AssetCheckKey(key, c.name) in selected]
+        if chosen:
+            yield from stream_check_results(
+                spec, chosen, context.resources, source_resource_key(spec.source), synced
+            )
 
-    def _sync(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult:
+    def _sync(
+        context: dg.AssetExecutionContext, config: SyncConfig
+    ) -> "tuple[dg.MaterializeResult, SyncResult]":
         # The engine (pyarrow, drivers) is imported where a sync runs, not where definitions load.
         from dw_pipelines.ingest.metadata import log_sync, result_metadata
         from dw_pipelines.sync.engine import Window, reconcile_stream, sync_stream
@@ -143,7 +168,7 @@ def build_stream_asset(
             keys = context.partition_key_range
             result.partition = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
         log_sync(context.log.info, result)
-        return dg.MaterializeResult(metadata={**result_metadata(result), **usage})
+        return dg.MaterializeResult(metadata={**result_metadata(result), **usage}), result
 
     return _step
 

@@ -1,19 +1,29 @@
-"""Asset checks on synced tables: the promise of no duplicate, verified in the warehouse.
+"""Asset checks on synced tables: the promise of no duplicate, and the checks a stream declares.
 
-The check is declared on the stream's asset and evaluated in the asset's own step, right after
+The checks are declared on the stream's asset and evaluated in the asset's own step, right after
 the sync commits: a separate check step would cost a process and a code-location load per run
-for one query. A run that selects only the check evaluates it without syncing.
+for a few queries. A run that selects only the checks evaluates them without syncing. Freshness
+is the exception: it is about time passing without a sync, so it is Dagster's own
+`build_last_update_freshness_checks`, evaluated by a sensor per source.
+
+A check of severity `error` is blocking: when it fails, the step fails after recording the
+materialization, and the models downstream (dbt staging and marts) do not build in that run.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from dw_pipelines.sync.checks import VALUE_CHECKS, CheckOutcome, StreamCheck
 from dw_pipelines.sync.spec import StreamSpec, SyncMode
 
 if TYPE_CHECKING:
+    from dw_pipelines.sync.result import SyncResult
     from dw_pipelines.sync.warehouses.base import Warehouse
 
 PRIMARY_KEY_CHECK = "primary_key_is_unique"
@@ -42,3 +52,115 @@ def primary_key_result(spec: StreamSpec, warehouse: Warehouse) -> dg.AssetCheckR
             "examples": ", ".join(str(key) for key, _ in duplicates.examples),
         },
     )
+
+
+def in_step_checks(checks: Sequence[StreamCheck]) -> list[StreamCheck]:
+    """The declared checks evaluated in the sync's step (all but freshness)."""
+    return [c for c in checks if c.type != "freshness"]
+
+
+def stream_check_specs(spec: StreamSpec, checks: Sequence[StreamCheck]) -> list[dg.AssetCheckSpec]:
+    key = dg.AssetKey([spec.source, spec.name])
+    return [
+        dg.AssetCheckSpec(
+            c.name,
+            asset=key,
+            description=f"{c.description} Severity {c.severity}.",
+            blocking=c.blocking,
+            metadata={"severity": c.severity, "check_type": c.type},
+        )
+        for c in in_step_checks(checks)
+    ]
+
+
+def stream_check_results(
+    spec: StreamSpec,
+    checks: Sequence[StreamCheck],
+    resources: Any,
+    source_key: str,
+    synced: SyncResult | None,
+) -> Iterator[dg.AssetCheckResult]:
+    """Evaluate `checks` (already filtered to the run's selection) against the warehouse, and
+    the source where a check needs it (reconciliation; schema drift in a run without a sync)."""
+    from dw_pipelines.sync.checks import (
+        evaluate_reconciliation,
+        evaluate_schema_drift,
+        evaluate_source_schema,
+        evaluate_value_check,
+    )
+    from dw_pipelines.sync.errors import SyncError
+    from dw_pipelines.sync.warehouses.base import DELETED_AT
+
+    needs_source = any(
+        c.type == "reconcile" or (c.type == "schema_drift" and synced is None) for c in checks
+    )
+    with ExitStack() as stack:
+        warehouse = stack.enter_context(resources.warehouse.open())
+        source = (
+            stack.enter_context(getattr(resources, source_key).open()) if needs_source else None
+        )
+        table = warehouse.table(spec.source, spec.name)
+        live = DELETED_AT if spec.deletes == "soft" else None
+        for check in checks:
+            try:
+                if check.type in VALUE_CHECKS:
+                    outcome = evaluate_value_check(
+                        check, warehouse, table, keys=spec.primary_key, live_column=live
+                    )
+                elif check.type == "schema_drift":
+                    outcome = (
+                        evaluate_schema_drift(synced)
+                        if synced is not None
+                        else evaluate_source_schema(spec, source, warehouse)
+                    )
+                else:
+                    outcome = evaluate_reconciliation(spec, source, warehouse)
+            except SyncError as exc:
+                # e.g. the source is unreachable: the check fails saying so, the others still run
+                outcome = CheckOutcome(False, f"the check could not run: {exc}")
+            yield check_result(check, outcome)
+
+
+def check_result(check: StreamCheck, outcome: CheckOutcome) -> dg.AssetCheckResult:
+    metadata: dict[str, Any] = {"severity": check.severity}
+    for name, value in outcome.metadata.items():
+        metadata[name] = dg.MetadataValue.json(value) if isinstance(value, list) else value
+    return dg.AssetCheckResult(
+        check_name=check.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR
+        if check.severity == "error"
+        else dg.AssetCheckSeverity.WARN,
+        description=outcome.description,
+        metadata=metadata,
+    )
+
+
+def freshness_defs(
+    source: str, streams: Sequence[tuple[dg.AssetKey, StreamCheck]]
+) -> dg.Definitions:
+    """Dagster's last-update freshness check per stream that declares one, and one sensor per
+    source that evaluates them when due (stopped by default, like the schedules)."""
+    if not streams:
+        return dg.Definitions()
+    # 1.13 marks these factories superseded by `FreshnessPolicy`, but a policy is a state shown
+    # in the UI, not a check: it has no severity and cannot block. The warning would print in
+    # every process that loads the definitions.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.SupersessionWarning)
+        checks = [
+            check_def
+            for key, c in streams
+            for check_def in dg.build_last_update_freshness_checks(
+                assets=[key],
+                lower_bound_delta=c.within,  # type: ignore[arg-type]
+                severity=dg.AssetCheckSeverity.ERROR
+                if c.severity == "error"
+                else dg.AssetCheckSeverity.WARN,
+                blocking=c.blocking,
+            )
+        ]
+        sensor = dg.build_sensor_for_freshness_checks(
+            freshness_checks=checks, name=f"{source}_freshness_checks_sensor"
+        )
+    return dg.Definitions(asset_checks=checks, sensors=[sensor])

@@ -65,6 +65,8 @@ def result_metadata(result: SyncResult) -> dict[str, object]:
         metadata["columns_added"] = ", ".join(result.columns_added)
     if result.columns_altered:
         metadata["columns_altered"] = ", ".join(result.columns_altered)
+    if result.columns_dropped:
+        metadata["columns_dropped"] = ", ".join(result.columns_dropped)
     if result.mode == FILES_MODE:
         metadata.update(_files_metadata(result))
     if result.replication_slot is not None:

@@ -19,6 +19,7 @@ import dagster as dg
 
 from dw_pipelines.ingest.assets import build_stream_asset
 from dw_pipelines.ingest.partitions import time_partitions
+from dw_pipelines.sync.checks import CHECK_TYPES, StreamCheck
 from dw_pipelines.sync.files.spec import FileStreamSpec
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec
 
@@ -41,6 +42,7 @@ class Stream:
     model: StreamModel
     spec: Spec
     owners: list[str]
+    checks: tuple[StreamCheck, ...] = ()
 
 
 class SourceKind(ABC):
@@ -59,6 +61,10 @@ class SourceKind(ABC):
     @abstractmethod
     def spec(self, name: str, source: SourceModel, stream: StreamModel) -> Spec:
         """The stream's spec, or a DeclarationError naming the field at fault."""
+
+    def check_types(self, source: SourceModel, stream: StreamModel) -> tuple[str, ...]:
+        """The `checks:` types this kind evaluates on the stream (see `sync/checks.py`)."""
+        return tuple(t for t in CHECK_TYPES if t != "reconcile")
 
     def validate_source(self, name: str, source: SourceModel) -> None:
         """Settings of the source itself (DeclarationError naming `sources.<name>`)."""
@@ -96,6 +102,7 @@ def table_stream_defs(
             if partitions
             else None
         ),
+        checks=stream.checks,
     )
     jobs, schedules = [], []
     if stream.model.schedule or partitions:

@@ -132,6 +132,9 @@ class S3FilesKind(SourceKind):
             raise DeclarationError(sid, "files", str(exc)) from None
         return spec
 
+    def check_types(self, source: SourceModel, stream: StreamModel) -> tuple[str, ...]:
+        return ("freshness",)  # value checks on file streams: not yet (their own step)
+
     def build_defs(
         self, name: str, source: SourceModel, streams: Sequence[Stream]
     ) -> dg.Definitions:

@@ -78,6 +78,15 @@ class SqlKind(SourceKind):
             check_cdc_stream(name, source.type, source.cdc, stream)
         return spec
 
+    def check_types(self, source: SourceModel, stream: StreamModel) -> tuple[str, ...]:
+        if stream.mode == "cdc":
+            return ("freshness",)  # the change stream's own step evaluates no check yet
+        types = super().check_types(source, stream)
+        # Reconciliation compares one row per key: append streams keep every version.
+        if stream.primary_key and stream.mode in ("full_refresh", "incremental_merge"):
+            types += ("reconcile",)
+        return types
+
     def build_defs(
         self, name: str, source: SourceModel, streams: Sequence[Stream]
     ) -> dg.Definitions:

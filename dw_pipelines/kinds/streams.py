@@ -19,6 +19,30 @@ class PartitionsModel(dg.Model):
     """The first partition's start: a date (`2026-01-01`), or a date and hour for hourly."""
 
 
+class CheckModel(dg.Model):
+    """One `checks:` entry: exactly one of the check types, with its parameters."""
+
+    not_null: list[str] | str | None = None
+    """Columns that must not be NULL (in live rows)."""
+    accepted_values: str | None = None
+    """A column whose values must be among `values` (NULL passes: use not_null for that)."""
+    values: list[str | int | float | bool] | None = None
+    range: str | None = None
+    """A numeric column that must lie within `min` and/or `max` (inclusive)."""
+    min: float | None = None
+    max: float | None = None
+    freshness: str | None = None
+    """A duration ('1 day', '2h'): the stream must have synced successfully within it."""
+    schema_drift: bool | None = None
+    """`true`: warn when a column appeared, disappeared or changed type since the previous sync."""
+    reconcile: bool | None = None
+    """`true` (SQL sources): row count and key/cursor checksum agree with the source."""
+    severity: Literal["warn", "error"] | None = None
+    """`error` (blocking: downstream models do not build after a failure) or `warn`."""
+    name: str | None = None
+    """The check's name, when the default one (e.g. `range_total_amount`) is taken."""
+
+
 class StreamModel(dg.Model):
     """One source table (or one prefix of files) synced into one warehouse table."""
 
@@ -47,6 +71,8 @@ class StreamModel(dg.Model):
     partitions: PartitionsModel | None = None
     """Incremental SQL and API streams: time partitions on the cursor column, to backfill by
     date range from the UI or the CLI without moving the live cursor."""
+    checks: list[CheckModel] = []
+    """Data-quality checks on the synced table, each an asset check (README, "Checks")."""
 
     @property
     def stream_label(self) -> str:

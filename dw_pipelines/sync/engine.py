@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -48,6 +48,10 @@ class SchemaPlan:
     target: list[Column]  # the warehouse table's data columns after this sync
     added: list[Column]
     altered: list[Column]
+    # Columns the source no longer has that the table keeps (evolve): all of them, and those
+    # the previous sync still read.
+    kept: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
 
 def sync_stream(
@@ -74,7 +78,7 @@ def sync_stream(
     if window is not None and not spec.mode.incremental:
         raise SyncError(f"stream '{spec.stream_id}': a window needs an incremental mode")
 
-    columns = _select_columns(spec, source.describe(spec.object))
+    columns = select_columns(spec, source.describe(spec.object))
     cursor_col = _cursor_column(spec, columns)
     if cursor_col is not None and cursor_col.nullable:
         nulls = source.count_nulls(spec.object, cursor_col.name)
@@ -124,7 +128,7 @@ def _sync_in_transaction(
         exists = warehouse.table_exists(spec.source, spec.name)
         state = unit.state if exists else None
         known = list(state.columns) if state and state.columns else None
-        plan = plan_schema(spec, columns, known)
+        plan = plan_schema(spec, columns, known, state.kept_columns if state else ())
         result.cursor_before = state.cursor if state else None
 
         if spec.mode is SyncMode.FULL_REFRESH:
@@ -160,12 +164,14 @@ def _sync_in_transaction(
         result.columns = plan.target
         result.columns_added = [c.name for c in plan.added]
         result.columns_altered = [c.name for c in plan.altered]
+        result.columns_dropped = list(plan.dropped)
         unit.write_state(
             StreamState(
                 position=cursor_position(cursor_after, result.read_horizon),
                 columns=tuple(plan.target),
                 schema_fingerprint=fingerprint(plan.target),
                 row_count=result.row_count,
+                kept_columns=tuple(plan.kept),
             )
         )
         unit.log(log_line(result))
@@ -435,7 +441,7 @@ def _check_keys(spec: StreamSpec, warehouse: Warehouse, table: str) -> None:
 # -- columns and cursor ---------------------------------------------------------------------
 
 
-def _select_columns(spec: StreamSpec, described: list[Column]) -> list[Column]:
+def select_columns(spec: StreamSpec, described: list[Column]) -> list[Column]:
     by_name = {c.name: c for c in described}
     wanted = (
         list(spec.columns)
@@ -563,8 +569,14 @@ def _coerce_cursor(value: Any, column: Column | None) -> CursorValue | None:
     return str(value)
 
 
-def plan_schema(spec: StreamSpec, source: list[Column], known: list[Column] | None) -> SchemaPlan:
-    """Compare the source's columns with the warehouse table's and apply the schema policy."""
+def plan_schema(
+    spec: StreamSpec,
+    source: list[Column],
+    known: list[Column] | None,
+    kept: Sequence[str] = (),
+) -> SchemaPlan:
+    """Compare the source's columns with the warehouse table's and apply the schema policy;
+    `kept` are the table's columns the source had already dropped at the previous sync."""
     if known is None:
         return SchemaPlan(target=list(source), added=[], altered=[])
     known_by = {c.name: c for c in known}
@@ -604,4 +616,5 @@ def plan_schema(spec: StreamSpec, source: list[Column], known: list[Column] | No
         return SchemaPlan(target=list(source), added=added, altered=altered)
     altered_by = {c.name: c for c in altered}
     target = [altered_by.get(c.name, c) for c in known] + added
-    return SchemaPlan(target=target, added=added, altered=altered)
+    gone = [c.name for c in dropped]
+    return SchemaPlan(target, added, altered, gone, [n for n in gone if n not in kept])

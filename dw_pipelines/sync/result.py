@@ -47,6 +47,7 @@ class SyncResult:
     bookkeeping: list[Column] = field(default_factory=list)
     columns_added: list[str] = field(default_factory=list)
     columns_altered: list[str] = field(default_factory=list)
+    columns_dropped: list[str] = field(default_factory=list)  # evolve: kept as NULL from now on
     duration_s: float = 0.0
     # incremental reads of sources that report open transactions (PostgreSQL): where the next
     # read starts at the latest, and how late rows are guarded ("open transactions" or why not)

@@ -173,6 +173,8 @@ class StreamState:
     columns: tuple[Column, ...] = ()
     schema_fingerprint: str = ""
     row_count: int = 0
+    # Columns the table keeps though the source dropped them (schema policy evolve).
+    kept_columns: tuple[str, ...] = ()
 
     @property
     def cursor(self) -> CursorValue | None:
@@ -185,6 +187,7 @@ class StreamState:
                 "columns": [c.to_dict() for c in self.columns],
                 "schema_fingerprint": self.schema_fingerprint,
                 "row_count": self.row_count,
+                **({"kept_columns": list(self.kept_columns)} if self.kept_columns else {}),
             },
             sort_keys=True,
         )
@@ -197,6 +200,7 @@ class StreamState:
             columns=tuple(Column.from_dict(c) for c in raw.get("columns", [])),
             schema_fingerprint=raw.get("schema_fingerprint", ""),
             row_count=raw.get("row_count", 0),
+            kept_columns=tuple(raw.get("kept_columns", ())),
         )
 
 

@@ -13,13 +13,9 @@ from dw_pipelines.sync.schema import Column
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CONDITIONAL = {
-    "window",
-    "partition",
-    "columns_added",
-    "columns_altered",
-    "late_row_guard",
+    "window", "partition", "columns_added", "columns_altered", "columns_dropped", "late_row_guard",
     "read_horizon",
-}
+}  # fmt: skip
 
 
 def promised() -> tuple[set[str], dict[str, tuple[set[str], set[str]]]]:

@@ -40,7 +40,9 @@ class SourceAbilities:
       `reconcile_stream`;
     - `run_metadata`: `run_metadata() -> dict`, what the run cost (API calls ...), for the
       materialization;
-    - `read_horizon`: `read_horizon() -> ReadHorizon`, asked just before an incremental read.
+    - `read_horizon`: `read_horizon() -> ReadHorizon`, asked just before an incremental read;
+    - `checksums`: `key_checksums(obj, keys, cursor, below)` and `key_rows(...)`, the source
+      side of a reconciliation check, computed by the source database (`sync/checks.py`).
     """
 
     default_cursor: bool = False
@@ -48,6 +50,7 @@ class SourceAbilities:
     lists_all_keys: bool = False
     run_metadata: bool = False
     read_horizon: bool = False
+    checksums: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ by its batch size. Other databases are read through SQLAlchemy with a server-sid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -39,6 +41,7 @@ from dw_pipelines.sync.urls import (
     libpq_url,
     sqlalchemy_url,
 )
+from dw_pipelines.sync.warehouses.base import BUCKET_DIGITS
 
 
 def split_object(obj: str) -> tuple[str | None, str]:
@@ -113,7 +116,7 @@ FROM (
 class SqlSource:
     """One SQL database. Connections open lazily and errors never show the password."""
 
-    abilities: ClassVar[SourceAbilities] = SourceAbilities(read_horizon=True)
+    abilities: ClassVar[SourceAbilities] = SourceAbilities(read_horizon=True, checksums=True)
 
     def __init__(
         self,
@@ -255,6 +258,64 @@ class SqlSource:
             )
         return ReadHorizon(at.astimezone(UTC), local_at)
 
+    # -- reconciliation checksums -----------------------------------------------------------
+
+    def _checksum_select(
+        self, conn: sa.Connection, obj: str, keys: Sequence[Column], cursor: Column | None,
+        below: CursorValue | None,
+    ) -> tuple[sa.Table, ChecksumSql, list[Any]]:  # fmt: skip
+        if self.dialect == "sqlite":
+            _register_sqlite_functions(conn)
+        table = self._table(obj)
+        sql = checksum_sql(
+            self.dialect, self.engine.dialect.identifier_preparer.quote, keys, cursor
+        )
+        where = []
+        if below is not None and cursor is not None:
+            where.append(table.c[cursor.name] < self._driver_value(below))
+        return table, sql, where
+
+    def key_checksums(
+        self, obj: str, keys: Sequence[Column], cursor: Column | None, below: CursorValue | None
+    ) -> dict[str, tuple[int, int]]:
+        """{bucket: (rows, sum of row hashes)} over the rows with cursor below `below`, computed
+        by the database with the same canonical text and hash as the warehouse's."""
+        with self._connect() as conn:
+            table, sql, where = self._checksum_select(conn, obj, keys, cursor, below)
+            bucket = sa.literal_column(sql.bucket)
+            query = (
+                sa.select(bucket, sa.func.count(), sa.func.sum(sa.literal_column(sql.row_hash)))
+                .select_from(table)
+                .where(*where)
+                .group_by(bucket)
+            )
+            try:
+                rows = conn.execute(query).all()
+            except sa.exc.DBAPIError as exc:
+                raise self._fail(exc, f"checksumming '{obj}' failed") from None
+        return {str(b): (int(n), int(h)) for b, n, h in rows}
+
+    def key_rows(
+        self, obj: str, keys: Sequence[Column], cursor: Column | None, bucket: str,
+        *, below: CursorValue | None, limit: int = 20_000,
+    ) -> list[tuple[str, str]]:  # fmt: skip
+        """Key and cursor text of the rows of one bucket, to name the keys that differ."""
+        with self._connect() as conn:
+            table, sql, where = self._checksum_select(conn, obj, keys, cursor, below)
+            key_text = sa.literal_column(sql.key_text)
+            query = (
+                sa.select(key_text, sa.literal_column(sql.cursor_text))
+                .select_from(table)
+                .where(*where, sa.literal_column(sql.bucket) == bucket)
+                .order_by(key_text)
+                .limit(limit)
+            )
+            try:
+                rows = conn.execute(query).all()
+            except sa.exc.DBAPIError as exc:
+                raise self._fail(exc, f"reading keys of '{obj}' failed") from None
+        return [(str(k), str(c)) for k, c in rows]
+
     # -- reading ------------------------------------------------------------------------------
 
     def read(self, request: ReadRequest) -> pa.RecordBatchReader:
@@ -380,6 +441,94 @@ class SqlSource:
             for c, array in zip(request.columns, batch.columns, strict=True)
         ]
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+@dataclass(frozen=True)
+class ChecksumSql:
+    """The expressions of a reconciliation over one source table (see Warehouse's
+    `checksum_parts_sql`, which the warehouse side uses and these must render identically)."""
+
+    bucket: str
+    row_hash: str
+    key_text: str
+    cursor_text: str
+
+
+def canonical_text(dialect: str, ref: str, column: Column) -> str:
+    """A source column's value as the text every database renders alike (warehouses' own
+    `canonical_text_sql`): integers in decimal, times as epoch microseconds, dates ISO."""
+    kind = column.type
+    if dialect == "postgresql":
+        if kind in ("timestamp", "timestamptz"):
+            return f"CAST(CAST(extract(epoch FROM {ref}) * 1000000 AS BIGINT) AS TEXT)"
+        if kind == "date":
+            return f"to_char({ref}, 'YYYY-MM-DD')"
+        return f"CAST({ref} AS TEXT)"
+    if dialect in ("mysql", "mariadb"):
+        if kind in ("timestamp", "timestamptz"):
+            return f"CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {ref}) AS CHAR)"
+        if kind == "uuid":
+            return f"LOWER({ref})"
+        return f"CAST({ref} AS CHAR)"
+    # SQLite keeps times and dates as the text the application wrote: parse them in Python.
+    if kind in ("timestamp", "timestamptz"):
+        return f"dw_epoch_us({ref})"
+    if kind == "date":
+        return f"substr({ref}, 1, 10)"
+    if kind == "uuid":
+        return f"lower({ref})"
+    return f"CAST({ref} AS TEXT)"
+
+
+def checksum_sql(
+    dialect: str, quote: Callable[[str], str], keys: Sequence[Column], cursor: Column | None
+) -> ChecksumSql:
+    mysql_ = dialect in ("mysql", "mariadb")
+
+    def concat(parts: list[str]) -> str:
+        return f"CONCAT({', '.join(parts)})" if mysql_ else " || ".join(parts)
+
+    def text(column: Column) -> str:
+        return f"coalesce({canonical_text(dialect, quote(column.name), column)}, '')"
+
+    key_parts: list[str] = []
+    for column in keys:
+        key_parts += [text(column), "'|'"]
+    key_text = concat(key_parts[:-1])
+    row_text = concat([*key_parts[:-1], "'|'", text(cursor)]) if cursor is not None else key_text
+    md5 = "dw_md5" if dialect == "sqlite" else "md5"
+
+    def head(text_sql: str, digits: int) -> str:
+        return f"substr({md5}({text_sql}), 1, {digits})"
+
+    if dialect == "postgresql":
+        row_hash = f"CAST(CAST('x' || {head(row_text, 8)} AS BIT(32)) AS BIGINT)"
+    elif mysql_:
+        row_hash = f"CAST(CONV({head(row_text, 8)}, 16, 10) AS UNSIGNED)"
+    else:
+        row_hash = f"dw_hex_int({head(row_text, 8)})"
+    cursor_text = text(cursor) if cursor is not None else "''"
+    return ChecksumSql(head(key_text, BUCKET_DIGITS), row_hash, key_text, cursor_text)
+
+
+def _register_sqlite_functions(conn: sa.Connection) -> None:
+    raw = conn.connection.driver_connection
+    raw.create_function(  # type: ignore[union-attr]
+        "dw_md5", 1, lambda v: None if v is None else hashlib.md5(str(v).encode()).hexdigest(),
+        deterministic=True,
+    )  # fmt: skip
+    raw.create_function("dw_hex_int", 1, lambda v: int(v, 16), deterministic=True)  # type: ignore[union-attr]
+    raw.create_function("dw_epoch_us", 1, _epoch_us, deterministic=True)  # type: ignore[union-attr]
+
+
+def _epoch_us(value: str | None) -> str | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # naive times are UTC, as the sync reads them
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return str((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
 
 
 def _import_snapshot(connection: adbc_driver_manager.AdbcConnection, snapshot: str) -> None:

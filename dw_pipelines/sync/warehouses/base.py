@@ -39,6 +39,24 @@ class DuplicateKeys:
 
 
 @dataclass(frozen=True)
+class Violations:
+    """Rows a value check refuses: how many, and the first few (key values, checked values)."""
+
+    total: int
+    examples: list[tuple[Any, ...]]
+
+
+# Buckets of a reconciliation: the first hex digits of md5(key text), so a difference found in
+# one bucket is looked for among a 1/4096 share of the rows only.
+BUCKET_DIGITS = 3
+# Logical types whose text is the same in every database once canonicalized (numbers as
+# decimal text, times as epoch microseconds); reconciliation compares only these.
+CANONICAL_TYPES = (
+    "int16", "int32", "int64", "string", "uuid", "date", "timestamp", "timestamptz",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class MergeSql:
     """The statements of one merge: `skip` drop stage rows the target already has (as they
     are, or newer), `replace` deletes the target rows whose key the stage brings again ($1: the
@@ -499,6 +517,216 @@ class Warehouse(ABC):
             return DuplicateKeys(total, [])
         worst = self.rows(f"{repeated} ORDER BY n DESC LIMIT {int(limit)}")
         return DuplicateKeys(total, [(tuple(row[:-1]), int(row[-1])) for row in worst])
+
+    @classmethod
+    def violation_predicate_sql(
+        cls, check: str, columns: Sequence[str], n_values: int = 0, low: bool = False,
+        high: bool = False, first_param: int = 1,
+    ) -> str:  # fmt: skip
+        """The rows a value check refuses; accepted values and bounds are parameters from
+        `$first_param` on (the values, then the low bound, then the high one)."""
+        q = cls.quote
+        if check == "not_null":
+            return " OR ".join(f"t.{q(c)} IS NULL" for c in columns)
+        column = f"t.{q(columns[0])}"
+        if check == "accepted_values":
+            params = ", ".join(f"${first_param + i}" for i in range(n_values))
+            return f"{column} NOT IN ({params})"
+        bounds = []
+        n = first_param
+        if low:
+            bounds.append(f"{column} < ${n}")
+            n += 1
+        if high:
+            bounds.append(f"{column} > ${n}")
+        return " OR ".join(bounds)
+
+    @classmethod
+    def violations_sql(
+        cls,
+        table: str,
+        check: str,
+        columns: Sequence[str],
+        *,
+        keys: Sequence[str],
+        n_values: int = 0,
+        low: bool = False,
+        high: bool = False,
+        live_column: str | None = None,
+        limit: int = 5,
+    ) -> tuple[str, str]:
+        """(count, examples) queries of the rows a not_null, accepted_values or range check
+        refuses; examples select the keys then the checked columns, in key order."""
+        q = cls.quote
+        where = f"({cls.violation_predicate_sql(check, columns, n_values, low, high)})"
+        if live_column:
+            where += f" AND t.{q(live_column)} IS NULL"
+        shown = ", ".join(f"t.{q(c)}" for c in (*keys, *columns))
+        order = ", ".join(f"t.{q(k)}" for k in keys) or "1"
+        return (
+            f"SELECT count(*) FROM {table} t WHERE {where}",
+            f"SELECT {shown} FROM {table} t WHERE {where} ORDER BY {order} LIMIT {int(limit)}",
+        )
+
+    def violations(
+        self,
+        table: str,
+        check: str,
+        columns: Sequence[str],
+        *,
+        values: Sequence[Any] = (),
+        low: float | None = None,
+        high: float | None = None,
+        keys: Sequence[str] = (),
+        live_column: str | None = None,
+        limit: int = 5,
+    ) -> Violations:
+        """The rows of `table` (live ones, with `live_column`) a value check refuses."""
+        count_sql, examples_sql = self.violations_sql(
+            table, check, columns, keys=keys, n_values=len(values), low=low is not None,
+            high=high is not None, live_column=live_column, limit=limit,
+        )  # fmt: skip
+        params = [*values, *(b for b in (low, high) if b is not None)]
+        total = int(self.scalar(count_sql, params))
+        return Violations(total, self.rows(examples_sql, params) if total else [])
+
+    # -- reconciliation checksums ----------------------------------------------------------
+
+    @classmethod
+    def canonical_text_sql(cls, column: Column, alias: str = "t") -> str:
+        """The column's value as text that every database renders alike (CANONICAL_TYPES)."""
+        ref = f"{alias}.{cls.quote(column.name)}"
+        if column.type in ("timestamp", "timestamptz"):
+            return f"CAST(epoch_us({ref}) AS VARCHAR)"
+        if column.type == "date":
+            return f"strftime({ref}, '%Y-%m-%d')"
+        if column.type == "uuid":
+            return f"lower(CAST({ref} AS VARCHAR))"
+        return f"CAST({ref} AS VARCHAR)"
+
+    @classmethod
+    def hex_to_int_sql(cls, hex_text: str) -> str:
+        """Eight hex digits as a non-negative integer."""
+        return f"CAST('0x' || {hex_text} AS BIGINT)"
+
+    @classmethod
+    def checksum_parts_sql(
+        cls, keys: Sequence[Column], cursor: Column | None
+    ) -> tuple[str, str, str]:
+        """(bucket, row hash, key text) expressions over row `t`: the bucket from md5 of the
+        key's text, the row hash an integer from md5 of key and cursor text, summed per bucket
+        so the checksum does not depend on row order."""
+        key_text = " || '|' || ".join(f"coalesce({cls.canonical_text_sql(c)}, '')" for c in keys)
+        row_text = key_text
+        if cursor is not None:
+            row_text += f" || '|' || coalesce({cls.canonical_text_sql(cursor)}, '')"
+        bucket = f"substr(md5({key_text}), 1, {BUCKET_DIGITS})"
+        row_hash = cls.hex_to_int_sql(f"substr(md5({row_text}), 1, 8)")
+        return bucket, row_hash, key_text
+
+    @classmethod
+    def compared_rows_where_sql(
+        cls,
+        keys: Sequence[Column],
+        cursor: Column | None,
+        *,
+        below: bool,
+        exclude: str | None,
+        live_column: str | None,
+    ) -> str:
+        """$1: the cursor bound when `below`; `exclude` a stage of keys set aside."""
+        q = cls.quote
+        where = ["TRUE"]
+        if below and cursor is not None:
+            where.append(f"t.{q(cursor.name)} < $1")
+        if exclude:
+            same_key = cls.same_key_sql([k.name for k in keys])
+            where.append(f"NOT EXISTS (SELECT 1 FROM {exclude} s WHERE {same_key})")
+        if live_column:
+            where.append(f"t.{q(live_column)} IS NULL")
+        return " AND ".join(where)
+
+    @classmethod
+    def key_checksums_sql(
+        cls,
+        table: str,
+        keys: Sequence[Column],
+        cursor: Column | None,
+        *,
+        below: bool = False,
+        exclude: str | None = None,
+        live_column: str | None = None,
+    ) -> str:
+        """Per bucket: row count and the sum of row hashes."""
+        bucket, row_hash, _ = cls.checksum_parts_sql(keys, cursor)
+        where = cls.compared_rows_where_sql(
+            keys, cursor, below=below, exclude=exclude, live_column=live_column
+        )
+        return (
+            f"SELECT {bucket} AS bucket, count(*), sum({row_hash}) FROM {table} t"
+            f" WHERE {where} GROUP BY {bucket}"
+        )
+
+    @classmethod
+    def key_rows_sql(
+        cls,
+        table: str,
+        keys: Sequence[Column],
+        cursor: Column | None,
+        *,
+        below: bool = False,
+        exclude: str | None = None,
+        live_column: str | None = None,
+        limit: int = 20_000,
+    ) -> str:
+        """The key and cursor text of the compared rows in one bucket (the last parameter)."""
+        bucket, _, key_text = cls.checksum_parts_sql(keys, cursor)
+        cursor_text = cls.canonical_text_sql(cursor) if cursor is not None else "''"
+        where = cls.compared_rows_where_sql(
+            keys, cursor, below=below, exclude=exclude, live_column=live_column
+        )
+        n = 2 if below and cursor is not None else 1
+        return (
+            f"SELECT {key_text}, {cursor_text} FROM {table} t WHERE {where} AND {bucket} = ${n}"
+            f" ORDER BY 1 LIMIT {int(limit)}"
+        )
+
+    def key_checksums(
+        self,
+        table: str,
+        keys: Sequence[Column],
+        cursor: Column | None,
+        *,
+        below: Any = None,
+        exclude: str | None = None,
+        live_column: str | None = None,
+    ) -> dict[str, tuple[int, int]]:
+        """{bucket: (rows, sum of row hashes)} of the rows with cursor below `below` (all when
+        None), leaving out keys held by the stage `exclude` and, with `live_column`, deleted rows."""
+        sql = self.key_checksums_sql(
+            table, keys, cursor, below=below is not None, exclude=exclude, live_column=live_column
+        )
+        params = [below] if below is not None else []
+        return {b: (int(n), int(s)) for b, n, s in self.rows(sql, params)}
+
+    def key_rows(
+        self,
+        table: str,
+        keys: Sequence[Column],
+        cursor: Column | None,
+        bucket: str,
+        *,
+        below: Any = None,
+        exclude: str | None = None,
+        live_column: str | None = None,
+        limit: int = 20_000,
+    ) -> list[tuple[str, str]]:
+        sql = self.key_rows_sql(
+            table, keys, cursor, below=below is not None, exclude=exclude,
+            live_column=live_column, limit=limit,
+        )  # fmt: skip
+        params = ([below] if below is not None else []) + [bucket]
+        return [(str(k), str(c)) for k, c in self.rows(sql, params)]
 
     def max_value(self, table: str, column: str) -> Any:
         return self.scalar(f"SELECT max({self.quote(column)}) FROM {table}")

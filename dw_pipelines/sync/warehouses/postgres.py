@@ -59,6 +59,20 @@ class PostgresWarehouse(Warehouse):
         self.execute("SET TIME ZONE 'UTC'")
         self.con.commit()
 
+    @classmethod
+    def canonical_text_sql(cls, column: Column, alias: str = "t") -> str:
+        ref = f"{alias}.{cls.quote(column.name)}"
+        if column.type in ("timestamp", "timestamptz"):
+            # extract() is exact (numeric) since PostgreSQL 14
+            return f"CAST(CAST(extract(epoch FROM {ref}) * 1000000 AS BIGINT) AS TEXT)"
+        if column.type == "date":
+            return f"to_char({ref}, 'YYYY-MM-DD')"
+        return f"CAST({ref} AS TEXT)"
+
+    @classmethod
+    def hex_to_int_sql(cls, hex_text: str) -> str:
+        return f"CAST(CAST('x' || {hex_text} AS BIT(32)) AS BIGINT)"
+
     def is_data_error(self, exc: BaseException) -> bool:
         # SQLSTATE class 22 (data exception) and 23 (integrity constraint violation)
         return str(getattr(exc, "sqlstate", "") or "")[:2] in ("22", "23")
