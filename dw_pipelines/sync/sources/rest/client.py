@@ -121,9 +121,7 @@ class RestClient:
         try:
             return retrying(self._attempt, endpoint, method, url, params, json)
         except _Retryable as exc:
-            raise RestApiError(
-                f"{exc} (gave up after {self.api.max_retries} retries)"
-            ) from None
+            raise RestApiError(f"{exc} (gave up after {self.api.max_retries} retries)") from None
 
     def _count_retry(self) -> None:
         self.usage.retries += 1

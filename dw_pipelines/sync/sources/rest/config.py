@@ -6,9 +6,25 @@ sync opens the source): pydantic only, no Dagster. Secrets are environment-varia
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# The engine's logical types (`sync/schema.py`), spelled here so the catalog checks a declared
+# type without importing pyarrow.
+TYPE_NAMES = frozenset(
+    "boolean int16 int32 int64 float32 float64 string json uuid date time timestamp timestamptz"
+    " binary".split()
+)
+_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+
+
+def type_problem(label: str) -> str | None:
+    """Why `label` is not a column type, or None when it is one."""
+    if label in TYPE_NAMES or _DECIMAL.match(label.strip()):
+        return None
+    return f"'{label}' is not a type (one of {', '.join(sorted(TYPE_NAMES))} or decimal(p,s))"
 
 
 class _Model(BaseModel):
@@ -126,7 +142,12 @@ class OffsetPaging(_Model):
 
 
 Paging = Annotated[
-    NoPaging | CursorPaging | TokenPaging | NextUrlPaging | LinkHeaderPaging | PageNumberPaging
+    NoPaging
+    | CursorPaging
+    | TokenPaging
+    | NextUrlPaging
+    | LinkHeaderPaging
+    | PageNumberPaging
     | OffsetPaging,
     Field(discriminator="type"),
 ]

@@ -4,32 +4,27 @@ inferred from the records' top-level keys; nested objects and lists as JSON text
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, get_args
+from typing import Any
 
 import pyarrow as pa
 
 from dw_pipelines.sync.errors import DataConversionError
 from dw_pipelines.sync.schema import Column, LogicalType, arrow_schema
-from dw_pipelines.sync.sources.rest.config import Endpoint
+from dw_pipelines.sync.sources.rest.config import _DECIMAL, Endpoint, type_problem
 from dw_pipelines.sync.spec import DeclarationError
-
-_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
-TYPES = set(get_args(LogicalType))
 
 
 def parse_type(name: str, label: str, where: str) -> Column:
     """A declared `name: type` as a column; DeclarationError for a type the engine lacks."""
+    problem = type_problem(label)
+    if problem:
+        raise DeclarationError(where, f"columns.{name}", problem)
     match = _DECIMAL.match(label.strip())
     if match:
         return Column(name, "decimal", True, int(match[1]), int(match[2]))
-    if label not in TYPES:
-        raise DeclarationError(
-            where, f"columns.{name}", f"'{label}' is not a type (one of {', '.join(sorted(TYPES))})"
-        )
     return Column(name, label)  # type: ignore[arg-type]
 
 
