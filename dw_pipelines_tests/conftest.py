@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-# The Salesforce fake and its fixtures live in their own module.
-pytest_plugins = ["dw_pipelines_tests.salesforce_fixtures"]
+# The Salesforce and REST API fakes and their fixtures live in their own modules.
+pytest_plugins = [
+    "dw_pipelines_tests.salesforce_fixtures",
+    "dw_pipelines_tests.rest_fixtures",
+]
 
 PG_HOST, PG_PORT = os.environ.get("DW_TEST_PG_HOST", "127.0.0.1"), 5432
 MYSQL_HOST, MYSQL_PORT = os.environ.get("DW_TEST_MYSQL_HOST", "127.0.0.1"), 3306
