@@ -72,9 +72,7 @@ def test_the_api_stream_syncs_and_reports_its_requests(configured, duckdb_wareho
     assert metadata["rows_inserted"].value == 5
     assert metadata["api_requests"].value == 4  # describe + 3 pages of 2
     assert metadata["api_retries"].value == 0
-    assert warehouse_rows(duckdb_warehouse_url, "SELECT count(*) FROM payments.customers") == [
-        (5,)
-    ]
+    assert warehouse_rows(duckdb_warehouse_url, "SELECT count(*) FROM payments.customers") == [(5,)]
 
 
 def test_the_unconfigured_api_fails_only_its_own_stream_naming_the_variable(
