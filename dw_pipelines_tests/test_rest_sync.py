@@ -172,6 +172,34 @@ def test_5xx_is_retried_with_bounded_backoff(rest, duckdb_warehouse_url) -> None
     assert len(rest.sleeps) == 3 and all(0 < s <= 0.002 for s in rest.sleeps)
 
 
+def test_a_429_storm_longer_than_the_retries_fails_naming_the_status(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    add_customers(rest, 2)
+    rest.api.fail("/v1/customers", 429, times=50, retry_after="1")
+    with pytest.raises(RestApiError, match=r"endpoint 'customers'.*HTTP 429: Too many requests"):
+        rest.sync(
+            duckdb_warehouse_url,
+            {"customers": STRIPE_CUSTOMERS},
+            object="customers",
+            settings={"max_retries": 4},
+        )
+    assert rest.sleeps == [1.0] * 4
+    assert len(rest.api.requests_to("/v1/customers")) == 5
+
+
+def test_a_request_timing_out_is_retried(rest, duckdb_warehouse_url) -> None:  # type: ignore[no-untyped-def]
+    add_customers(rest, 3)
+    rest.api.fail("/v1/customers", 200, times=1, delay=1.0)
+    result = rest.sync(
+        duckdb_warehouse_url,
+        {"customers": STRIPE_CUSTOMERS},
+        object="customers",
+        settings={"timeout_seconds": 0.3},
+    )
+    assert result.rows_read == 3 and result.usage.retries == 1
+
+
 def test_a_retry_after_longer_than_allowed_fails_naming_the_wait(
     rest, duckdb_warehouse_url
 ) -> None:  # type: ignore[no-untyped-def]

@@ -46,6 +46,8 @@ class Fault:
     status: int
     times: int
     retry_after: str | None = None
+    delay: float = 0.0
+    """Seconds to hold the answer (a client with a shorter timeout gives up first)."""
 
 
 @dataclass
@@ -122,11 +124,18 @@ class FakeApi:
 
     # -- behaviour ----------------------------------------------------------------------------
 
-    def fail(self, path: str, status: int, times: int = 1, retry_after: str | None = None) -> None:
+    def fail(
+        self,
+        path: str,
+        status: int,
+        times: int = 1,
+        retry_after: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
         """The next `times` requests whose path (with its query) contains `path` are answered
-        `status`."""
+        `status`, after `delay` seconds."""
         with self.lock:
-            self._faults.append(Fault(path, status, times, retry_after))
+            self._faults.append(Fault(path, status, times, retry_after, delay))
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -198,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
             api.log.append((method, self.path, body))
         fault = api.take_fault(self.path)
         if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)  # the server's latency, not the test's: clients time out
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             message = "Too many requests" if fault.status == 429 else "Internal error"
             self._json(fault.status, self._error_body(url.path, message, "api_error"), headers)
