@@ -36,8 +36,8 @@ class RestResource(dg.ConfigurableResource):
         auth = api.auth
 
         def env(field: str) -> str | None:
-            variable = getattr(auth, field, None) if field.endswith("_env") else None
-            return read_env(self.name, variable, f"rest.auth.{field}")
+            # Each auth type has only its own fields; the others read as "not named".
+            return read_env(self.name, getattr(auth, field, None), f"rest.auth.{field}")
 
         base_url = read_env(self.name, api.base_url_env, "rest.base_url_env")
         if not base_url and not api.base_url:

@@ -87,13 +87,14 @@ class RestClient:
         self._session.headers.update({"Accept": "application/json", **api.headers})
         self._access_token: str | None = None
         self._token_expires = 0.0
+        self._issued: list[str] = []  # every token this run was given, the replaced ones too
 
     def close(self) -> None:
         self._session.close()
 
     def scrub(self, text: str) -> str:
         s = self.secrets
-        known = (s.token, s.key, s.password, s.client_secret, self._access_token)
+        known = (s.token, s.key, s.password, s.client_secret, *self._issued)
         return redact(text, secrets=known)
 
     # -- requests -----------------------------------------------------------------------------
@@ -240,6 +241,7 @@ class RestClient:
             )
         body = response.json()
         self._access_token = str(body["access_token"])
+        self._issued.append(self._access_token)
         expires_in = float(body.get("expires_in") or 3600)
         self._token_expires = time.monotonic() + max(expires_in - TOKEN_MARGIN_SECONDS, 0.0)
         return self._access_token
