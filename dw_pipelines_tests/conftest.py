@@ -15,8 +15,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-# The Salesforce fake and the UI tests' webserver have their fixtures in their own modules.
-pytest_plugins = ["dw_pipelines_tests.salesforce_fixtures", "dw_pipelines_tests.ui_fixtures"]
+# The Salesforce and REST API fakes and the UI tests' webserver have their fixtures in their own
+# modules.
+pytest_plugins = [
+    "dw_pipelines_tests.salesforce_fixtures",
+    "dw_pipelines_tests.rest_fixtures",
+    "dw_pipelines_tests.ui_fixtures",
+]
 
 PG_HOST, PG_PORT = os.environ.get("DW_TEST_PG_HOST", "127.0.0.1"), 5432
 MYSQL_HOST, MYSQL_PORT = os.environ.get("DW_TEST_MYSQL_HOST", "127.0.0.1"), 3306

@@ -1,0 +1,471 @@
+"""Local JSON APIs over HTTPS that answer with the vendors' documented shapes.
+
+- Stripe (`/v1/<objects>`): list objects `{"object": "list", "data", "has_more", "url"}` newest
+  first, `limit` (max 100), `starting_after`, `created[gte|gt|lte|lt]`, child lists such as
+  `/v1/invoices/<id>/lines`; `Authorization: Bearer sk_test_...`; errors
+  `{"error": {"message", "type"}}`. A bad key's message echoes the key whole (Stripe masks it):
+  harsher than the real API, so tests prove our own redaction.
+- HubSpot CRM v3 (`/crm/v3/objects/<type>`): `results`, `paging.next.after` (the next id), and
+  `POST .../search` with `filterGroups` on `hs_lastmodifieddate`/`lastmodifieddate`, sorts,
+  `after` as an offset refused beyond the 10,000-result window; errors
+  `{"status": "error", "message", "category"}`; private-app or OAuth bearer tokens.
+- Generic (`/api/<style>/items`): the other pagination styles (`page_number`, `offset`,
+  `next_url`, `link_header`), with `updated_since`; bearer, `X-Api-Key` header, `api_key`
+  query parameter or HTTP Basic.
+- OAuth 2.0 client credentials (`POST /oauth/token`, RFC 6749 4.4), tokens that expire or can
+  be revoked (then 401 `{"error": "invalid_token"}`).
+
+Any route can be told to fail (`FakeApi.fail`: 429 with Retry-After, 5xx ...) a number of times.
+Tests drive it in-process; every request is recorded in `FakeApi.log`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from dw_pipelines.devservices.salesforce_fake import make_certificate
+
+UTC = dt.UTC
+STRIPE_PREFIX = {"customers": "cus", "charges": "ch", "invoices": "in", "refunds": "re"}
+SEARCH_WINDOW = 10_000
+
+
+@dataclass
+class Fault:
+    path: str
+    status: int
+    times: int
+    retry_after: str | None = None
+    delay: float = 0.0
+    """Seconds to hold the answer (a client with a shorter timeout gives up first)."""
+
+
+@dataclass
+class FakeApi:
+    """The data and credentials the routes serve; change it between (or during) syncs."""
+
+    stripe_keys: set[str] = field(default_factory=lambda: {"sk_test_4eC39HqLyjWDarjtT1zdp7dc"})
+    hubspot_tokens: set[str] = field(default_factory=lambda: {"pat-na1-11111111-2222"})
+    api_key: str = "key-generic-0123456789"
+    basic: tuple[str, str] = ("api-user", "api-password-secret")
+    clients: dict[str, str] = field(default_factory=lambda: {"client-1": "client-secret-abc"})
+    token_ttl: float = 3600.0
+    stripe: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    hubspot: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    log: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    _issued: dict[str, float] = field(default_factory=dict)
+    _faults: list[Fault] = field(default_factory=list)
+    _ids: int = 0
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def stripe_add(self, collection: str, created: int | None = None, **fields: Any) -> str:
+        """A Stripe object (`id`, `object`, `created` epoch seconds, `livemode`, fields)."""
+        with self.lock:
+            prefix = STRIPE_PREFIX.get(collection.split("/")[0], "obj")
+            obj_id = f"{prefix}_{self._next_id():08d}"
+            record = {
+                "id": obj_id,
+                "object": collection.rstrip("s").split("/")[-1],
+                "created": int(time.time()) if created is None else created,
+                "livemode": False,
+                **fields,
+            }
+            self.stripe.setdefault(collection, []).append(record)
+            return obj_id
+
+    def hubspot_add(self, object_type: str, at: dt.datetime, **properties: Any) -> str:
+        with self.lock:
+            obj_id = str(100 + self._next_id())
+            stamp = _iso(at)
+            self.hubspot.setdefault(object_type, []).append(
+                {
+                    "id": obj_id,
+                    "properties": {
+                        "hs_object_id": obj_id,
+                        "createdate": stamp,
+                        "hs_lastmodifieddate": stamp,
+                        **properties,
+                    },
+                    "createdAt": stamp,
+                    "updatedAt": stamp,
+                    "archived": False,
+                }
+            )
+            return obj_id
+
+    def hubspot_update(self, object_type: str, obj_id: str, at: dt.datetime, **props: Any) -> None:
+        with self.lock:
+            record = next(r for r in self.hubspot[object_type] if r["id"] == obj_id)
+            record["properties"].update(props, hs_lastmodifieddate=_iso(at))
+            record["updatedAt"] = _iso(at)
+
+    def item_add(self, at: dt.datetime, **fields: Any) -> int:
+        with self.lock:
+            item_id = self._next_id()
+            self.items.append({"id": item_id, "updated_at": _iso(at), **fields})
+            return item_id
+
+    # -- behaviour ----------------------------------------------------------------------------
+
+    def fail(
+        self,
+        path: str,
+        status: int,
+        times: int = 1,
+        retry_after: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """The next `times` requests whose path (with its query) contains `path` are answered
+        `status`, after `delay` seconds."""
+        with self.lock:
+            self._faults.append(Fault(path, status, times, retry_after, delay))
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
+    def revoke_tokens(self) -> None:
+        with self.lock:
+            self._issued.clear()
+
+    def requests_to(self, fragment: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+        with self.lock:
+            return [entry for entry in self.log if fragment in entry[1]]
+
+    def take_fault(self, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self._faults:
+                if fault.path in path and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+            return None
+
+    def issue_token(self) -> str:
+        with self.lock:
+            token = f"oauth-{self._next_id():06d}-{time.monotonic_ns()}"
+            self._issued[token] = time.monotonic() + self.token_ttl
+            return token
+
+    def token_valid(self, token: str) -> bool:
+        with self.lock:
+            return self._issued.get(token, 0.0) > time.monotonic()
+
+
+def _iso(at: dt.datetime) -> str:
+    at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def _ms(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # the test's output stays readable
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _handle(self, method: str) -> None:
+        api = self.server.api
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body: Any = None
+        if raw and "json" in (self.headers.get("Content-Type") or ""):
+            body = json.loads(raw)
+        with api.lock:
+            api.log.append((method, self.path, body))
+        fault = api.take_fault(self.path)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)  # the server's latency, not the test's: clients time out
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            message = "Too many requests" if fault.status == 429 else "Internal error"
+            self._json(fault.status, self._error_body(url.path, message, "api_error"), headers)
+            return
+        if url.path == "/oauth/token" and method == "POST":
+            self._token(parse_qs(raw.decode()))
+        elif url.path.startswith("/v1/"):
+            self._stripe(url.path, query)
+        elif url.path.startswith("/crm/v3/objects/"):
+            self._hubspot(method, url.path, query, body)
+        elif url.path.startswith("/api/"):
+            self._generic(url.path, query)
+        else:
+            self._json(404, {"error": {"message": f"Unrecognized request URL ({url.path})"}})
+
+    def _error_body(self, path: str, message: str, kind: str) -> dict[str, Any]:
+        if path.startswith("/crm/"):
+            return {"status": "error", "message": message, "category": kind.upper()}
+        return {"error": {"message": message, "type": kind}}
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Request-Id", f"req_{time.monotonic_ns()}")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _bearer(self) -> str | None:
+        value = self.headers.get("Authorization") or ""
+        return value[7:] if value.startswith("Bearer ") else None
+
+    # -- OAuth 2.0 ----------------------------------------------------------------------------
+
+    def _token(self, form: dict[str, list[str]]) -> None:
+        api = self.server.api
+        client_id = (form.get("client_id") or [""])[0]
+        secret = (form.get("client_secret") or [""])[0]
+        basic = self.headers.get("Authorization") or ""
+        if basic.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+        if (form.get("grant_type") or [""])[0] != "client_credentials":
+            self._json(400, {"error": "unsupported_grant_type"})
+        elif api.clients.get(client_id) != secret:
+            self._json(401, {"error": "invalid_client", "error_description": "Bad client"})
+        else:
+            self._json(
+                200,
+                {
+                    "access_token": api.issue_token(),
+                    "token_type": "bearer",
+                    "expires_in": int(api.token_ttl),
+                },
+            )
+
+    # -- Stripe -------------------------------------------------------------------------------
+
+    def _stripe(self, path: str, query: dict[str, str]) -> None:
+        api = self.server.api
+        key = self._bearer()
+        if key not in api.stripe_keys:
+            message = (
+                f"Invalid API Key provided: {key}"
+                if key
+                else "You did not provide an API key. You need to provide your API key in the"
+                " Authorization header, using Bearer auth."
+            )
+            self._json(401, {"error": {"message": message, "type": "invalid_request_error"}})
+            return
+        collection = path[len("/v1/") :].strip("/")
+        with api.lock:
+            records = list(api.stripe.get(collection, []))
+        for op in ("gte", "gt", "lte", "lt"):
+            bound = query.get(f"created[{op}]")
+            if bound is not None:
+                b = int(bound)
+                test = {
+                    "gte": lambda c, b=b: c >= b,
+                    "gt": lambda c, b=b: c > b,
+                    "lte": lambda c, b=b: c <= b,
+                    "lt": lambda c, b=b: c < b,
+                }[op]
+                records = [r for r in records if test(r["created"])]
+        records.sort(key=lambda r: (r["created"], r["id"]), reverse=True)
+        after = query.get("starting_after")
+        if after:
+            ids = [r["id"] for r in records]
+            if after not in ids:
+                self._json(
+                    400,
+                    {
+                        "error": {
+                            "message": f"No such object: '{after}'",
+                            "type": "invalid_request_error",
+                            "param": "starting_after",
+                        }
+                    },
+                )
+                return
+            records = records[ids.index(after) + 1 :]
+        limit = min(int(query.get("limit", 10)), 100)
+        self._json(
+            200,
+            {
+                "object": "list",
+                "url": path,
+                "has_more": len(records) > limit,
+                "data": records[:limit],
+            },
+        )
+
+    # -- HubSpot ------------------------------------------------------------------------------
+
+    def _hubspot(self, method: str, path: str, query: dict[str, str], body: Any) -> None:
+        api = self.server.api
+        token = self._bearer()
+        if not (token in api.hubspot_tokens or (token and api.token_valid(token))):
+            self._json(
+                401,
+                {
+                    "status": "error",
+                    "message": "Authentication credentials not found. This API supports OAuth"
+                    " 2.0 authentication and you can find more details at"
+                    " https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                    "correlationId": "c0ffee00-0000-4000-8000-000000000000",
+                    "category": "INVALID_AUTHENTICATION",
+                },
+            )
+            return
+        parts = path[len("/crm/v3/objects/") :].strip("/").split("/")
+        with api.lock:
+            records = [json.loads(json.dumps(r)) for r in api.hubspot.get(parts[0], [])]
+        if method == "POST" and parts[1:] == ["search"]:
+            self._hubspot_search(path, records, body or {})
+            return
+        records.sort(key=lambda r: int(r["id"]))
+        after = query.get("after")
+        if after:
+            records = [r for r in records if int(r["id"]) > int(after)]
+        limit = min(int(query.get("limit", 10)), 100)
+        page: dict[str, Any] = {"results": records[:limit]}
+        if len(records) > limit:
+            last = records[limit - 1]["id"]
+            link = f"{self.server.base_url}{path}?{urlencode({'after': last, 'limit': limit})}"
+            page["paging"] = {"next": {"after": last, "link": link}}
+        self._json(200, page)
+
+    def _hubspot_search(self, path: str, records: list[dict[str, Any]], body: dict) -> None:
+        for group in body.get("filterGroups") or [{}]:
+            for f in group.get("filters", []):
+                name, op = f["propertyName"], f["operator"]
+                if name not in ("hs_lastmodifieddate", "lastmodifieddate"):
+                    continue
+                value = _ms(str(f["value"]))
+                test = {
+                    "GTE": lambda v, b=value: v >= b,
+                    "GT": lambda v, b=value: v > b,
+                    "LTE": lambda v, b=value: v <= b,
+                    "LT": lambda v, b=value: v < b,
+                }[op]
+                records = [r for r in records if test(_ms(r["properties"]["hs_lastmodifieddate"]))]
+        records.sort(key=lambda r: (_ms(r["properties"]["hs_lastmodifieddate"]), int(r["id"])))
+        offset, limit = int(body.get("after") or 0), min(int(body.get("limit") or 10), 200)
+        if offset + limit > SEARCH_WINDOW:
+            self._json(
+                400,
+                {
+                    "status": "error",
+                    "message": f"There was a problem with the request. Search results are"
+                    f" limited to {SEARCH_WINDOW} total results.",
+                    "category": "VALIDATION_ERROR",
+                },
+            )
+            return
+        page: dict[str, Any] = {"total": len(records), "results": records[offset : offset + limit]}
+        if offset + limit < len(records):
+            page["paging"] = {"next": {"after": str(offset + limit)}}
+        self._json(200, page)
+
+    # -- generic ------------------------------------------------------------------------------
+
+    def _generic_authorized(self, query: dict[str, str]) -> bool:
+        api = self.server.api
+        token = self._bearer()
+        if token and (api.token_valid(token) or token in api.hubspot_tokens):
+            return True
+        if self.headers.get("X-Api-Key") == api.api_key or query.get("api_key") == api.api_key:
+            return True
+        basic = self.headers.get("Authorization") or ""
+        if basic.startswith("Basic "):
+            user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
+            return (user, password) == api.basic
+        return False
+
+    def _generic(self, path: str, query: dict[str, str]) -> None:
+        api = self.server.api
+        if not self._generic_authorized(query):
+            self._json(401, {"error": "invalid_token", "error_description": "Unauthorized"})
+            return
+        style = path.split("/")[2]
+        with api.lock:
+            items = sorted(api.items, key=lambda r: r["id"])
+        since = query.get("updated_since")
+        if since:
+            items = [r for r in items if _ms(r["updated_at"]) >= _ms(since)]
+        keep = {k: v for k, v in query.items() if k in ("updated_since", "api_key")}
+        if style == "page_number":
+            page, size = int(query.get("page", 1)), int(query.get("per_page", 10))
+            self._json(200, {"items": items[(page - 1) * size : page * size], "page": page})
+        elif style == "offset":
+            offset, limit = int(query.get("offset", 0)), int(query.get("limit", 10))
+            self._json(200, {"items": items[offset : offset + limit], "total": len(items)})
+        elif style == "next_url":
+            start, limit = int(query.get("cursor", 0)), int(query.get("limit", 10))
+            following = None
+            if start + limit < len(items):
+                # Relative, as many APIs give it: the client resolves it against the page's URL.
+                following = f"{path}?{urlencode({**keep, 'cursor': start + limit, 'limit': limit})}"
+            self._json(200, {"items": items[start : start + limit], "next": following})
+        elif style == "link_header":
+            page, size = int(query.get("page", 1)), int(query.get("per_page", 10))
+            headers = {}
+            if page * size < len(items):
+                nxt = f"{self.server.base_url}{path}?{urlencode({**keep, 'page': page + 1, 'per_page': size})}"
+                headers["Link"] = f'<{nxt}>; rel="next"'
+            self._json(200, items[(page - 1) * size : page * size], headers)
+        else:
+            self._json(404, {"error": {"message": f"no style {style!r}"}})
+
+
+class FakeServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, api: FakeApi, cert: Path, key: Path, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.api = api
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.server_address[1]}"
+
+    def start(self) -> FakeServer:
+        threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def serve(directory: Path) -> tuple[FakeServer, Path]:
+    """A started server with a fresh FakeApi and its CA file (the self-signed certificate)."""
+    cert, key = make_certificate(directory)
+    return FakeServer(FakeApi(), cert, key).start(), cert

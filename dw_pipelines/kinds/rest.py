@@ -1,0 +1,113 @@
+"""JSON REST APIs declared in YAML: base URL, authentication, and per endpoint its path,
+record selector, pagination and incremental filter; each stream reads one endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+import dagster as dg
+
+from dw_pipelines.kinds.base import (
+    SourceKind,
+    SourceModel,
+    Spec,
+    Stream,
+    check_cron,
+    table_stream_defs,
+)
+from dw_pipelines.kinds.sql import table_stream_spec
+from dw_pipelines.resources.rest import RestResource
+from dw_pipelines.sync.sources.rest.config import RestApi, type_problem
+from dw_pipelines.sync.spec import DeclarationError, SyncMode
+
+if TYPE_CHECKING:
+    from dw_pipelines.kinds.streams import StreamModel
+
+
+class RestSourceModel(SourceModel):
+    type: Literal["rest"]
+    rest: RestApi
+    """The API (see `RestApi`): base URL, auth, limits and endpoints."""
+    pool: str | None = None
+    """Dagster concurrency pool of the source's streams (default: the source's name), so its
+    rate limit is shared by at most the pool's limit of concurrent steps."""
+
+
+class RestKind(SourceKind):
+    types = ("rest",)
+    model = RestSourceModel
+
+    def resource(self, name: str, source: SourceModel) -> RestResource:
+        assert isinstance(source, RestSourceModel)
+        return RestResource(name=name, api=source.rest.model_dump_json())
+
+    def validate_source(self, name: str, source: SourceModel) -> None:
+        assert isinstance(source, RestSourceModel)
+        api, where = source.rest, f"sources.{name}"
+        if not api.base_url and not api.base_url_env:
+            raise DeclarationError(name, "rest.base_url", "give base_url or base_url_env", where)
+        for key, endpoint in api.endpoints.items():
+            for column, label in endpoint.columns.items():
+                problem = type_problem(label)
+                if problem:
+                    raise DeclarationError(
+                        name, f"rest.endpoints.{key}.columns.{column}", problem, where
+                    )
+            if endpoint.parent is not None:
+                if endpoint.parent not in api.endpoints or endpoint.parent == key:
+                    raise DeclarationError(
+                        name,
+                        f"rest.endpoints.{key}.parent",
+                        f"'{endpoint.parent}' is not another endpoint of this source",
+                        where,
+                    )
+                if "{parent." not in endpoint.path:
+                    raise DeclarationError(
+                        name,
+                        f"rest.endpoints.{key}.path",
+                        "a child endpoint's path takes a parent field, e.g. /invoices/{parent.id}/lines",
+                        where,
+                    )
+            inc = endpoint.incremental
+            if inc is not None and not inc.param and inc.body is None:
+                raise DeclarationError(
+                    name,
+                    f"rest.endpoints.{key}.incremental",
+                    "give the query `param` or the `body` that carries the lower bound",
+                    where,
+                )
+            if inc is not None and inc.body is not None and endpoint.method != "POST":
+                raise DeclarationError(
+                    name, f"rest.endpoints.{key}.incremental.body", "needs method: POST", where
+                )
+
+    def spec(self, name: str, source: SourceModel, stream: StreamModel) -> Spec:
+        assert isinstance(source, RestSourceModel)
+        spec = table_stream_spec(stream)
+        endpoints = source.rest.endpoints
+        if spec.object not in endpoints:
+            raise DeclarationError(
+                stream.stream_label,
+                "object",
+                f"source '{name}' declares no endpoint '{spec.object}'"
+                f" (it has: {', '.join(endpoints) or 'none'})",
+            )
+        if spec.mode is SyncMode.CDC:
+            raise DeclarationError(stream.stream_label, "mode", "an API has no change log (cdc)")
+        if spec.deletes == "soft":
+            raise DeclarationError(
+                stream.stream_label, "deletes", "a REST source does not report deletes"
+            )
+        spec.validate()
+        if stream.schedule:
+            check_cron(stream.stream_label, stream.schedule)
+        return spec
+
+    def build_defs(
+        self, name: str, source: SourceModel, streams: Sequence[Stream]
+    ) -> dg.Definitions:
+        assert isinstance(source, RestSourceModel)
+        pool = source.pool or name
+        defs = [table_stream_defs(s, source_kind="rest", pool=pool) for s in streams]
+        return dg.Definitions.merge(*defs) if defs else dg.Definitions()

@@ -1,0 +1,283 @@
+"""One HTTP client per opened REST source: authentication, retries, the request budget, errors.
+
+requests (a pooled Session) sends; tenacity decides when to try again. A 429 waits what its
+`Retry-After` says, a 5xx or timeout waits an exponential backoff; both are bounded, and every
+attempt counts against the run's request budget. Every message leaving here is redacted with
+the secrets this client knows (keys, passwords, tokens it was issued).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import tenacity
+
+from dw_pipelines.sync.errors import SourceUnreachable, SyncError
+from dw_pipelines.sync.redact import redact
+from dw_pipelines.sync.sources.rest.config import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    OAuth2ClientCredentials,
+    RestApi,
+)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A token is fetched again this long before the expiry its issuer announced.
+TOKEN_MARGIN_SECONDS = 30.0
+
+
+class RestApiError(SyncError):
+    """The API refused a request: the message names the endpoint, the status and its reason."""
+
+
+class RequestBudgetExhausted(SyncError):
+    """The run reached its `max_requests`; nothing it read was committed."""
+
+
+@dataclass
+class Secrets:
+    """The values read from the environment when the source opened (never logged)."""
+
+    token: str | None = None
+    key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    base_url: str | None = None
+    ca_bundle: str | None = None
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    retries: int = 0
+    token_fetches: int = 0
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, wait: float | None) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+class RestClient:
+    def __init__(
+        self,
+        name: str,
+        api: RestApi,
+        secrets: Secrets,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name, self.api, self.secrets = name, api, secrets
+        self.base_url = (secrets.base_url or api.base_url or "").rstrip("/") + "/"
+        self.usage = Usage()
+        self._sleep = sleep
+        self._session = requests.Session()
+        self._session.trust_env = False  # proxies and CA bundles from the environment: no
+        self._session.verify = secrets.ca_bundle or True
+        self._session.headers.update({"Accept": "application/json", **api.headers})
+        self._access_token: str | None = None
+        self._token_expires = 0.0
+        self._issued: list[str] = []  # every token this run was given, the replaced ones too
+
+    def close(self) -> None:
+        self._session.close()
+
+    def scrub(self, text: str) -> str:
+        s = self.secrets
+        known = (s.token, s.key, s.password, s.client_secret, *self._issued)
+        return redact(text, secrets=known)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return urljoin(self.base_url, path.lstrip("/")) if "://" not in path else path
+
+    def request(
+        self,
+        endpoint: str,
+        method: str,
+        url: str,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> requests.Response:
+        """The response to one API call (2xx), retried as the settings allow."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            stop=tenacity.stop_after_attempt(self.api.max_retries + 1),
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=lambda _state: self._count_retry(),
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, endpoint, method, url, params, json)
+        except _Retryable as exc:
+            raise RestApiError(f"{exc} (gave up after {self.api.max_retries} retries)") from None
+
+    def _count_retry(self) -> None:
+        self.usage.retries += 1
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = exc.wait if isinstance(exc, _Retryable) else None
+        if asked is not None:
+            if asked > self.api.max_wait_seconds:
+                raise RestApiError(
+                    f"{exc}; the API asks to wait {asked:g}s, more than max_wait_seconds"
+                    f" ({self.api.max_wait_seconds:g})"
+                )
+            return asked
+        backoff = self.api.backoff_seconds * 2 ** (state.attempt_number - 1)
+        return min(backoff * (0.5 + random.random() / 2), self.api.max_wait_seconds)
+
+    def _attempt(
+        self, endpoint: str, method: str, url: str, params: dict[str, Any] | None, json: Any
+    ) -> requests.Response:
+        where = f"source '{self.name}', endpoint '{endpoint}': {method} {urlsplit(url).path}"
+        refreshed = False
+        while True:
+            self._spend(where)
+            headers, params_sent = self._credentials(params)
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params_sent,
+                    json=json,
+                    headers=headers,
+                    timeout=self.api.timeout_seconds,
+                )
+            except requests.Timeout:
+                raise _Retryable(
+                    f"{where} timed out after {self.api.timeout_seconds:g}s", None
+                ) from None
+            except requests.ConnectionError as exc:
+                raise _Retryable(
+                    self.scrub(f"{where} could not connect: {type(exc).__name__}"), None
+                ) from None
+            if (
+                response.status_code == 401
+                and isinstance(self.api.auth, OAuth2ClientCredentials)
+                and not refreshed
+            ):
+                # The token may have been revoked or expired early: one new token, one retry.
+                self._access_token, refreshed = None, True
+                continue
+            if response.ok:
+                return response
+            message = self.scrub(
+                f"{where} answered HTTP {response.status_code}: {api_message(response)}"
+            )
+            if response.status_code in RETRY_STATUSES:
+                raise _Retryable(message, retry_after(response))
+            raise RestApiError(message)
+
+    def _spend(self, where: str) -> None:
+        if self.usage.requests >= self.api.max_requests:
+            raise RequestBudgetExhausted(
+                f"{where}: the run reached its request budget (max_requests ="
+                f" {self.api.max_requests}); nothing of it was committed. Raise max_requests or"
+                " sync more often."
+            )
+        self.usage.requests += 1
+
+    # -- authentication -----------------------------------------------------------------------
+
+    def _credentials(
+        self, params: dict[str, Any] | None
+    ) -> tuple[dict[str, str], dict[str, Any] | None]:
+        auth, s = self.api.auth, self.secrets
+        if isinstance(auth, BearerAuth):
+            return {"Authorization": f"Bearer {s.token}"}, params
+        if isinstance(auth, ApiKeyAuth):
+            if auth.location == "header":
+                return {auth.name: s.key or ""}, params
+            return {}, {**(params or {}), auth.name: s.key}
+        if isinstance(auth, BasicAuth):
+            basic = requests.auth._basic_auth_str(s.username or "", s.password or "")
+            return {"Authorization": basic}, params
+        if isinstance(auth, OAuth2ClientCredentials):
+            return {"Authorization": f"Bearer {self._oauth_token(auth)}"}, params
+        return {}, params
+
+    def _oauth_token(self, auth: OAuth2ClientCredentials) -> str:
+        if self._access_token and time.monotonic() < self._token_expires:
+            return self._access_token
+        where = f"source '{self.name}': the token endpoint {urlsplit(auth.token_url).path}"
+        self._spend(where)
+        self.usage.token_fetches += 1
+        form = {"grant_type": "client_credentials"}
+        if auth.scope:
+            form["scope"] = auth.scope
+        basic = None
+        if auth.client_auth == "basic":
+            basic = (self.secrets.client_id or "", self.secrets.client_secret or "")
+        else:
+            form |= {
+                "client_id": self.secrets.client_id or "",
+                "client_secret": self.secrets.client_secret or "",
+            }
+        try:
+            response = self._session.post(
+                self.url(auth.token_url), data=form, auth=basic, timeout=self.api.timeout_seconds
+            )
+        except requests.RequestException as exc:
+            raise SourceUnreachable(
+                self.scrub(f"{where} could not be reached: {type(exc).__name__}")
+            ) from None
+        if not response.ok:
+            raise RestApiError(
+                self.scrub(f"{where} answered HTTP {response.status_code}: {api_message(response)}")
+            )
+        body = response.json()
+        self._access_token = str(body["access_token"])
+        self._issued.append(self._access_token)
+        expires_in = float(body.get("expires_in") or 3600)
+        self._token_expires = time.monotonic() + max(expires_in - TOKEN_MARGIN_SECONDS, 0.0)
+        return self._access_token
+
+
+def api_message(response: requests.Response) -> str:
+    """The API's own reason, from the error shapes APIs document (Stripe `error.message`,
+    HubSpot `message`, OAuth `error_description` ...), else the body's first 300 characters."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300].strip() or response.reason or "no message"
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            kind = error.get("type") or error.get("code")
+            return f"{error['message']}" + (f" ({kind})" if kind else "")
+        for key in ("message", "error_description", "detail", "error"):
+            if isinstance(body.get(key), str):
+                return body[key]
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("message") or errors[0])
+    return str(body)[:300]
+
+
+def retry_after(response: requests.Response) -> float | None:
+    """Seconds the `Retry-After` header asks for (a number or an HTTP date), if any."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,223 @@
+"""How a JSON REST API is declared: the YAML's `rest:` block of a `type: rest` source.
+
+One model serves the catalog (validation, `dg check defs`) and the engine (which reads it when a
+sync opens the source): pydantic only, no Dagster. Secrets are environment-variable *names*.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The engine's logical types (`sync/schema.py`), spelled here so the catalog checks a declared
+# type without importing pyarrow.
+TYPE_NAMES = frozenset(
+    "boolean int16 int32 int64 float32 float64 string json uuid date time timestamp timestamptz"
+    " binary".split()
+)
+_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+
+
+def type_problem(label: str) -> str | None:
+    """Why `label` is not a column type, or None when it is one."""
+    if label in TYPE_NAMES or _DECIMAL.match(label.strip()):
+        return None
+    return f"'{label}' is not a type (one of {', '.join(sorted(TYPE_NAMES))} or decimal(p,s))"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- authentication ---------------------------------------------------------------------------
+
+
+class NoAuth(_Model):
+    type: Literal["none"]
+
+
+class BearerAuth(_Model):
+    """`Authorization: Bearer <token>` (Stripe secret keys, HubSpot private-app tokens)."""
+
+    type: Literal["bearer"]
+    token_env: str
+
+
+class ApiKeyAuth(_Model):
+    """A key sent as a header or a query parameter."""
+
+    type: Literal["api_key"]
+    key_env: str
+    name: str = "X-Api-Key"
+    """The header or query parameter carrying the key."""
+    location: Literal["header", "query"] = "header"
+
+
+class BasicAuth(_Model):
+    type: Literal["basic"]
+    username_env: str
+    password_env: str | None = None
+
+
+class OAuth2ClientCredentials(_Model):
+    """OAuth 2.0 client credentials (RFC 6749 4.4): a token fetched from `token_url`, fetched
+    again when it expires or the API answers 401."""
+
+    type: Literal["oauth2_client_credentials"]
+    token_url: str
+    client_id_env: str
+    client_secret_env: str
+    scope: str | None = None
+    client_auth: Literal["basic", "body"] = "basic"
+    """Send the client id and secret as HTTP Basic (the RFC's default) or in the form body."""
+
+
+Auth = Annotated[
+    NoAuth | BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentials,
+    Field(discriminator="type"),
+]
+
+
+# -- pagination -------------------------------------------------------------------------------
+
+
+class NoPaging(_Model):
+    type: Literal["none"]
+
+
+class CursorPaging(_Model):
+    """The last record's field is the next request's parameter while the body says there is
+    more (Stripe: `starting_after` = last `id`, `has_more`)."""
+
+    type: Literal["cursor"]
+    param: str = "starting_after"
+    from_record: str = "id"
+    has_more: str = "has_more"
+    """Dotted path of the body's "more pages" flag."""
+
+
+class TokenPaging(_Model):
+    """A token from the body is the next request's parameter, until the body has none
+    (HubSpot: `paging.next.after` -> `after`)."""
+
+    type: Literal["token"]
+    from_body: str
+    param: str
+    location: Literal["query", "body"] = "query"
+    """`body`: the token goes into the JSON body of a POST (HubSpot search)."""
+
+
+class NextUrlPaging(_Model):
+    """The body holds the next page's full URL (or path), until it is empty."""
+
+    type: Literal["next_url"]
+    from_body: str = "next"
+
+
+class LinkHeaderPaging(_Model):
+    """The `Link` header's `rel="next"` URL (RFC 8288; GitHub, Shopify ...)."""
+
+    type: Literal["link_header"]
+
+
+class PageNumberPaging(_Model):
+    """`page=1, 2, ...` until a page holds fewer than `size` records."""
+
+    type: Literal["page_number"]
+    param: str = "page"
+    start: int = 1
+    size_param: str | None = "per_page"
+    size: int = 100
+
+
+class OffsetPaging(_Model):
+    """`offset=0, limit, 2*limit, ...` until a page holds fewer than `limit` records."""
+
+    type: Literal["offset"]
+    param: str = "offset"
+    limit_param: str = "limit"
+    limit: int = 100
+
+
+Paging = Annotated[
+    NoPaging
+    | CursorPaging
+    | TokenPaging
+    | NextUrlPaging
+    | LinkHeaderPaging
+    | PageNumberPaging
+    | OffsetPaging,
+    Field(discriminator="type"),
+]
+
+
+# -- endpoints --------------------------------------------------------------------------------
+
+
+class Incremental(_Model):
+    """How the stream's lower cursor bound (its last cursor minus the lookback) reaches the API.
+
+    The API must return every record whose cursor is at or after the value (an inclusive
+    filter): records sharing the last second with the cursor are read again and merged, never
+    missed. Records outside `[lower, upper)` are dropped on arrival, so a coarse filter is safe.
+    """
+
+    param: str | None = None
+    """Query parameter given the bound, e.g. Stripe's `created[gte]`."""
+    body: dict[str, Any] | None = None
+    """JSON merged into the request body when there is a bound; the string "{lower}" in it is
+    replaced by the bound (HubSpot search `filterGroups`)."""
+    format: Literal["unix", "unix_ms", "iso", "raw"] = "iso"
+    """How a time bound is written: epoch seconds (floored), milliseconds, ISO 8601 UTC."""
+
+
+class Endpoint(_Model):
+    """One API resource read as one stream (`object:` names it)."""
+
+    path: str
+    """Relative to `base_url`; `{parent.<field>}` takes a field of the parent's record."""
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, str | int | float | bool] = {}
+    body: dict[str, Any] | None = None
+    """JSON body of a POST (e.g. a search's sorts and limit)."""
+    records: str = ""
+    """Dotted path of the record list in the body; empty: the body is the list."""
+    paginator: Paging = NoPaging(type="none")
+    incremental: Incremental | None = None
+    columns: dict[str, str] = {}
+    """Declared column types (`string`, `int64`, `float64`, `boolean`, `json`, `timestamptz`,
+    `date`, `decimal(p,s)`); the others are inferred from the first page."""
+    flatten: dict[str, str] = {}
+    """Columns taken from a nested path, e.g. `email: properties.email`."""
+    infer_columns: bool = True
+    """False: only the declared (and flattened) columns, whatever else the records hold."""
+    parent: str | None = None
+    """Another endpoint of this source whose every record is a request of this one."""
+    parent_fields: dict[str, str] = {}
+    """Columns copied from the parent record, e.g. `invoice_id: id`."""
+
+
+class RestApi(_Model):
+    """A JSON REST API: where it is, how to log in, how hard to push it, its endpoints."""
+
+    base_url: str | None = None
+    base_url_env: str | None = None
+    """Takes the base URL from this environment variable instead (one per deployment)."""
+    auth: Auth = NoAuth(type="none")
+    headers: dict[str, str] = {}
+    endpoints: dict[str, Endpoint] = {}
+    ca_bundle_env: str | None = None
+    """A CA file to trust instead of the system's."""
+    max_requests: int = 10_000
+    """A run stops (and commits nothing) before sending more requests than this."""
+    max_retries: int = 5
+    """Retries of a request answered 429 or 5xx, or timing out."""
+    backoff_seconds: float = 1.0
+    """First wait between retries (doubling, with jitter), when no Retry-After says how long."""
+    max_wait_seconds: float = 120.0
+    """The longest wait honoured, Retry-After included; an API asking more fails the run."""
+    timeout_seconds: float = 60.0
+    batch_rows: int = 10_000
+    """Records per Arrow batch handed to the warehouse."""

@@ -1,0 +1,133 @@
+"""JSON records -> typed Arrow batches: the declared columns and types first, then the ones
+inferred from the records' top-level keys; nested objects and lists as JSON text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pyarrow as pa
+
+from dw_pipelines.sync.errors import DataConversionError
+from dw_pipelines.sync.schema import Column, LogicalType, arrow_schema
+from dw_pipelines.sync.sources.rest.config import _DECIMAL, Endpoint, type_problem
+from dw_pipelines.sync.spec import DeclarationError
+
+
+def parse_type(name: str, label: str, where: str) -> Column:
+    """A declared `name: type` as a column; DeclarationError for a type the engine lacks."""
+    problem = type_problem(label)
+    if problem:
+        raise DeclarationError(where, f"columns.{name}", problem)
+    match = _DECIMAL.match(label.strip())
+    if match:
+        return Column(name, "decimal", True, int(match[1]), int(match[2]))
+    return Column(name, label)  # type: ignore[arg-type]
+
+
+def path_get(value: Any, path: str) -> Any:
+    """`a.b.c` of nested dicts; None where a step is missing. An empty path is the value."""
+    for step in path.split(".") if path else ():
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(step)
+    return value
+
+
+def infer_type(values: Iterable[Any]) -> LogicalType:
+    seen: set[LogicalType] = set()
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            seen.add("boolean")
+        elif isinstance(v, int):
+            seen.add("int64")
+        elif isinstance(v, float):
+            seen.add("float64")
+        elif isinstance(v, str):
+            seen.add("string")
+        else:
+            seen.add("json")
+    if seen <= {"int64", "float64"} and seen:
+        return "float64" if "float64" in seen else "int64"
+    if len(seen) == 1:
+        return seen.pop()
+    return "json" if seen else "string"
+
+
+def endpoint_columns(
+    endpoint: Endpoint, sample: Sequence[Mapping[str, Any]], where: str
+) -> list[Column]:
+    """Declared columns, flattened paths, parent fields, then (if inferring) the sample's keys."""
+    columns = {n: parse_type(n, t, where) for n, t in endpoint.columns.items()}
+    for name, path in endpoint.flatten.items():
+        if name not in columns:
+            columns[name] = Column(name, infer_type(path_get(r, path) for r in sample))
+    for name in endpoint.parent_fields:
+        columns.setdefault(name, Column(name, "string"))
+    if endpoint.infer_columns:
+        for record in sample:
+            for key in record:
+                if key not in columns:
+                    columns[key] = Column(key, infer_type(r.get(key) for r in sample))
+    return list(columns.values())
+
+
+def to_batch(
+    columns: Sequence[Column], records: Sequence[Mapping[str, Any]], endpoint: Endpoint
+) -> pa.RecordBatch:
+    arrays = []
+    for column in columns:
+        path = endpoint.flatten.get(column.name, column.name)
+        try:
+            values = [convert(column, path_get(r, path)) for r in records]
+            arrays.append(pa.array(values, column.arrow_type()))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError, InvalidOperation) as e:
+            raise DataConversionError(
+                f"column '{column.name}' ({column.type_label}): a value does not convert: {e}"
+            ) from None
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(list(columns)))
+
+
+def convert(column: Column, value: Any) -> Any:
+    """One JSON value as the Python value Arrow takes for the column's type."""
+    if value is None:
+        return None
+    kind = column.type
+    if kind == "json":
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if kind in ("string", "uuid"):
+        return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    if kind == "boolean":
+        if isinstance(value, str):
+            return value.lower() == "true"
+        return bool(value)
+    if kind in ("int16", "int32", "int64"):
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{value!r} is not an integer")
+        return int(value)
+    if kind in ("float32", "float64"):
+        return float(value)
+    if kind == "decimal":
+        return Decimal(str(value))
+    if kind in ("timestamptz", "timestamp"):
+        moment = to_datetime(value)
+        return moment if kind == "timestamptz" else moment.replace(tzinfo=None)
+    if kind == "date":
+        return date.fromisoformat(str(value)[:10])
+    return value
+
+
+def to_datetime(value: Any) -> datetime:
+    """Epoch seconds (Stripe's `created`) or ISO 8601 text, as an aware UTC datetime."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    text = str(value)
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / (1000 if len(text) > 11 else 1), UTC)
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

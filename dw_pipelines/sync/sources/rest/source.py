@@ -1,0 +1,247 @@
+"""A JSON REST API as a source: each declared endpoint is an object read page by page.
+
+Records are selected from each page, filtered to the request's cursor range, and handed to the
+engine in Arrow batches of `batch_rows`: an endpoint never sits whole in memory. The engine's
+load unit does the rest: a run that fails on any page (or exhausts its request budget) commits
+nothing and moves no cursor, and the next run asks again from the last committed cursor.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+from urllib.parse import urljoin, urlsplit
+
+import pyarrow as pa
+
+from dw_pipelines.sync.errors import CursorNullError, SourceObjectMissing
+from dw_pipelines.sync.schema import Column, arrow_schema
+from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
+from dw_pipelines.sync.sources.rest.client import RestApiError, RestClient, Secrets
+from dw_pipelines.sync.sources.rest.config import (
+    CursorPaging,
+    Endpoint,
+    Incremental,
+    LinkHeaderPaging,
+    NextUrlPaging,
+    OffsetPaging,
+    PageNumberPaging,
+    RestApi,
+    TokenPaging,
+)
+from dw_pipelines.sync.sources.rest.records import convert, endpoint_columns, path_get, to_batch
+from dw_pipelines.sync.state import CursorValue
+
+_PARENT_FIELD = re.compile(r"\{parent\.([A-Za-z0-9_.]+)\}")
+Records = list[Mapping[str, Any]]
+
+
+class RestSource:
+    """One REST API, opened with its secrets; `client.usage` counts the requests made."""
+
+    abilities: ClassVar[SourceAbilities] = SourceAbilities(run_metadata=True)
+
+    def __init__(
+        self,
+        name: str,
+        api: RestApi,
+        secrets: Secrets | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name, self.api = name, api
+        self.client = RestClient(name, api, secrets or Secrets(), sleep)
+
+    # -- the Source protocol ------------------------------------------------------------------
+
+    def describe(self, obj: str) -> list[Column]:
+        endpoint = self._endpoint(obj)
+        sample = next(self._records(obj, None), [])
+        return endpoint_columns(endpoint, sample, f"{self.name}.{obj}")
+
+    def read(self, request: ReadRequest) -> pa.RecordBatchReader:
+        columns = list(request.columns)
+        return pa.RecordBatchReader.from_batches(arrow_schema(columns), self._batches(request))
+
+    def count_nulls(self, obj: str, column: str) -> int:
+        # An API cannot count; a record without its cursor value fails the read instead.
+        return 0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def run_metadata(self) -> dict[str, object]:
+        usage = self.client.usage
+        return {
+            "api_requests": usage.requests,
+            "api_retries": usage.retries,
+            "api_token_fetches": usage.token_fetches,
+        }
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _batches(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
+        endpoint = self._endpoint(request.object)
+        columns = list(request.columns)
+        cursor = next((c for c in columns if c.name == request.cursor), None)
+        path = endpoint.flatten.get(request.cursor or "", request.cursor or "")
+        pending: list[Mapping[str, Any]] = []
+        for page in self._records(request.object, request.lower):
+            for record in page:
+                if cursor is not None and not self._in_range(request, cursor, path, record):
+                    continue
+                pending.append(record)
+            if len(pending) >= self.api.batch_rows:
+                yield to_batch(columns, pending, endpoint)
+                pending = []
+        if pending:
+            yield to_batch(columns, pending, endpoint)
+
+    def _in_range(
+        self, request: ReadRequest, cursor: Column, path: str, record: Mapping[str, Any]
+    ) -> bool:
+        value = convert(cursor, path_get(record, path))
+        if value is None:
+            raise CursorNullError(
+                f"source '{self.name}', endpoint '{request.object}': a record has no value for"
+                f" the cursor '{cursor.name}' (key {record.get('id')!r}); an incremental sync"
+                " would never read it"
+            )
+        if request.lower is not None and value < request.lower:
+            return False
+        return request.upper is None or value < request.upper
+
+    def _records(self, obj: str, lower: CursorValue | None) -> Iterator[Records]:
+        """Pages of records; a child endpoint's pages for every record of its parent."""
+        endpoint = self._endpoint(obj)
+        if endpoint.parent is None:
+            yield from self._pages(obj, endpoint, endpoint.path, lower)
+            return
+        for parent_page in self._records(endpoint.parent, None):
+            for parent in parent_page:
+                path = _PARENT_FIELD.sub(lambda m, p=parent: str(path_get(p, m[1])), endpoint.path)
+                copied = {k: path_get(parent, v) for k, v in endpoint.parent_fields.items()}
+                for page in self._pages(obj, endpoint, path, lower):
+                    yield [{**r, **copied} for r in page] if copied else page
+
+    def _pages(
+        self, obj: str, endpoint: Endpoint, path: str, lower: CursorValue | None
+    ) -> Iterator[Records]:
+        params: dict[str, Any] = dict(endpoint.params)
+        body = copy.deepcopy(endpoint.body) if endpoint.body is not None else None
+        if lower is not None and endpoint.incremental is not None:
+            params, body = _with_bound(endpoint.incremental, lower, params, body)
+        paging = endpoint.paginator
+        if isinstance(paging, PageNumberPaging):
+            params[paging.param] = paging.start
+            if paging.size_param:
+                params[paging.size_param] = paging.size
+        elif isinstance(paging, OffsetPaging):
+            params |= {paging.param: 0, paging.limit_param: paging.limit}
+        url = self.client.url(path)
+        while True:
+            response = self.client.request(obj, endpoint.method, url, params, body)
+            data = response.json()
+            records = path_get(data, endpoint.records)
+            if not isinstance(records, list):
+                raise RestApiError(
+                    f"source '{self.name}', endpoint '{obj}': the response has no record list"
+                    f" at '{endpoint.records or '(the body)'}'"
+                )
+            yield records
+            if isinstance(paging, CursorPaging):
+                if not records or not path_get(data, paging.has_more):
+                    return
+                params[paging.param] = path_get(records[-1], paging.from_record)
+            elif isinstance(paging, TokenPaging):
+                token = path_get(data, paging.from_body)
+                if not token:
+                    return
+                if paging.location == "query":
+                    params[paging.param] = token
+                else:
+                    body = {**(body or {}), paging.param: token}
+            elif isinstance(paging, NextUrlPaging | LinkHeaderPaging):
+                if isinstance(paging, NextUrlPaging):
+                    following = path_get(data, paging.from_body)
+                else:
+                    following = response.links.get("next", {}).get("url")
+                if not following:
+                    return
+                url, params = self._same_origin(obj, urljoin(response.url, following)), {}
+            elif isinstance(paging, PageNumberPaging):
+                if len(records) < paging.size:
+                    return
+                params[paging.param] += 1
+            elif isinstance(paging, OffsetPaging):
+                if len(records) < paging.limit:
+                    return
+                params[paging.param] += paging.limit
+            else:
+                return
+
+    def _same_origin(self, obj: str, url: str) -> str:
+        # Credentials go with every request: never to a host the API merely names.
+        here, there = urlsplit(self.client.base_url), urlsplit(url)
+        if (here.scheme, here.netloc) != (there.scheme, there.netloc):
+            raise RestApiError(
+                f"source '{self.name}', endpoint '{obj}': the next page is on another origin"
+                f" ({there.scheme}://{there.netloc}); refusing to send credentials there"
+            )
+        return url
+
+    def _endpoint(self, obj: str) -> Endpoint:
+        try:
+            return self.api.endpoints[obj]
+        except KeyError:
+            raise SourceObjectMissing(
+                f"source '{self.name}' declares no endpoint '{obj}'"
+                f" (it has: {', '.join(self.api.endpoints) or 'none'})"
+            ) from None
+
+
+def _with_bound(
+    incremental: Incremental,
+    lower: CursorValue,
+    params: dict[str, Any],
+    body: dict[str, Any] | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    text = bound_text(lower, incremental.format)
+    if incremental.param:
+        params = {**params, incremental.param: text}
+    if incremental.body is not None:
+        body = {**(body or {}), **_substitute(incremental.body, text)}
+    return params, body
+
+
+def bound_text(value: CursorValue, fmt: str) -> str:
+    """The inclusive lower bound as the API reads it; time bounds are floored, never rounded
+    up, so no record at the bound's own second or millisecond is left out."""
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        if fmt == "unix":
+            return str(int(moment.timestamp() // 1))
+        if fmt == "unix_ms":
+            return str(int(moment.timestamp() * 1000 // 1))
+        if fmt == "iso":
+            return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        return moment.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int | Decimal):
+        return str(value)
+    return str(value)
+
+
+def _substitute(value: Any, text: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{lower}", text)
+    if isinstance(value, dict):
+        return {k: _substitute(v, text) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, text) for v in value]
+    return value

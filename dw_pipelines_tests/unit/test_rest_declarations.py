@@ -1,0 +1,109 @@
+"""A REST source's YAML is refused before any request, naming the field at fault; its time
+bounds reach the API floored, never rounded up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+
+import pytest
+
+from dw_pipelines.components import StreamCatalog
+from dw_pipelines.sync.sources.rest.source import bound_text
+
+VALID = {
+    "rest": """
+      base_url: https://api.example.com
+      auth: {type: bearer, token_env: T_TOKEN}
+      endpoints:
+        things:
+          path: /v1/things
+          records: data
+          paginator: {type: cursor}""",
+    "stream": "{source: api, object: things}",
+}
+
+
+def catalog(rest: str = VALID["rest"], stream: str = VALID["stream"]) -> str:
+    return (
+        "sources:\n  api:\n    type: rest\n    rest:"
+        + textwrap.indent(textwrap.dedent(rest), "      ")
+        + f"\nstreams:\n  - {stream}\n"
+    )
+
+
+def refusal(yaml: str) -> str:
+    with pytest.raises(Exception) as failure:
+        StreamCatalog.resolve_from_yaml(yaml).build_defs(None)  # type: ignore[arg-type]
+    return str(failure.value)
+
+
+def test_a_valid_declaration_gives_one_asset_per_stream() -> None:
+    defs = StreamCatalog.resolve_from_yaml(catalog()).build_defs(None)  # type: ignore[arg-type]
+    assert [a.key.path for a in defs.assets] == [["api", "things"]]  # type: ignore[union-attr]
+    assert set(defs.resources) == {"source_api"}
+
+
+def test_a_stream_naming_no_declared_endpoint_is_refused() -> None:
+    message = refusal(catalog(stream="{source: api, object: thing}"))
+    assert "field 'object'" in message and "no endpoint 'thing'" in message
+    assert "it has: things" in message
+
+
+def test_a_source_without_a_base_url_is_refused() -> None:
+    rest = VALID["rest"].replace("base_url: https://api.example.com", "headers: {}")
+    assert "give base_url or base_url_env" in refusal(catalog(rest))
+
+
+def test_an_unknown_column_type_is_refused_naming_the_column() -> None:
+    message = refusal(catalog(VALID["rest"] + "\n          columns: {amount: money}"))
+    assert "rest.endpoints.things.columns.amount" in message and "'money' is not a type" in message
+
+
+def test_an_unknown_pagination_style_is_refused() -> None:
+    message = refusal(catalog(VALID["rest"].replace("type: cursor", "type: scroll")))
+    assert "scroll" in message and "paginator" in message
+
+
+def test_a_secret_written_in_place_of_its_variable_name_is_refused() -> None:
+    rest = VALID["rest"].replace("token_env: T_TOKEN", "token: sk_live_abc")
+    message = refusal(catalog(rest))
+    assert "token" in message and "sk_live_abc" not in message.split("input_value")[0]
+
+
+def test_a_child_endpoint_needs_a_parent_field_in_its_path() -> None:
+    child = "\n        lines: {path: /v1/lines, parent: things}"
+    assert "takes a parent field" in refusal(catalog(VALID["rest"] + child))
+
+
+def test_a_child_endpoint_needs_an_existing_parent() -> None:
+    child = "\n        lines: {path: '/v1/things/{parent.id}/lines', parent: nothing}"
+    assert "'nothing' is not another endpoint" in refusal(catalog(VALID["rest"] + child))
+
+
+def test_an_incremental_filter_names_where_the_bound_goes() -> None:
+    rest = VALID["rest"] + "\n          incremental: {format: unix}"
+    assert "give the query `param` or the `body`" in refusal(catalog(rest))
+
+
+def test_a_body_filter_needs_a_post_endpoint() -> None:
+    rest = VALID["rest"] + "\n          incremental: {body: {after: '{lower}'}}"
+    assert "needs method: POST" in refusal(catalog(rest))
+
+
+def test_soft_deletes_are_refused_since_an_api_reports_none() -> None:
+    stream = "{source: api, object: things, mode: incremental_merge, primary_key: [id], cursor: created, deletes: soft}"
+    assert "does not report deletes" in refusal(catalog(stream=stream))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("unix", "1772366400"),
+        ("unix_ms", "1772366400999"),
+        ("iso", "2026-03-01T12:00:00.999Z"),
+    ],
+)
+def test_a_time_bound_is_floored_in_every_format(fmt: str, expected: str) -> None:
+    bound = dt.datetime(2026, 3, 1, 12, 0, 0, 999_999, tzinfo=dt.UTC)
+    assert bound_text(bound, fmt) == expected
