@@ -9,6 +9,7 @@ import dagster as dg
 
 from dw_pipelines import settings
 from dw_pipelines.ingest.checks import primary_key_check, primary_key_result
+from dw_pipelines.ingest.retries import mark_run_retryable
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.spec import StreamSpec
 
@@ -114,8 +115,12 @@ def build_stream_asset(
                 finally:
                     usage = source_run_metadata(source)
         except SyncError as exc:
+            mark_run_retryable(context, exc)
             # The engine's messages are written for the user and carry no secrets.
             raise dg.Failure(description=str(exc), metadata=usage) from None
+        except Exception as exc:
+            mark_run_retryable(context, exc)
+            raise
         context.log.info(
             f"{spec.stream_id}: read {result.rows_read}, inserted {result.rows_inserted},"
             f" updated {result.rows_updated}, cursor {cursor_text(result.cursor_after)}"
