@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from dw_pipelines import settings
+from dw_pipelines.dead_runs import dead_run_sensor
 from dw_pipelines.ingest.jobs import (
     all_streams_job,
     full_refresh_sync_job,
@@ -41,6 +42,7 @@ def _build(environment: frozenset[tuple[str, str]]) -> dg.Definitions:
     location_wide = dg.Definitions(
         jobs=[all_streams_job, incremental_sync_job, full_refresh_sync_job],
         schedules=sync_schedules(),
+        sensors=[dead_run_sensor()],
         resources={"warehouse": WarehouseResource.from_env()},
         executor=executor(),
     )

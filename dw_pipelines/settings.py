@@ -60,3 +60,12 @@ def incremental_cron() -> str:
 
 def full_refresh_cron() -> str:
     return os.environ.get(FULL_REFRESH_CRON_ENV, DEFAULT_FULL_REFRESH_CRON)
+
+
+DEAD_RUN_INTERVAL_ENV = "DW_DEAD_RUN_SENSOR_INTERVAL_SECONDS"
+DEFAULT_DEAD_RUN_INTERVAL_S = 30
+
+
+def dead_run_interval_s() -> int:
+    """How often dead_run_sensor looks for runs whose process is gone."""
+    return int(os.environ.get(DEAD_RUN_INTERVAL_ENV, DEFAULT_DEAD_RUN_INTERVAL_S))
