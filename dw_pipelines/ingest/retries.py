@@ -12,17 +12,41 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dw_pipelines.sync.errors import SourceUnreachable, WarehouseUnreachable
+from dw_pipelines.sync.errors import (
+    BadUrl,
+    CursorNullError,
+    DataConversionError,
+    DuplicateKeyError,
+    ReplicationNotReady,
+    ReplicationSlotLost,
+    SchemaDriftError,
+    SourceObjectMissing,
+    SourceUnreachable,
+    WarehouseUnreachable,
+)
 
 # Dagster's own tag: it overrides the instance's `retry_on_asset_or_op_failure` for one run.
 RETRY_ON_FAILURE_TAG = "dagster/retry_on_asset_or_op_failure"
 TRANSIENT_TAG = "dw/transient_failure"
+# What a rerun meets again, whatever the error was raised while handling.
+NEVER_TRANSIENT = (
+    BadUrl,
+    CursorNullError,
+    DataConversionError,
+    DuplicateKeyError,
+    ReplicationNotReady,
+    ReplicationSlotLost,
+    SchemaDriftError,
+    SourceObjectMissing,
+)
 
 
 def is_transient(exc: BaseException) -> bool:
     """True for a fault that a later attempt may not meet: the source or warehouse unreachable
     (DuckDB's file lock held past its wait included), a dropped connection, a time-out, a lock
     or deadlock the database gave up on. The exception and its causes are looked at."""
+    if isinstance(exc, NEVER_TRANSIENT):
+        return False
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -44,6 +68,7 @@ def mark_run_retryable(context: dg.AssetExecutionContext, exc: BaseException) ->
 
 def _transient_types() -> tuple[type[BaseException], ...]:
     # Drivers' connection-level errors; imported here so loading definitions imports no driver.
+    import botocore.exceptions
     import psycopg
     import pymysql
     import sqlalchemy.exc
@@ -58,4 +83,7 @@ def _transient_types() -> tuple[type[BaseException], ...]:
         # A pool time-out; not sqlalchemy.exc.OperationalError: SQLite raises it for a missing
         # column too (a driver's own transient error is found as the wrapper's cause).
         sqlalchemy.exc.TimeoutError,
+        # S3: no connection, or one that broke or timed out (not a refusal: ClientError)
+        botocore.exceptions.HTTPClientError,
+        botocore.exceptions.ConnectionError,
     )
