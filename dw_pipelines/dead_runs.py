@@ -12,7 +12,9 @@ started after the run did (the pid was reused).
 It assumes what the default launcher and a terminal's CLI runs share: the run's process lives
 on the host of the code server that evaluates the sensor (`make dev`, `make serve`). Where the
 instance's launcher can check workers itself (docker-compose, Helm), the sensor leaves every run
-to run monitoring, since those runs live in other containers.
+to run monitoring, since those runs live in other containers. Dagster records no host with a
+run, so CLI runs started on another machine against a shared instance would look dead here:
+such a deployment stops this sensor (the README says so).
 """
 
 from __future__ import annotations
