@@ -62,10 +62,15 @@ export DAGSTER_POSTGRES_USER ?= postgres
 export DAGSTER_POSTGRES_PASSWORD ?=
 export DAGSTER_POSTGRES_DB ?= dagster
 
+# Dagster's CLIs let a `.env` in their working directory override the environment, and the
+# project's names the SQLite instance: the three run from $(SERVE_HOME), with .env's other
+# settings (the demo's sources) passed through the environment.
 serve: install
 	@mkdir -p $(SERVE_HOME)
 	@cp docker/dagster.yaml $(SERVE_HOME)/dagster.yaml
-	DAGSTER_HOME=$(SERVE_HOME) DW_WEBSERVER_PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" docker/bin/serve
+	cd $(SERVE_HOME) && DAGSTER_HOME=$(SERVE_HOME) DW_WEBSERVER_PORT=$(PORT) PATH="$(abspath $(BIN)):$$PATH" \
+		$(if $(wildcard .env),$(abspath $(BIN))/python -m dotenv -f $(CURDIR)/.env run --no-override --) \
+		$(CURDIR)/docker/bin/serve
 
 test: install
 	$(BIN)/python -m pytest
