@@ -81,3 +81,12 @@ def alert_webhook_url() -> str | None:
 def ui_base_url() -> str:
     """The Dagster UI as the people alerted reach it, for links to runs."""
     return (os.environ.get(UI_BASE_URL_ENV, "").strip() or DEFAULT_UI_BASE_URL).rstrip("/")
+
+
+DEAD_RUN_INTERVAL_ENV = "DW_DEAD_RUN_SENSOR_INTERVAL_SECONDS"
+DEFAULT_DEAD_RUN_INTERVAL_S = 30
+
+
+def dead_run_interval_s() -> int:
+    """How often dead_run_sensor looks for runs whose process is gone."""
+    return int(os.environ.get(DEAD_RUN_INTERVAL_ENV, DEFAULT_DEAD_RUN_INTERVAL_S))
