@@ -12,8 +12,10 @@
 - Generic (`/api/<style>/items`): the other pagination styles (`page_number`, `offset`,
   `next_url`, `link_header`), with `updated_since`; bearer, `X-Api-Key` header, `api_key`
   query parameter or HTTP Basic.
-- OAuth 2.0 client credentials (`POST /oauth/token`, RFC 6749 4.4), tokens that expire or can
-  be revoked (then 401 `{"error": "invalid_token"}`).
+- OAuth 2.0 (`POST /oauth/token`): client credentials (RFC 6749 4.4) and the refresh-token
+  grant (RFC 6749 6, as HubSpot's `/oauth/v1/token`), optionally rotating the refresh token
+  (the old one is then refused: HubSpot's `BAD_REFRESH_TOKEN` body); access tokens that expire
+  or can be revoked (then 401 `{"error": "invalid_token"}`).
 
 Any route can be told to fail (`FakeApi.fail`: 429 with Retry-After, 5xx ...) a number of times.
 Tests drive it in-process; every request is recorded in `FakeApi.log`.
@@ -60,6 +62,8 @@ class FakeApi:
     basic: tuple[str, str] = ("api-user", "api-password-secret")
     clients: dict[str, str] = field(default_factory=lambda: {"client-1": "client-secret-abc"})
     token_ttl: float = 3600.0
+    refresh_tokens: set[str] = field(default_factory=lambda: {"refresh-0000-initial"})
+    rotate_refresh_tokens: bool = False
     stripe: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     hubspot: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)
@@ -163,6 +167,19 @@ class FakeApi:
             self._issued[token] = time.monotonic() + self.token_ttl
             return token
 
+    def use_refresh_token(self, token: str) -> str | None:
+        """None if the token is unknown; else the refresh token to return (a new one when
+        rotating, which retires `token`)."""
+        with self.lock:
+            if token not in self.refresh_tokens:
+                return None
+            if not self.rotate_refresh_tokens:
+                return token
+            self.refresh_tokens.discard(token)
+            rotated = f"refresh-{self._next_id():04d}-{time.monotonic_ns()}"
+            self.refresh_tokens.add(rotated)
+            return rotated
+
     def token_valid(self, token: str) -> bool:
         with self.lock:
             return self._issued.get(token, 0.0) > time.monotonic()
@@ -253,19 +270,35 @@ class Handler(BaseHTTPRequestHandler):
         basic = self.headers.get("Authorization") or ""
         if basic.startswith("Basic "):
             client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
-        if (form.get("grant_type") or [""])[0] != "client_credentials":
+        grant = (form.get("grant_type") or [""])[0]
+        if grant not in ("client_credentials", "refresh_token"):
             self._json(400, {"error": "unsupported_grant_type"})
         elif api.clients.get(client_id) != secret:
             self._json(401, {"error": "invalid_client", "error_description": "Bad client"})
+        elif grant == "client_credentials":
+            self._json(200, self._token_body())
         else:
-            self._json(
-                200,
-                {
-                    "access_token": api.issue_token(),
-                    "token_type": "bearer",
-                    "expires_in": int(api.token_ttl),
-                },
-            )
+            sent = (form.get("refresh_token") or [""])[0]
+            refresh = api.use_refresh_token(sent)
+            if refresh is None:
+                self._json(
+                    400,
+                    {
+                        "status": "BAD_REFRESH_TOKEN",
+                        "message": f"missing or unknown refresh token {sent}",
+                        "correlationId": "c0ffee00-0000-4000-8000-000000000001",
+                    },
+                )
+            else:
+                self._json(200, {**self._token_body(), "refresh_token": refresh})
+
+    def _token_body(self) -> dict[str, Any]:
+        api = self.server.api
+        return {
+            "access_token": api.issue_token(),
+            "token_type": "bearer",
+            "expires_in": int(api.token_ttl),
+        }
 
     # -- Stripe -------------------------------------------------------------------------------
 

@@ -25,7 +25,8 @@ from dw_pipelines.sync.sources.rest.config import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
-    OAuth2ClientCredentials,
+    OAuth2,
+    OAuth2RefreshToken,
     RestApi,
 )
 
@@ -52,6 +53,7 @@ class Secrets:
     password: str | None = None
     client_id: str | None = None
     client_secret: str | None = None
+    refresh_token: str | None = None
     base_url: str | None = None
     ca_bundle: str | None = None
 
@@ -88,13 +90,14 @@ class RestClient:
         self._access_token: str | None = None
         self._token_expires = 0.0
         self._issued: list[str] = []  # every token this run was given, the replaced ones too
+        self._refresh_token = secrets.refresh_token  # replaced when the server rotates it
 
     def close(self) -> None:
         self._session.close()
 
     def scrub(self, text: str) -> str:
         s = self.secrets
-        known = (s.token, s.key, s.password, s.client_secret, *self._issued)
+        known = (s.token, s.key, s.password, s.client_secret, s.refresh_token, *self._issued)
         return redact(text, secrets=known)
 
     # -- requests -----------------------------------------------------------------------------
@@ -165,11 +168,7 @@ class RestClient:
                 raise _Retryable(
                     self.scrub(f"{where} could not connect: {type(exc).__name__}"), None
                 ) from None
-            if (
-                response.status_code == 401
-                and isinstance(self.api.auth, OAuth2ClientCredentials)
-                and not refreshed
-            ):
+            if response.status_code == 401 and isinstance(self.api.auth, OAuth2) and not refreshed:
                 # The token may have been revoked or expired early: one new token, one retry.
                 self._access_token, refreshed = None, True
                 continue
@@ -206,17 +205,19 @@ class RestClient:
         if isinstance(auth, BasicAuth):
             basic = requests.auth._basic_auth_str(s.username or "", s.password or "")
             return {"Authorization": basic}, params
-        if isinstance(auth, OAuth2ClientCredentials):
+        if isinstance(auth, OAuth2):
             return {"Authorization": f"Bearer {self._oauth_token(auth)}"}, params
         return {}, params
 
-    def _oauth_token(self, auth: OAuth2ClientCredentials) -> str:
+    def _oauth_token(self, auth: OAuth2) -> str:
         if self._access_token and time.monotonic() < self._token_expires:
             return self._access_token
         where = f"source '{self.name}': the token endpoint {urlsplit(auth.token_url).path}"
         self._spend(where)
         self.usage.token_fetches += 1
         form = {"grant_type": "client_credentials"}
+        if isinstance(auth, OAuth2RefreshToken):
+            form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token or ""}
         if auth.scope:
             form["scope"] = auth.scope
         basic = None
@@ -242,6 +243,10 @@ class RestClient:
         body = response.json()
         self._access_token = str(body["access_token"])
         self._issued.append(self._access_token)
+        if body.get("refresh_token"):
+            # A rotated refresh token: the one just sent may no longer be accepted.
+            self._refresh_token = str(body["refresh_token"])
+            self._issued.append(self._refresh_token)
         expires_in = float(body.get("expires_in") or 3600)
         self._token_expires = time.monotonic() + max(expires_in - TOKEN_MARGIN_SECONDS, 0.0)
         return self._access_token

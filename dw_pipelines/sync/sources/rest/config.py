@@ -74,8 +74,26 @@ class OAuth2ClientCredentials(_Model):
     """Send the client id and secret as HTTP Basic (the RFC's default) or in the form body."""
 
 
+class OAuth2RefreshToken(_Model):
+    """OAuth 2.0 refresh-token grant (RFC 6749 6; HubSpot's OAuth apps): the access token is
+    obtained from `token_url` with the refresh token, again when it expires or the API answers
+    401. A refresh token the server rotates (returns a new one) is used for the next refresh of
+    the same run; it is not written back to the environment variable."""
+
+    type: Literal["oauth2_refresh_token"]
+    token_url: str
+    client_id_env: str
+    client_secret_env: str
+    refresh_token_env: str
+    scope: str | None = None
+    client_auth: Literal["basic", "body"] = "body"
+    """HubSpot takes the client id and secret in the form body; `basic` sends HTTP Basic."""
+
+
+OAuth2 = OAuth2ClientCredentials | OAuth2RefreshToken
+
 Auth = Annotated[
-    NoAuth | BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentials,
+    NoAuth | BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentials | OAuth2RefreshToken,
     Field(discriminator="type"),
 ]
 
