@@ -92,9 +92,12 @@ class RestApiUnderTest:
         from dw_pipelines.sync.sources.rest.source import RestSource
 
         values = {"token": STRIPE_KEY, "ca_bundle": str(self.ca)} | (secrets or {})
-        return RestSource(
-            "api", self.settings(endpoints, **kw), Secrets(**values), self.sleeps.append
-        )
+        return RestSource("api", self.settings(endpoints, **kw), Secrets(**values), self.sleep)
+
+    def sleep(self, seconds: float) -> None:
+        """The source's sleep: recorded, and the fake's rate-limit clock moved, never slept."""
+        self.sleeps.append(seconds)
+        self.api.advance(seconds)
 
     def sync(  # type: ignore[no-untyped-def]
         self,

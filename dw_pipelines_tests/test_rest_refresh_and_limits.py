@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dw_pipelines.sync.errors import SyncError
-from dw_pipelines_tests.rest_fixtures import HUBSPOT_CONTACTS
+from dw_pipelines_tests.rest_fixtures import HUBSPOT_CONTACTS, HUBSPOT_TOKEN
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -25,6 +25,7 @@ REFRESH_AUTH: dict[str, Any] = {
     "client_secret_env": "HUBSPOT_CLIENT_SECRET",
     "refresh_token_env": "HUBSPOT_REFRESH_TOKEN",
 }
+OFFSET_3 = {"type": "offset", "limit": 3}
 REFRESH_SECRETS = {
     "client_id": "client-1",
     "client_secret": "client-secret-abc",
@@ -92,3 +93,74 @@ def test_an_unknown_refresh_token_fails_naming_the_reason_but_not_the_token(
     assert "/oauth/token" in message and "HTTP 400" in message
     assert "missing or unknown refresh token" in message
     assert stale not in message and "client-secret-abc" not in message
+
+
+# -- rate-limit headers -------------------------------------------------------------------------
+
+
+def test_hubspot_rate_limit_headers_pause_the_client_before_the_api_answers_429(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    add_contacts(rest, 7)  # the describe page and 4 pages of 2: 5 requests
+    rest.api.limit("/crm/", limit=3, interval=10.0)
+    result = rest.sync(
+        duckdb_warehouse_url,
+        {"contacts": HUBSPOT_CONTACTS},
+        object="contacts",
+        secrets={"token": HUBSPOT_TOKEN},
+    )
+    assert result.rows_read == 7
+    assert rest.api.rate_limited == 0
+    assert rest.sleeps == [10.0]
+    assert result.usage.throttle_waits == 1 and result.usage.retries == 0
+
+
+def test_ietf_ratelimit_headers_pause_the_client_until_the_window_resets(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    for i in range(10):
+        rest.api.item_add(T0, name=f"item {i}")
+    rest.api.limit("/api/", limit=2, interval=5.0, style="ietf")
+    endpoint = {"path": "/api/offset/items", "records": "items", "paginator": OFFSET_3}
+    result = rest.sync(
+        duckdb_warehouse_url,
+        {"items": endpoint},
+        object="items",
+        settings={"auth": {"type": "api_key", "key_env": "K", "name": "X-Api-Key"}},
+        secrets={"key": rest.api.api_key},
+    )
+    assert result.rows_read == 10  # the describe page and 4 pages of 3: 5 requests
+    assert rest.api.rate_limited == 0
+    assert rest.sleeps == [5.0, 5.0]
+
+
+def test_a_429_without_retry_after_waits_the_window_its_rate_limit_headers_announce(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    add_contacts(rest, 3)
+    # Another client of the account used the whole window: the first request is refused.
+    rest.api.limit("/crm/", limit=10, interval=10.0, used=10)
+    result = rest.sync(
+        duckdb_warehouse_url,
+        {"contacts": HUBSPOT_CONTACTS},
+        object="contacts",
+        secrets={"token": HUBSPOT_TOKEN},
+    )
+    assert result.rows_read == 3
+    assert rest.api.rate_limited == 1
+    assert rest.sleeps == [10.0] and result.usage.retries == 1
+
+
+def test_a_rate_limit_window_longer_than_allowed_fails_naming_the_wait(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    add_contacts(rest, 7)
+    rest.api.limit("/crm/", limit=1, interval=86_400.0)
+    with pytest.raises(SyncError, match=r"window resets in 86400s, more than max_wait_seconds"):
+        rest.sync(
+            duckdb_warehouse_url,
+            {"contacts": HUBSPOT_CONTACTS},
+            object="contacts",
+            secrets={"token": HUBSPOT_TOKEN},
+        )
+    assert rest.sleeps == [] and rest.api.rate_limited == 0

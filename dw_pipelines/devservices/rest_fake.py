@@ -17,6 +17,12 @@
   (the old one is then refused: HubSpot's `BAD_REFRESH_TOKEN` body); access tokens that expire
   or can be revoked (then 401 `{"error": "invalid_token"}`).
 
+- Rate limits (`FakeApi.limit`): a fixed window of requests per interval on the routes whose
+  path contains a fragment, announced HubSpot's way (`X-HubSpot-RateLimit-Max`, `-Remaining`,
+  `-Interval-Milliseconds`, and a 429 `RATE_LIMIT` body without Retry-After) or the IETF
+  draft's (`RateLimit-Limit`, `-Remaining`, `-Reset`). The window's clock is the fake's own
+  (`FakeApi.now`), which a test moves forward (`advance`) instead of sleeping.
+
 Any route can be told to fail (`FakeApi.fail`: 429 with Retry-After, 5xx ...) a number of times.
 Tests drive it in-process; every request is recorded in `FakeApi.log`.
 """
@@ -26,6 +32,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 import ssl
 import threading
 import time
@@ -53,6 +60,16 @@ class Fault:
 
 
 @dataclass
+class RateLimit:
+    path: str
+    limit: int
+    interval: float
+    style: str = "hubspot"  # or "ietf"
+    used: int = 0
+    window_start: float | None = None
+
+
+@dataclass
 class FakeApi:
     """The data and credentials the routes serve; change it between (or during) syncs."""
 
@@ -69,6 +86,10 @@ class FakeApi:
     items: list[dict[str, Any]] = field(default_factory=list)
     log: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    rate_limit: RateLimit | None = None
+    rate_limited: int = 0
+    """How many requests were answered 429 by the rate limit."""
+    clock_offset: float = 0.0
     _issued: dict[str, float] = field(default_factory=dict)
     _faults: list[Fault] = field(default_factory=list)
     _ids: int = 0
@@ -141,6 +162,51 @@ class FakeApi:
         with self.lock:
             self._faults.append(Fault(path, status, times, retry_after, delay))
 
+    def limit(
+        self, path: str, limit: int, interval: float, style: str = "hubspot", used: int = 0
+    ) -> None:
+        """At most `limit` requests per `interval` seconds to paths containing `path`; `used`
+        of the first window are already spent (by another client of the same account)."""
+        with self.lock:
+            self.rate_limit = RateLimit(path, limit, interval, style, used)
+
+    def now(self) -> float:
+        return time.monotonic() + self.clock_offset
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.clock_offset += seconds
+
+    def take_rate_limit(self, path: str) -> tuple[bool, dict[str, str]]:
+        """Whether the request is within the window, and the headers announcing the window."""
+        with self.lock:
+            rule = self.rate_limit
+            if rule is None or rule.path not in path:
+                return True, {}
+            now = self.now()
+            if rule.window_start is None or now - rule.window_start >= rule.interval:
+                if rule.window_start is not None:
+                    rule.used = 0
+                rule.window_start = now
+            allowed = rule.used < rule.limit
+            if allowed:
+                rule.used += 1
+            else:
+                self.rate_limited += 1
+            remaining = str(rule.limit - rule.used)
+            if rule.style == "hubspot":
+                return allowed, {
+                    "X-HubSpot-RateLimit-Max": str(rule.limit),
+                    "X-HubSpot-RateLimit-Remaining": remaining,
+                    "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(rule.interval * 1000)),
+                }
+            reset = math.ceil(rule.window_start + rule.interval - now)
+            return allowed, {
+                "RateLimit-Limit": str(rule.limit),
+                "RateLimit-Remaining": remaining,
+                "RateLimit-Reset": str(reset),
+            }
+
     def clear_faults(self) -> None:
         with self.lock:
             self._faults.clear()
@@ -199,6 +265,7 @@ def _ms(text: str) -> int:
 class Handler(BaseHTTPRequestHandler):
     server: FakeServer
     protocol_version = "HTTP/1.1"
+    _limit_headers: dict[str, str] = {}  # noqa: RUF012 (set per request, never mutated)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass  # the test's output stays readable
@@ -222,6 +289,18 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         with api.lock:
             api.log.append((method, self.path, body))
+        allowed, self._limit_headers = api.take_rate_limit(self.path)
+        if not allowed:
+            self._json(
+                429,
+                {
+                    "status": "error",
+                    "message": "You have reached your secondly limit.",
+                    "errorType": "RATE_LIMIT",
+                    "policyName": "SECONDLY",
+                },
+            )
+            return
         fault = api.take_fault(self.path)
         if fault is not None:
             if fault.delay:
@@ -252,7 +331,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Request-Id", f"req_{time.monotonic_ns()}")
-        for key, value in (headers or {}).items():
+        for key, value in {**self._limit_headers, **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)

@@ -80,6 +80,7 @@ class RestSource:
             "api_requests": usage.requests,
             "api_retries": usage.retries,
             "api_token_fetches": usage.token_fetches,
+            "api_throttle_waits": usage.throttle_waits,
         }
 
     # -- reading ------------------------------------------------------------------------------
