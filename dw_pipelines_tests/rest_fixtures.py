@@ -64,6 +64,11 @@ HUBSPOT_CONTACTS_SEARCH: dict[str, Any] = {
     "columns": {"id": "string", "updatedAt": "timestamptz"},
     "flatten": {"email": "properties.email"},
 }
+# The same search paged by asking again from the last record's time (the 10,000-result window).
+HUBSPOT_CONTACTS_KEYSET: dict[str, Any] = {
+    **HUBSPOT_CONTACTS_SEARCH,
+    "paginator": {"type": "keyset", "from_record": "properties.hs_lastmodifieddate"},
+}
 
 
 @dataclass

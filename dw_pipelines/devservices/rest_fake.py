@@ -21,7 +21,8 @@
   path contains a fragment, announced HubSpot's way (`X-HubSpot-RateLimit-Max`, `-Remaining`,
   `-Interval-Milliseconds`, and a 429 `RATE_LIMIT` body without Retry-After) or the IETF
   draft's (`RateLimit-Limit`, `-Remaining`, `-Reset`). The window's clock is the fake's own
-  (`FakeApi.now`), which a test moves forward (`advance`) instead of sleeping.
+  (`FakeApi.now`, and the `Date` header), which a test moves forward (`advance`) instead of
+  sleeping.
 
 Any route can be told to fail (`FakeApi.fail`: 429 with Retry-After, 5xx ...) a number of times.
 Tests drive it in-process; every request is recorded in `FakeApi.log`.
@@ -86,6 +87,8 @@ class FakeApi:
     items: list[dict[str, Any]] = field(default_factory=list)
     log: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    search_window: int = SEARCH_WINDOW
+    """Results a HubSpot search pages through by offset (tests shrink it)."""
     rate_limit: RateLimit | None = None
     rate_limited: int = 0
     """How many requests were answered 429 by the rate limit."""
@@ -269,6 +272,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass  # the test's output stays readable
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The `Date` header follows the fake's clock, which tests move instead of sleeping.
+        moved = time.time() + self.server.api.clock_offset
+        return super().date_time_string(moved if timestamp is None else timestamp)
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -487,13 +495,14 @@ class Handler(BaseHTTPRequestHandler):
                 records = [r for r in records if test(_ms(r["properties"]["hs_lastmodifieddate"]))]
         records.sort(key=lambda r: (_ms(r["properties"]["hs_lastmodifieddate"]), int(r["id"])))
         offset, limit = int(body.get("after") or 0), min(int(body.get("limit") or 10), 200)
-        if offset + limit > SEARCH_WINDOW:
+        window = self.server.api.search_window
+        if offset + limit > window:
             self._json(
                 400,
                 {
                     "status": "error",
                     "message": f"There was a problem with the request. Search results are"
-                    f" limited to {SEARCH_WINDOW} total results.",
+                    f" limited to {window} total results.",
                     "category": "VALIDATION_ERROR",
                 },
             )

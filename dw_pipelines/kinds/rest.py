@@ -70,6 +70,14 @@ class RestKind(SourceKind):
                         where,
                     )
             inc = endpoint.incremental
+            if endpoint.paginator.type == "keyset" and (inc is None or endpoint.parent):
+                raise DeclarationError(
+                    name,
+                    f"rest.endpoints.{key}.paginator",
+                    "keyset paging writes its bound where `incremental:` says (declare it) and"
+                    " reads no parent",
+                    where,
+                )
             if inc is not None and not inc.param and inc.body is None:
                 raise DeclarationError(
                     name,

@@ -107,3 +107,12 @@ def test_soft_deletes_are_refused_since_an_api_reports_none() -> None:
 def test_a_time_bound_is_floored_in_every_format(fmt: str, expected: str) -> None:
     bound = dt.datetime(2026, 3, 1, 12, 0, 0, 999_999, tzinfo=dt.UTC)
     assert bound_text(bound, fmt) == expected
+
+
+def test_keyset_paging_without_an_incremental_filter_is_refused() -> None:
+    rest = VALID["rest"].replace(
+        "paginator: {type: cursor}",
+        "paginator: {type: keyset, from_record: properties.hs_lastmodifieddate}",
+    )
+    message = refusal(catalog(rest=rest))
+    assert "rest.endpoints.things.paginator" in message and "incremental" in message

@@ -159,10 +159,30 @@ class OffsetPaging(_Model):
     limit: int = 100
 
 
+class KeysetPaging(_Model):
+    """Every page is a new query from the last record's time field (HubSpot CRM search, sorted
+    ascending on `hs_lastmodifieddate`). The bound is written where `incremental:` says, so a
+    search never pages past its result window (HubSpot: 10,000) and a record changing while it
+    is read cannot shift a later one out of reach, as offset paging can. Records sharing the
+    bound's instant already read are skipped by `key`; more than a page of them are paged by
+    the body's offset token. Records changed after the first response (its `Date`, less a
+    second) are left to the next run, so none is read twice."""
+
+    type: Literal["keyset"]
+    from_record: str
+    """Dotted path of the ascending time field, e.g. `properties.hs_lastmodifieddate`."""
+    key: str = "id"
+    from_body: str = "paging.next.after"
+    """The body's "more results" offset token: present while the query has more."""
+    param: str = "after"
+    location: Literal["query", "body"] = "body"
+
+
 Paging = Annotated[
     NoPaging
     | CursorPaging
     | TokenPaging
+    | KeysetPaging
     | NextUrlPaging
     | LinkHeaderPaging
     | PageNumberPaging
