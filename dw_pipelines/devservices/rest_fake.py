@@ -2,7 +2,8 @@
 
 - Stripe (`/v1/<objects>`): list objects `{"object": "list", "data", "has_more", "url"}` newest
   first, `limit` (max 100), `starting_after`, `created[gte|gt|lte|lt]`, child lists such as
-  `/v1/invoices/<id>/lines`; `Authorization: Bearer sk_test_...`; errors
+  `/v1/invoices/<id>/lines`; `/v1/events` (`type`, e.g. `customer.deleted`, written by
+  `FakeApi.stripe_delete`); `Authorization: Bearer sk_test_...`; errors
   `{"error": {"message", "type"}}`. A bad key's message echoes the key whole (Stripe masks it):
   harsher than the real API, so tests prove our own redaction.
 - HubSpot CRM v3 (`/crm/v3/objects/<type>`): `results`, `paging.next.after` (the next id), and
@@ -46,7 +47,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from dw_pipelines.devservices.salesforce_fake import make_certificate
 
 UTC = dt.UTC
-STRIPE_PREFIX = {"customers": "cus", "charges": "ch", "invoices": "in", "refunds": "re"}
+STRIPE_PREFIX = {
+    "customers": "cus",
+    "charges": "ch",
+    "invoices": "in",
+    "refunds": "re",
+    "events": "evt",
+}
 SEARCH_WINDOW = 10_000
 
 
@@ -117,6 +124,20 @@ class FakeApi:
             }
             self.stripe.setdefault(collection, []).append(record)
             return obj_id
+
+    def stripe_delete(self, collection: str, obj_id: str, at: int | None = None) -> None:
+        """Deletes the object as Stripe does: gone from its list, a `<object>.deleted` event
+        (`data.object` is the object, `deleted: true`) in `/v1/events`."""
+        with self.lock:
+            objects = self.stripe[collection]
+            record = next(r for r in objects if r["id"] == obj_id)
+            objects.remove(record)
+            self.stripe_add(
+                "events",
+                created=at,
+                type=f"{record['object']}.deleted",
+                data={"object": {**record, "deleted": True}},
+            )
 
     def hubspot_add(self, object_type: str, at: dt.datetime, **properties: Any) -> str:
         with self.lock:
@@ -415,6 +436,8 @@ class Handler(BaseHTTPRequestHandler):
                     "lt": lambda c, b=b: c < b,
                 }[op]
                 records = [r for r in records if test(r["created"])]
+        if query.get("type"):  # the events list's filter
+            records = [r for r in records if r.get("type") == query["type"]]
         records.sort(key=lambda r: (r["created"], r["id"]), reverse=True)
         after = query.get("starting_after")
         if after:

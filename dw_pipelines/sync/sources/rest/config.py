@@ -211,6 +211,16 @@ class Incremental(_Model):
     """How a time bound is written: epoch seconds (floored), milliseconds, ISO 8601 UTC."""
 
 
+class Deletes(_Model):
+    """Where an endpoint's deletions are listed: another endpoint of the source whose records
+    each name one deleted record (Stripe: `/v1/events?type=customer.deleted`), read from the
+    stream's lower cursor bound through that endpoint's own `incremental:`."""
+
+    endpoint: str
+    keys: dict[str, str]
+    """Each primary-key column and its dotted path in a deletion record (`id: data.object.id`)."""
+
+
 class Endpoint(_Model):
     """One API resource read as one stream (`object:` names it)."""
 
@@ -235,6 +245,8 @@ class Endpoint(_Model):
     """Another endpoint of this source whose every record is a request of this one."""
     parent_fields: dict[str, str] = {}
     """Columns copied from the parent record, e.g. `invoice_id: id`."""
+    deletes: Deletes | None = None
+    """Deletions applied by `incremental_merge` in the same transaction as the rows."""
 
 
 class RestApi(_Model):

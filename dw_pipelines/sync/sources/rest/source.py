@@ -26,6 +26,7 @@ from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
 from dw_pipelines.sync.sources.rest.client import RestApiError, RestClient, Secrets
 from dw_pipelines.sync.sources.rest.config import (
     CursorPaging,
+    Deletes,
     Endpoint,
     Incremental,
     KeysetPaging,
@@ -52,7 +53,8 @@ Records = list[Mapping[str, Any]]
 class RestSource:
     """One REST API, opened with its secrets; `client.usage` counts the requests made."""
 
-    abilities: ClassVar[SourceAbilities] = SourceAbilities(run_metadata=True)
+    # Deletes are reported for every endpoint: one without a `deletes:` listing reports none.
+    abilities: ClassVar[SourceAbilities] = SourceAbilities(run_metadata=True, reports_deletes=True)
 
     def __init__(
         self,
@@ -74,6 +76,32 @@ class RestSource:
     def read(self, request: ReadRequest) -> pa.RecordBatchReader:
         columns = list(request.columns)
         return pa.RecordBatchReader.from_batches(arrow_schema(columns), self._batches(request))
+
+    def deleted_keys(self, request: ReadRequest) -> pa.RecordBatchReader:
+        """Keys (request.columns) of the records the endpoint's `deletes:` listing reports
+        deleted since the lower bound.
+
+        The listing is filtered on the deletion's time (a Stripe event's `created`), not the
+        record's cursor: everything deleted after the previous run read its rows is at or after
+        its cursor, hence the bound; earlier deletions repeat as no-ops."""
+        columns = list(request.columns)
+        gone = self._endpoint(request.object).deletes
+        return pa.RecordBatchReader.from_batches(
+            arrow_schema(columns), self._deleted(columns, gone, request.lower) if gone else iter(())
+        )
+
+    def _deleted(
+        self, columns: list[Column], gone: Deletes, lower: CursorValue | None
+    ) -> Iterator[pa.RecordBatch]:
+        for page in self._records(gone.endpoint, lower):
+            if page:
+                arrays = [
+                    pa.array(
+                        [convert(c, path_get(r, gone.keys[c.name])) for r in page], c.arrow_type()
+                    )
+                    for c in columns
+                ]
+                yield pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(columns))
 
     def count_nulls(self, obj: str, column: str) -> int:
         # An API cannot count; a record without its cursor value fails the read instead.
