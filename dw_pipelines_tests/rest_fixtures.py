@@ -64,6 +64,11 @@ HUBSPOT_CONTACTS_SEARCH: dict[str, Any] = {
     "columns": {"id": "string", "updatedAt": "timestamptz"},
     "flatten": {"email": "properties.email"},
 }
+# The same search paged by asking again from the last record's time (the 10,000-result window).
+HUBSPOT_CONTACTS_KEYSET: dict[str, Any] = {
+    **HUBSPOT_CONTACTS_SEARCH,
+    "paginator": {"type": "keyset", "from_record": "properties.hs_lastmodifieddate"},
+}
 
 
 @dataclass
@@ -92,9 +97,12 @@ class RestApiUnderTest:
         from dw_pipelines.sync.sources.rest.source import RestSource
 
         values = {"token": STRIPE_KEY, "ca_bundle": str(self.ca)} | (secrets or {})
-        return RestSource(
-            "api", self.settings(endpoints, **kw), Secrets(**values), self.sleeps.append
-        )
+        return RestSource("api", self.settings(endpoints, **kw), Secrets(**values), self.sleep)
+
+    def sleep(self, seconds: float) -> None:
+        """The source's sleep: recorded, and the fake's rate-limit clock moved, never slept."""
+        self.sleeps.append(seconds)
+        self.api.advance(seconds)
 
     def sync(  # type: ignore[no-untyped-def]
         self,

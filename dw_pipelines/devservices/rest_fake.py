@@ -2,7 +2,8 @@
 
 - Stripe (`/v1/<objects>`): list objects `{"object": "list", "data", "has_more", "url"}` newest
   first, `limit` (max 100), `starting_after`, `created[gte|gt|lte|lt]`, child lists such as
-  `/v1/invoices/<id>/lines`; `Authorization: Bearer sk_test_...`; errors
+  `/v1/invoices/<id>/lines`; `/v1/events` (`type`, e.g. `customer.deleted`, written by
+  `FakeApi.stripe_delete`); `Authorization: Bearer sk_test_...`; errors
   `{"error": {"message", "type"}}`. A bad key's message echoes the key whole (Stripe masks it):
   harsher than the real API, so tests prove our own redaction.
 - HubSpot CRM v3 (`/crm/v3/objects/<type>`): `results`, `paging.next.after` (the next id), and
@@ -12,8 +13,17 @@
 - Generic (`/api/<style>/items`): the other pagination styles (`page_number`, `offset`,
   `next_url`, `link_header`), with `updated_since`; bearer, `X-Api-Key` header, `api_key`
   query parameter or HTTP Basic.
-- OAuth 2.0 client credentials (`POST /oauth/token`, RFC 6749 4.4), tokens that expire or can
-  be revoked (then 401 `{"error": "invalid_token"}`).
+- OAuth 2.0 (`POST /oauth/token`): client credentials (RFC 6749 4.4) and the refresh-token
+  grant (RFC 6749 6, as HubSpot's `/oauth/v1/token`), optionally rotating the refresh token
+  (the old one is then refused: HubSpot's `BAD_REFRESH_TOKEN` body); access tokens that expire
+  or can be revoked (then 401 `{"error": "invalid_token"}`).
+
+- Rate limits (`FakeApi.limit`): a fixed window of requests per interval on the routes whose
+  path contains a fragment, announced HubSpot's way (`X-HubSpot-RateLimit-Max`, `-Remaining`,
+  `-Interval-Milliseconds`, and a 429 `RATE_LIMIT` body without Retry-After) or the IETF
+  draft's (`RateLimit-Limit`, `-Remaining`, `-Reset`). The window's clock is the fake's own
+  (`FakeApi.now`, and the `Date` header), which a test moves forward (`advance`) instead of
+  sleeping.
 
 Any route can be told to fail (`FakeApi.fail`: 429 with Retry-After, 5xx ...) a number of times.
 Tests drive it in-process; every request is recorded in `FakeApi.log`.
@@ -24,6 +34,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 import ssl
 import threading
 import time
@@ -36,7 +47,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from dw_pipelines.devservices.salesforce_fake import make_certificate
 
 UTC = dt.UTC
-STRIPE_PREFIX = {"customers": "cus", "charges": "ch", "invoices": "in", "refunds": "re"}
+STRIPE_PREFIX = {
+    "customers": "cus",
+    "charges": "ch",
+    "invoices": "in",
+    "refunds": "re",
+    "events": "evt",
+}
 SEARCH_WINDOW = 10_000
 
 
@@ -51,6 +68,16 @@ class Fault:
 
 
 @dataclass
+class RateLimit:
+    path: str
+    limit: int
+    interval: float
+    style: str = "hubspot"  # or "ietf"
+    used: int = 0
+    window_start: float | None = None
+
+
+@dataclass
 class FakeApi:
     """The data and credentials the routes serve; change it between (or during) syncs."""
 
@@ -60,11 +87,19 @@ class FakeApi:
     basic: tuple[str, str] = ("api-user", "api-password-secret")
     clients: dict[str, str] = field(default_factory=lambda: {"client-1": "client-secret-abc"})
     token_ttl: float = 3600.0
+    refresh_tokens: set[str] = field(default_factory=lambda: {"refresh-0000-initial"})
+    rotate_refresh_tokens: bool = False
     stripe: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     hubspot: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)
     log: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    search_window: int = SEARCH_WINDOW
+    """Results a HubSpot search pages through by offset (tests shrink it)."""
+    rate_limit: RateLimit | None = None
+    rate_limited: int = 0
+    """How many requests were answered 429 by the rate limit."""
+    clock_offset: float = 0.0
     _issued: dict[str, float] = field(default_factory=dict)
     _faults: list[Fault] = field(default_factory=list)
     _ids: int = 0
@@ -89,6 +124,20 @@ class FakeApi:
             }
             self.stripe.setdefault(collection, []).append(record)
             return obj_id
+
+    def stripe_delete(self, collection: str, obj_id: str, at: int | None = None) -> None:
+        """Deletes the object as Stripe does: gone from its list, a `<object>.deleted` event
+        (`data.object` is the object, `deleted: true`) in `/v1/events`."""
+        with self.lock:
+            objects = self.stripe[collection]
+            record = next(r for r in objects if r["id"] == obj_id)
+            objects.remove(record)
+            self.stripe_add(
+                "events",
+                created=at,
+                type=f"{record['object']}.deleted",
+                data={"object": {**record, "deleted": True}},
+            )
 
     def hubspot_add(self, object_type: str, at: dt.datetime, **properties: Any) -> str:
         with self.lock:
@@ -137,6 +186,51 @@ class FakeApi:
         with self.lock:
             self._faults.append(Fault(path, status, times, retry_after, delay))
 
+    def limit(
+        self, path: str, limit: int, interval: float, style: str = "hubspot", used: int = 0
+    ) -> None:
+        """At most `limit` requests per `interval` seconds to paths containing `path`; `used`
+        of the first window are already spent (by another client of the same account)."""
+        with self.lock:
+            self.rate_limit = RateLimit(path, limit, interval, style, used)
+
+    def now(self) -> float:
+        return time.monotonic() + self.clock_offset
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.clock_offset += seconds
+
+    def take_rate_limit(self, path: str) -> tuple[bool, dict[str, str]]:
+        """Whether the request is within the window, and the headers announcing the window."""
+        with self.lock:
+            rule = self.rate_limit
+            if rule is None or rule.path not in path:
+                return True, {}
+            now = self.now()
+            if rule.window_start is None or now - rule.window_start >= rule.interval:
+                if rule.window_start is not None:
+                    rule.used = 0
+                rule.window_start = now
+            allowed = rule.used < rule.limit
+            if allowed:
+                rule.used += 1
+            else:
+                self.rate_limited += 1
+            remaining = str(rule.limit - rule.used)
+            if rule.style == "hubspot":
+                return allowed, {
+                    "X-HubSpot-RateLimit-Max": str(rule.limit),
+                    "X-HubSpot-RateLimit-Remaining": remaining,
+                    "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(rule.interval * 1000)),
+                }
+            reset = math.ceil(rule.window_start + rule.interval - now)
+            return allowed, {
+                "RateLimit-Limit": str(rule.limit),
+                "RateLimit-Remaining": remaining,
+                "RateLimit-Reset": str(reset),
+            }
+
     def clear_faults(self) -> None:
         with self.lock:
             self._faults.clear()
@@ -163,6 +257,19 @@ class FakeApi:
             self._issued[token] = time.monotonic() + self.token_ttl
             return token
 
+    def use_refresh_token(self, token: str) -> str | None:
+        """None if the token is unknown; else the refresh token to return (a new one when
+        rotating, which retires `token`)."""
+        with self.lock:
+            if token not in self.refresh_tokens:
+                return None
+            if not self.rotate_refresh_tokens:
+                return token
+            self.refresh_tokens.discard(token)
+            rotated = f"refresh-{self._next_id():04d}-{time.monotonic_ns()}"
+            self.refresh_tokens.add(rotated)
+            return rotated
+
     def token_valid(self, token: str) -> bool:
         with self.lock:
             return self._issued.get(token, 0.0) > time.monotonic()
@@ -182,9 +289,15 @@ def _ms(text: str) -> int:
 class Handler(BaseHTTPRequestHandler):
     server: FakeServer
     protocol_version = "HTTP/1.1"
+    _limit_headers: dict[str, str] = {}  # noqa: RUF012 (set per request, never mutated)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass  # the test's output stays readable
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The `Date` header follows the fake's clock, which tests move instead of sleeping.
+        moved = time.time() + self.server.api.clock_offset
+        return super().date_time_string(moved if timestamp is None else timestamp)
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -205,6 +318,18 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         with api.lock:
             api.log.append((method, self.path, body))
+        allowed, self._limit_headers = api.take_rate_limit(self.path)
+        if not allowed:
+            self._json(
+                429,
+                {
+                    "status": "error",
+                    "message": "You have reached your secondly limit.",
+                    "errorType": "RATE_LIMIT",
+                    "policyName": "SECONDLY",
+                },
+            )
+            return
         fault = api.take_fault(self.path)
         if fault is not None:
             if fault.delay:
@@ -235,7 +360,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Request-Id", f"req_{time.monotonic_ns()}")
-        for key, value in (headers or {}).items():
+        for key, value in {**self._limit_headers, **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
@@ -253,19 +378,35 @@ class Handler(BaseHTTPRequestHandler):
         basic = self.headers.get("Authorization") or ""
         if basic.startswith("Basic "):
             client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
-        if (form.get("grant_type") or [""])[0] != "client_credentials":
+        grant = (form.get("grant_type") or [""])[0]
+        if grant not in ("client_credentials", "refresh_token"):
             self._json(400, {"error": "unsupported_grant_type"})
         elif api.clients.get(client_id) != secret:
             self._json(401, {"error": "invalid_client", "error_description": "Bad client"})
+        elif grant == "client_credentials":
+            self._json(200, self._token_body())
         else:
-            self._json(
-                200,
-                {
-                    "access_token": api.issue_token(),
-                    "token_type": "bearer",
-                    "expires_in": int(api.token_ttl),
-                },
-            )
+            sent = (form.get("refresh_token") or [""])[0]
+            refresh = api.use_refresh_token(sent)
+            if refresh is None:
+                self._json(
+                    400,
+                    {
+                        "status": "BAD_REFRESH_TOKEN",
+                        "message": f"missing or unknown refresh token {sent}",
+                        "correlationId": "c0ffee00-0000-4000-8000-000000000001",
+                    },
+                )
+            else:
+                self._json(200, {**self._token_body(), "refresh_token": refresh})
+
+    def _token_body(self) -> dict[str, Any]:
+        api = self.server.api
+        return {
+            "access_token": api.issue_token(),
+            "token_type": "bearer",
+            "expires_in": int(api.token_ttl),
+        }
 
     # -- Stripe -------------------------------------------------------------------------------
 
@@ -295,6 +436,8 @@ class Handler(BaseHTTPRequestHandler):
                     "lt": lambda c, b=b: c < b,
                 }[op]
                 records = [r for r in records if test(r["created"])]
+        if query.get("type"):  # the events list's filter
+            records = [r for r in records if r.get("type") == query["type"]]
         records.sort(key=lambda r: (r["created"], r["id"]), reverse=True)
         after = query.get("starting_after")
         if after:
@@ -375,13 +518,14 @@ class Handler(BaseHTTPRequestHandler):
                 records = [r for r in records if test(_ms(r["properties"]["hs_lastmodifieddate"]))]
         records.sort(key=lambda r: (_ms(r["properties"]["hs_lastmodifieddate"]), int(r["id"])))
         offset, limit = int(body.get("after") or 0), min(int(body.get("limit") or 10), 200)
-        if offset + limit > SEARCH_WINDOW:
+        window = self.server.api.search_window
+        if offset + limit > window:
             self._json(
                 400,
                 {
                     "status": "error",
                     "message": f"There was a problem with the request. Search results are"
-                    f" limited to {SEARCH_WINDOW} total results.",
+                    f" limited to {window} total results.",
                     "category": "VALIDATION_ERROR",
                 },
             )

@@ -69,7 +69,23 @@ class RestKind(SourceKind):
                         "a child endpoint's path takes a parent field, e.g. /invoices/{parent.id}/lines",
                         where,
                     )
+            gone = endpoint.deletes
+            if gone is not None and (gone.endpoint not in api.endpoints or gone.endpoint == key):
+                raise DeclarationError(
+                    name,
+                    f"rest.endpoints.{key}.deletes.endpoint",
+                    f"'{gone.endpoint}' is not another endpoint of this source",
+                    where,
+                )
             inc = endpoint.incremental
+            if endpoint.paginator.type == "keyset" and (inc is None or endpoint.parent):
+                raise DeclarationError(
+                    name,
+                    f"rest.endpoints.{key}.paginator",
+                    "keyset paging writes its bound where `incremental:` says (declare it) and"
+                    " reads no parent",
+                    where,
+                )
             if inc is not None and not inc.param and inc.body is None:
                 raise DeclarationError(
                     name,
@@ -95,9 +111,19 @@ class RestKind(SourceKind):
             )
         if spec.mode is SyncMode.CDC:
             raise DeclarationError(stream.stream_label, "mode", "an API has no change log (cdc)")
-        if spec.deletes == "soft":
+        gone = endpoints[spec.object].deletes
+        if spec.deletes == "soft" and gone is None:
             raise DeclarationError(
-                stream.stream_label, "deletes", "a REST source does not report deletes"
+                stream.stream_label,
+                "deletes",
+                f"endpoint '{spec.object}' declares no `deletes:` listing to read them from",
+            )
+        missing = [k for k in spec.primary_key if gone is not None and k not in gone.keys]
+        if missing:
+            raise DeclarationError(
+                stream.stream_label,
+                "primary_key",
+                f"endpoint '{spec.object}' deletes.keys has no path for {', '.join(missing)}",
             )
         spec.validate()
         if stream.schedule:

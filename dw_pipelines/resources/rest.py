@@ -51,6 +51,7 @@ class RestResource(dg.ConfigurableResource):
             password=env("password_env"),
             client_id=env("client_id_env"),
             client_secret=env("client_secret_env"),
+            refresh_token=env("refresh_token_env"),
             base_url=base_url,
             ca_bundle=read_env(self.name, api.ca_bundle_env, "rest.ca_bundle_env"),
         )

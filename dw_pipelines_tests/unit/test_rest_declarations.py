@@ -91,9 +91,23 @@ def test_a_body_filter_needs_a_post_endpoint() -> None:
     assert "needs method: POST" in refusal(catalog(rest))
 
 
-def test_soft_deletes_are_refused_since_an_api_reports_none() -> None:
+def test_soft_deletes_are_refused_for_an_endpoint_declaring_no_deletes_listing() -> None:
     stream = "{source: api, object: things, mode: incremental_merge, primary_key: [id], cursor: created, deletes: soft}"
-    assert "does not report deletes" in refusal(catalog(stream=stream))
+    assert "declares no `deletes:` listing" in refusal(catalog(stream=stream))
+
+
+def test_a_deletes_listing_without_a_path_for_every_key_column_is_refused() -> None:
+    rest = (
+        VALID["rest"]
+        + """
+          deletes: {endpoint: gone, keys: {id: data.object.id}}
+        gone:
+          path: /v1/events
+          records: data"""
+    )
+    stream = "{source: api, object: things, mode: incremental_merge, primary_key: [id, region], cursor: created}"
+    message = refusal(catalog(rest=rest, stream=stream))
+    assert "field 'primary_key'" in message and "no path for region" in message
 
 
 @pytest.mark.parametrize(
@@ -107,3 +121,12 @@ def test_soft_deletes_are_refused_since_an_api_reports_none() -> None:
 def test_a_time_bound_is_floored_in_every_format(fmt: str, expected: str) -> None:
     bound = dt.datetime(2026, 3, 1, 12, 0, 0, 999_999, tzinfo=dt.UTC)
     assert bound_text(bound, fmt) == expected
+
+
+def test_keyset_paging_without_an_incremental_filter_is_refused() -> None:
+    rest = VALID["rest"].replace(
+        "paginator: {type: cursor}",
+        "paginator: {type: keyset, from_record: properties.hs_lastmodifieddate}",
+    )
+    message = refusal(catalog(rest=rest))
+    assert "rest.endpoints.things.paginator" in message and "incremental" in message

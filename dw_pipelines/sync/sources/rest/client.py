@@ -1,8 +1,10 @@
 """One HTTP client per opened REST source: authentication, retries, the request budget, errors.
 
 requests (a pooled Session) sends; tenacity decides when to try again. A 429 waits what its
-`Retry-After` says, a 5xx or timeout waits an exponential backoff; both are bounded, and every
-attempt counts against the run's request budget. Every message leaving here is redacted with
+`Retry-After` says (else what the rate-limit headers say), a 5xx or timeout waits an exponential
+backoff; both are bounded, and every attempt counts against the run's request budget. A response
+saying the rate-limit window is used up (HubSpot's `X-HubSpot-RateLimit-*`, the IETF draft's
+`RateLimit-*`) makes the next request wait for the window, so the API need not answer 429. Every message leaving here is redacted with
 the secrets this client knows (keys, passwords, tokens it was issued).
 """
 
@@ -25,7 +27,8 @@ from dw_pipelines.sync.sources.rest.config import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
-    OAuth2ClientCredentials,
+    OAuth2,
+    OAuth2RefreshToken,
     RestApi,
 )
 
@@ -52,6 +55,7 @@ class Secrets:
     password: str | None = None
     client_id: str | None = None
     client_secret: str | None = None
+    refresh_token: str | None = None
     base_url: str | None = None
     ca_bundle: str | None = None
 
@@ -61,6 +65,8 @@ class Usage:
     requests: int = 0
     retries: int = 0
     token_fetches: int = 0
+    throttle_waits: int = 0
+    """Pauses the rate-limit headers asked for before a 429 was needed."""
 
 
 class _Retryable(Exception):
@@ -88,13 +94,15 @@ class RestClient:
         self._access_token: str | None = None
         self._token_expires = 0.0
         self._issued: list[str] = []  # every token this run was given, the replaced ones too
+        self._refresh_token = secrets.refresh_token  # replaced when the server rotates it
+        self._throttle = 0.0  # seconds the last response asked the next request to wait
 
     def close(self) -> None:
         self._session.close()
 
     def scrub(self, text: str) -> str:
         s = self.secrets
-        known = (s.token, s.key, s.password, s.client_secret, *self._issued)
+        known = (s.token, s.key, s.password, s.client_secret, s.refresh_token, *self._issued)
         return redact(text, secrets=known)
 
     # -- requests -----------------------------------------------------------------------------
@@ -146,6 +154,7 @@ class RestClient:
         where = f"source '{self.name}', endpoint '{endpoint}': {method} {urlsplit(url).path}"
         refreshed = False
         while True:
+            self._pause(where)
             self._spend(where)
             headers, params_sent = self._credentials(params)
             try:
@@ -165,22 +174,34 @@ class RestClient:
                 raise _Retryable(
                     self.scrub(f"{where} could not connect: {type(exc).__name__}"), None
                 ) from None
-            if (
-                response.status_code == 401
-                and isinstance(self.api.auth, OAuth2ClientCredentials)
-                and not refreshed
-            ):
+            if response.status_code == 401 and isinstance(self.api.auth, OAuth2) and not refreshed:
                 # The token may have been revoked or expired early: one new token, one retry.
                 self._access_token, refreshed = None, True
                 continue
             if response.ok:
+                self._throttle = rate_limit_wait(response) or 0.0
                 return response
             message = self.scrub(
                 f"{where} answered HTTP {response.status_code}: {api_message(response)}"
             )
             if response.status_code in RETRY_STATUSES:
-                raise _Retryable(message, retry_after(response))
+                asked = retry_after(response)
+                if asked is None and response.status_code == 429:
+                    asked = rate_limit_wait(response)
+                raise _Retryable(message, asked)
             raise RestApiError(message)
+
+    def _pause(self, where: str) -> None:
+        wait, self._throttle = self._throttle, 0.0
+        if wait <= 0:
+            return
+        if wait > self.api.max_wait_seconds:
+            raise RestApiError(
+                f"{where}: the API's rate-limit window resets in {wait:g}s, more than"
+                f" max_wait_seconds ({self.api.max_wait_seconds:g})"
+            )
+        self.usage.throttle_waits += 1
+        self._sleep(wait)
 
     def _spend(self, where: str) -> None:
         if self.usage.requests >= self.api.max_requests:
@@ -206,17 +227,19 @@ class RestClient:
         if isinstance(auth, BasicAuth):
             basic = requests.auth._basic_auth_str(s.username or "", s.password or "")
             return {"Authorization": basic}, params
-        if isinstance(auth, OAuth2ClientCredentials):
+        if isinstance(auth, OAuth2):
             return {"Authorization": f"Bearer {self._oauth_token(auth)}"}, params
         return {}, params
 
-    def _oauth_token(self, auth: OAuth2ClientCredentials) -> str:
+    def _oauth_token(self, auth: OAuth2) -> str:
         if self._access_token and time.monotonic() < self._token_expires:
             return self._access_token
         where = f"source '{self.name}': the token endpoint {urlsplit(auth.token_url).path}"
         self._spend(where)
         self.usage.token_fetches += 1
         form = {"grant_type": "client_credentials"}
+        if isinstance(auth, OAuth2RefreshToken):
+            form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token or ""}
         if auth.scope:
             form["scope"] = auth.scope
         basic = None
@@ -242,6 +265,10 @@ class RestClient:
         body = response.json()
         self._access_token = str(body["access_token"])
         self._issued.append(self._access_token)
+        if body.get("refresh_token"):
+            # A rotated refresh token: the one just sent may no longer be accepted.
+            self._refresh_token = str(body["refresh_token"])
+            self._issued.append(self._refresh_token)
         expires_in = float(body.get("expires_in") or 3600)
         self._token_expires = time.monotonic() + max(expires_in - TOKEN_MARGIN_SECONDS, 0.0)
         return self._access_token
@@ -266,6 +293,29 @@ def api_message(response: requests.Response) -> str:
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             return str(errors[0].get("message") or errors[0])
     return str(body)[:300]
+
+
+def rate_limit_wait(response: requests.Response) -> float | None:
+    """Seconds to wait before the next request when the response says none remain in the
+    rate-limit window: HubSpot's `X-HubSpot-RateLimit-Remaining` with its
+    `-Interval-Milliseconds` (the whole interval: when the window began is not said), or the
+    IETF draft's `RateLimit-Remaining` with `RateLimit-Reset` (seconds). None if not said."""
+    headers = response.headers
+    hubspot = _number(headers.get("X-HubSpot-RateLimit-Remaining"))
+    if hubspot is not None:
+        interval = _number(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+        return interval / 1000 if hubspot <= 0 and interval is not None else None
+    remaining = _number(headers.get("RateLimit-Remaining"))
+    if remaining is not None and remaining <= 0:
+        return _number(headers.get("RateLimit-Reset"))
+    return None
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
 
 
 def retry_after(response: requests.Response) -> float | None:

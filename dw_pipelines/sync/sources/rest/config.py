@@ -74,8 +74,26 @@ class OAuth2ClientCredentials(_Model):
     """Send the client id and secret as HTTP Basic (the RFC's default) or in the form body."""
 
 
+class OAuth2RefreshToken(_Model):
+    """OAuth 2.0 refresh-token grant (RFC 6749 6; HubSpot's OAuth apps): the access token is
+    obtained from `token_url` with the refresh token, again when it expires or the API answers
+    401. A refresh token the server rotates (returns a new one) is used for the next refresh of
+    the same run; it is not written back to the environment variable."""
+
+    type: Literal["oauth2_refresh_token"]
+    token_url: str
+    client_id_env: str
+    client_secret_env: str
+    refresh_token_env: str
+    scope: str | None = None
+    client_auth: Literal["basic", "body"] = "body"
+    """HubSpot takes the client id and secret in the form body; `basic` sends HTTP Basic."""
+
+
+OAuth2 = OAuth2ClientCredentials | OAuth2RefreshToken
+
 Auth = Annotated[
-    NoAuth | BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentials,
+    NoAuth | BearerAuth | ApiKeyAuth | BasicAuth | OAuth2ClientCredentials | OAuth2RefreshToken,
     Field(discriminator="type"),
 ]
 
@@ -141,10 +159,30 @@ class OffsetPaging(_Model):
     limit: int = 100
 
 
+class KeysetPaging(_Model):
+    """Every page is a new query from the last record's time field (HubSpot CRM search, sorted
+    ascending on `hs_lastmodifieddate`). The bound is written where `incremental:` says, so a
+    search never pages past its result window (HubSpot: 10,000) and a record changing while it
+    is read cannot shift a later one out of reach, as offset paging can. Records sharing the
+    bound's instant already read are skipped by `key`; more than a page of them are paged by
+    the body's offset token. Records changed after the first response (its `Date`, less a
+    second) are left to the next run, so none is read twice."""
+
+    type: Literal["keyset"]
+    from_record: str
+    """Dotted path of the ascending time field, e.g. `properties.hs_lastmodifieddate`."""
+    key: str = "id"
+    from_body: str = "paging.next.after"
+    """The body's "more results" offset token: present while the query has more."""
+    param: str = "after"
+    location: Literal["query", "body"] = "body"
+
+
 Paging = Annotated[
     NoPaging
     | CursorPaging
     | TokenPaging
+    | KeysetPaging
     | NextUrlPaging
     | LinkHeaderPaging
     | PageNumberPaging
@@ -173,6 +211,16 @@ class Incremental(_Model):
     """How a time bound is written: epoch seconds (floored), milliseconds, ISO 8601 UTC."""
 
 
+class Deletes(_Model):
+    """Where an endpoint's deletions are listed: another endpoint of the source whose records
+    each name one deleted record (Stripe: `/v1/events?type=customer.deleted`), read from the
+    stream's lower cursor bound through that endpoint's own `incremental:`."""
+
+    endpoint: str
+    keys: dict[str, str]
+    """Each primary-key column and its dotted path in a deletion record (`id: data.object.id`)."""
+
+
 class Endpoint(_Model):
     """One API resource read as one stream (`object:` names it)."""
 
@@ -197,6 +245,8 @@ class Endpoint(_Model):
     """Another endpoint of this source whose every record is a request of this one."""
     parent_fields: dict[str, str] = {}
     """Columns copied from the parent record, e.g. `invoice_id: id`."""
+    deletes: Deletes | None = None
+    """Deletions applied by `incremental_merge` in the same transaction as the rows."""
 
 
 class RestApi(_Model):

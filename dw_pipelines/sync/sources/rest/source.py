@@ -12,8 +12,9 @@ import copy
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
@@ -25,8 +26,10 @@ from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
 from dw_pipelines.sync.sources.rest.client import RestApiError, RestClient, Secrets
 from dw_pipelines.sync.sources.rest.config import (
     CursorPaging,
+    Deletes,
     Endpoint,
     Incremental,
+    KeysetPaging,
     LinkHeaderPaging,
     NextUrlPaging,
     OffsetPaging,
@@ -34,7 +37,13 @@ from dw_pipelines.sync.sources.rest.config import (
     RestApi,
     TokenPaging,
 )
-from dw_pipelines.sync.sources.rest.records import convert, endpoint_columns, path_get, to_batch
+from dw_pipelines.sync.sources.rest.records import (
+    convert,
+    endpoint_columns,
+    path_get,
+    to_batch,
+    to_datetime,
+)
 from dw_pipelines.sync.state import CursorValue
 
 _PARENT_FIELD = re.compile(r"\{parent\.([A-Za-z0-9_.]+)\}")
@@ -44,7 +53,8 @@ Records = list[Mapping[str, Any]]
 class RestSource:
     """One REST API, opened with its secrets; `client.usage` counts the requests made."""
 
-    abilities: ClassVar[SourceAbilities] = SourceAbilities(run_metadata=True)
+    # Deletes are reported for every endpoint: one without a `deletes:` listing reports none.
+    abilities: ClassVar[SourceAbilities] = SourceAbilities(run_metadata=True, reports_deletes=True)
 
     def __init__(
         self,
@@ -67,6 +77,32 @@ class RestSource:
         columns = list(request.columns)
         return pa.RecordBatchReader.from_batches(arrow_schema(columns), self._batches(request))
 
+    def deleted_keys(self, request: ReadRequest) -> pa.RecordBatchReader:
+        """Keys (request.columns) of the records the endpoint's `deletes:` listing reports
+        deleted since the lower bound.
+
+        The listing is filtered on the deletion's time (a Stripe event's `created`), not the
+        record's cursor: everything deleted after the previous run read its rows is at or after
+        its cursor, hence the bound; earlier deletions repeat as no-ops."""
+        columns = list(request.columns)
+        gone = self._endpoint(request.object).deletes
+        return pa.RecordBatchReader.from_batches(
+            arrow_schema(columns), self._deleted(columns, gone, request.lower) if gone else iter(())
+        )
+
+    def _deleted(
+        self, columns: list[Column], gone: Deletes, lower: CursorValue | None
+    ) -> Iterator[pa.RecordBatch]:
+        for page in self._records(gone.endpoint, lower):
+            if page:
+                arrays = [
+                    pa.array(
+                        [convert(c, path_get(r, gone.keys[c.name])) for r in page], c.arrow_type()
+                    )
+                    for c in columns
+                ]
+                yield pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(columns))
+
     def count_nulls(self, obj: str, column: str) -> int:
         # An API cannot count; a record without its cursor value fails the read instead.
         return 0
@@ -80,6 +116,7 @@ class RestSource:
             "api_requests": usage.requests,
             "api_retries": usage.retries,
             "api_token_fetches": usage.token_fetches,
+            "api_throttle_waits": usage.throttle_waits,
         }
 
     # -- reading ------------------------------------------------------------------------------
@@ -90,7 +127,7 @@ class RestSource:
         cursor = next((c for c in columns if c.name == request.cursor), None)
         path = endpoint.flatten.get(request.cursor or "", request.cursor or "")
         pending: list[Mapping[str, Any]] = []
-        for page in self._records(request.object, request.lower):
+        for page in self._records(request.object, request.lower, request.cursor is not None):
             for record in page:
                 if cursor is not None and not self._in_range(request, cursor, path, record):
                     continue
@@ -115,9 +152,14 @@ class RestSource:
             return False
         return request.upper is None or value < request.upper
 
-    def _records(self, obj: str, lower: CursorValue | None) -> Iterator[Records]:
+    def _records(
+        self, obj: str, lower: CursorValue | None, incremental: bool = False
+    ) -> Iterator[Records]:
         """Pages of records; a child endpoint's pages for every record of its parent."""
         endpoint = self._endpoint(obj)
+        if isinstance(endpoint.paginator, KeysetPaging):
+            yield from self._keyset_pages(obj, endpoint, endpoint.paginator, lower, incremental)
+            return
         if endpoint.parent is None:
             yield from self._pages(obj, endpoint, endpoint.path, lower)
             return
@@ -184,6 +226,80 @@ class RestSource:
             else:
                 return
 
+    def _keyset_pages(
+        self,
+        obj: str,
+        endpoint: Endpoint,
+        paging: KeysetPaging,
+        lower: CursorValue | None,
+        incremental: bool,
+    ) -> Iterator[Records]:
+        """Pages of a query asked again from the last record's time (see `KeysetPaging`)."""
+        assert endpoint.incremental is not None  # the declaration is refused without it
+        url = self.client.url(endpoint.path)
+        bound, token = lower, None
+        at_bound: set[str] = set()  # keys read whose time is the bound's instant
+        # A stream without a cursor (full refresh) must not leave out late changes: it keeps
+        # the keys it gave instead, to skip a record read again.
+        given: set[str] | None = None if incremental else set()
+        cutoff: datetime | None = None
+        while True:
+            params: dict[str, Any] = dict(endpoint.params)
+            body = copy.deepcopy(endpoint.body) if endpoint.body is not None else None
+            if bound is not None:
+                params, body = _with_bound(endpoint.incremental, bound, params, body)
+            if token is not None:
+                if paging.location == "query":
+                    params[paging.param] = token
+                else:
+                    body = {**(body or {}), paging.param: token}
+            response = self.client.request(obj, endpoint.method, url, params, body)
+            if cutoff is None and incremental:
+                cutoff = _server_time(response.headers.get("Date")) - timedelta(seconds=1)
+            data = response.json()
+            records = path_get(data, endpoint.records)
+            if not isinstance(records, list):
+                raise RestApiError(
+                    f"source '{self.name}', endpoint '{obj}': the response has no record list"
+                    f" at '{endpoint.records or '(the body)'}'"
+                )
+            fresh: Records = []
+            for record in records:
+                moment = self._keyset_time(obj, paging, record)
+                if cutoff is not None and moment >= cutoff:
+                    yield fresh  # the rest changed during this run: the next one reads them
+                    return
+                key = str(path_get(record, paging.key))
+                if (moment == bound and key in at_bound) or (given is not None and key in given):
+                    continue
+                if given is not None:
+                    given.add(key)
+                fresh.append(record)
+            yield fresh
+            following = path_get(data, paging.from_body)
+            if not records or not following:
+                return
+            newest = self._keyset_time(obj, paging, records[-1])
+            keys = {
+                str(path_get(r, paging.key))
+                for r in records
+                if self._keyset_time(obj, paging, r) == newest
+            }
+            if bound is None or newest > bound:
+                bound, token, at_bound = newest, None, keys
+            else:
+                token = following  # a whole page in the bound's instant: on by offset
+                at_bound |= keys
+
+    def _keyset_time(self, obj: str, paging: KeysetPaging, record: Mapping[str, Any]) -> datetime:
+        value = path_get(record, paging.from_record)
+        if value is None:
+            raise CursorNullError(
+                f"source '{self.name}', endpoint '{obj}': a record has no '{paging.from_record}'"
+                f" to page by (key {path_get(record, paging.key)!r})"
+            )
+        return to_datetime(value)
+
     def _same_origin(self, obj: str, url: str) -> str:
         # Credentials go with every request: never to a host the API merely names.
         here, there = urlsplit(self.client.base_url), urlsplit(url)
@@ -202,6 +318,14 @@ class RestSource:
                 f"source '{self.name}' declares no endpoint '{obj}'"
                 f" (it has: {', '.join(self.api.endpoints) or 'none'})"
             ) from None
+
+
+def _server_time(date_header: str | None) -> datetime:
+    """The API's clock from a response's `Date` header; ours when it has none."""
+    try:
+        return parsedate_to_datetime(date_header or "").astimezone(UTC)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
 
 
 def _with_bound(
