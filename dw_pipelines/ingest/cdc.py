@@ -155,6 +155,7 @@ def _build_multi_asset(
                     context.resources,
                     source_resource_key(source),
                     synced,
+                    keys=synced.primary_key,  # a CDC stream may take its key from the table
                 )
 
     return _cdc

@@ -644,6 +644,7 @@ class _Run:
             columns_added=added,
             columns_altered=altered,
             columns_dropped=dropped,
+            primary_key=list(table.keys),
         )
 
 
