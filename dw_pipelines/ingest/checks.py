@@ -2,9 +2,10 @@
 
 The checks are declared on the stream's asset and evaluated in the asset's own step, right after
 the sync commits: a separate check step would cost a process and a code-location load per run
-for a few queries. A run that selects only the checks evaluates them without syncing. Freshness
-is the exception: it is about time passing without a sync, so it is Dagster's own
-`build_last_update_freshness_checks`, evaluated by a sensor per source.
+for a few queries. A run that selects only the checks evaluates them without syncing (SQL and API
+streams; a file stream's and a CDC source's assets cannot be subset, so their checks run with
+their load). Freshness is the exception: it is about time passing without a sync, so it is
+Dagster's own `build_last_update_freshness_checks`, evaluated by a sensor per source.
 
 A check of severity `error` is blocking: when it fails, the step fails after recording the
 materialization, and the models downstream (dbt staging and marts) do not build in that run.
