@@ -21,10 +21,12 @@ from dw_pipelines.ingest.assets import (
     source_resource_key,
     table_name,
 )
+from dw_pipelines.ingest.checks import in_step_checks, stream_check_results, stream_check_specs
 from dw_pipelines.ingest.metadata import log_sync, result_metadata
 from dw_pipelines.sync.cdc.pgoutput import lsn_text
 from dw_pipelines.sync.cdc.runner import CdcOptions, sync_postgres_cdc
 from dw_pipelines.sync.cdc.slot_status import SlotStatus, slot_name, slot_status
+from dw_pipelines.sync.checks import StreamCheck
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.spec import StreamSpec
 
@@ -63,9 +65,13 @@ def build_cdc_defs(
     descriptions: dict[str, str | None],
     owners: dict[str, list[str]],
     groups: dict[str, str | None],
+    checks: dict[str, Sequence[StreamCheck]] | None = None,
 ) -> dg.Definitions:
+    """`checks`: each stream's declared checks by name, evaluated in the CDC step after the
+    changes are applied (a run of one stream is a run of all, and of all their checks)."""
     keys = [dg.AssetKey([source, s.name]) for s in specs]
-    asset = _build_multi_asset(source, specs, settings_, descriptions, owners, groups)
+    declared = {s.name: in_step_checks((checks or {}).get(s.name, ())) for s in specs}
+    asset = _build_multi_asset(source, specs, settings_, descriptions, owners, groups, declared)
     job = dg.define_asset_job(
         cdc_job_name(source),
         selection=keys,
@@ -86,6 +92,7 @@ def _build_multi_asset(
     descriptions: dict[str, str | None],
     owners: dict[str, list[str]],
     groups: dict[str, str | None],
+    declared: dict[str, list[StreamCheck]],
 ) -> dg.AssetsDefinition:
     warehouse_kind = settings.warehouse_kind()
     asset_specs = [
@@ -114,6 +121,7 @@ def _build_multi_asset(
         op_tags={WAREHOUSE_OP_TAG: warehouse_kind},
         required_resource_keys={"warehouse", source_resource_key(source)},
         can_subset=False,
+        check_specs=[c for s in specs for c in stream_check_specs(s, declared[s.name])] or None,
     )
     def _cdc(context: dg.AssetExecutionContext, config: CdcConfig):
         source_resource = getattr(context.resources, source_resource_key(source))
@@ -136,8 +144,19 @@ def _build_multi_asset(
         )
         for spec in specs:
             log_sync(context.log.info, result.streams[spec.stream_id])
-            metadata = result_metadata(result.streams[spec.stream_id])
-            yield dg.MaterializeResult(asset_key=[source, spec.name], metadata=metadata)
+            synced = result.streams[spec.stream_id]
+            yield dg.MaterializeResult(
+                asset_key=[source, spec.name], metadata=result_metadata(synced)
+            )
+            if declared[spec.name]:
+                yield from stream_check_results(
+                    spec,
+                    declared[spec.name],
+                    context.resources,
+                    source_resource_key(source),
+                    synced,
+                    keys=synced.primary_key,  # a CDC stream may take its key from the table
+                )
 
     return _cdc
 

@@ -2,9 +2,10 @@
 
 The checks are declared on the stream's asset and evaluated in the asset's own step, right after
 the sync commits: a separate check step would cost a process and a code-location load per run
-for a few queries. A run that selects only the checks evaluates them without syncing. Freshness
-is the exception: it is about time passing without a sync, so it is Dagster's own
-`build_last_update_freshness_checks`, evaluated by a sensor per source.
+for a few queries. A run that selects only the checks evaluates them without syncing (SQL and API
+streams; a file stream's and a CDC source's assets cannot be subset, so their checks run with
+their load). Freshness is the exception: it is about time passing without a sync, so it is
+Dagster's own `build_last_update_freshness_checks`, evaluated by a sensor per source.
 
 A check of severity `error` is blocking: when it fails, the step fails after recording the
 materialization, and the models downstream (dbt staging and marts) do not build in that run.
@@ -23,6 +24,7 @@ from dw_pipelines.sync.checks import VALUE_CHECKS, CheckOutcome, StreamCheck
 from dw_pipelines.sync.spec import StreamSpec, SyncMode
 
 if TYPE_CHECKING:
+    from dw_pipelines.sync.files.spec import FileStreamSpec
     from dw_pipelines.sync.result import SyncResult
     from dw_pipelines.sync.warehouses.base import Warehouse
 
@@ -59,7 +61,9 @@ def in_step_checks(checks: Sequence[StreamCheck]) -> list[StreamCheck]:
     return [c for c in checks if c.type != "freshness"]
 
 
-def stream_check_specs(spec: StreamSpec, checks: Sequence[StreamCheck]) -> list[dg.AssetCheckSpec]:
+def stream_check_specs(
+    spec: StreamSpec | FileStreamSpec, checks: Sequence[StreamCheck]
+) -> list[dg.AssetCheckSpec]:
     key = dg.AssetKey([spec.source, spec.name])
     return [
         dg.AssetCheckSpec(
@@ -74,14 +78,17 @@ def stream_check_specs(spec: StreamSpec, checks: Sequence[StreamCheck]) -> list[
 
 
 def stream_check_results(
-    spec: StreamSpec,
+    spec: StreamSpec | FileStreamSpec,
     checks: Sequence[StreamCheck],
     resources: Any,
     source_key: str,
     synced: SyncResult | None,
+    *,
+    keys: Sequence[str] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
     """Evaluate `checks` (already filtered to the run's selection) against the warehouse, and
-    the source where a check needs it (reconciliation; schema drift in a run without a sync)."""
+    the source where a check needs it (reconciliation; schema drift in a run without a sync).
+    A failing value check names rows by `keys`, default the stream's primary key."""
     from dw_pipelines.sync.checks import (
         evaluate_reconciliation,
         evaluate_schema_drift,
@@ -105,15 +112,20 @@ def stream_check_results(
             try:
                 if check.type in VALUE_CHECKS:
                     outcome = evaluate_value_check(
-                        check, warehouse, table, keys=spec.primary_key, live_column=live
+                        check,
+                        warehouse,
+                        table,
+                        keys=spec.primary_key if keys is None else keys,
+                        live_column=live,
                     )
                 elif check.type == "schema_drift":
-                    outcome = (
-                        evaluate_schema_drift(synced)
-                        if synced is not None
-                        else evaluate_source_schema(spec, source, warehouse)
-                    )
+                    if synced is not None:
+                        outcome = evaluate_schema_drift(synced)
+                    else:
+                        assert isinstance(spec, StreamSpec)  # file and CDC steps always sync
+                        outcome = evaluate_source_schema(spec, source, warehouse)
                 else:
+                    assert isinstance(spec, StreamSpec)  # declarations allow it on SQL only
                     outcome = evaluate_reconciliation(spec, source, warehouse)
             except SyncError as exc:
                 # e.g. the source is unreachable: the check fails saying so, the others still run

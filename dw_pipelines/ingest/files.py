@@ -3,7 +3,7 @@
 No `from __future__ import annotations`: Dagster reads config and context annotations at runtime.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -18,11 +18,13 @@ from dw_pipelines.ingest.assets import (
     source_resource_key,
     table_name,
 )
+from dw_pipelines.ingest.checks import in_step_checks, stream_check_results, stream_check_specs
 from dw_pipelines.ingest.file_cursor import FileCursor, pending_batches
 from dw_pipelines.ingest.partitions import PARTITIONED_TAG
 from dw_pipelines.ingest.retries import mark_run_retryable
+from dw_pipelines.sync.checks import StreamCheck
 from dw_pipelines.sync.errors import SyncError
-from dw_pipelines.sync.files.spec import FileStreamSpec, Partitioning
+from dw_pipelines.sync.files.spec import SOURCE_FILE, FileStreamSpec, Partitioning
 from dw_pipelines.sync.result import FILES_MODE
 
 if TYPE_CHECKING:
@@ -54,8 +56,9 @@ def build_file_stream_defs(
     description: str | None = None,
     owners: Sequence[str] = (),
     group: str | None = None,
+    checks: Sequence[StreamCheck] = (),
 ) -> dg.Definitions:
-    asset = _build_asset(spec, settings_, description, owners, group)
+    asset = _build_asset(spec, settings_, description, owners, group, checks)
     job = dg.define_asset_job(
         job_name(spec),
         selection=[dg.AssetKey([spec.source, spec.name])],
@@ -86,8 +89,12 @@ def _build_asset(
     description: str | None,
     owners: Sequence[str],
     group: str | None,
+    checks: Sequence[StreamCheck],
 ) -> dg.AssetsDefinition:
+    """The declared checks (but freshness) are evaluated in the load's step, after it commits:
+    the asset cannot run without loading, so a run of a check is a load and its checks."""
     partitions = partitions_of(spec, settings_.start_date)
+    declared = in_step_checks(checks)
     warehouse_kind = settings.warehouse_kind()
     uri = f"s3://{spec.bucket}/{spec.prefix}{spec.glob}"
 
@@ -115,8 +122,11 @@ def _build_asset(
             "partitioning": spec.partitioning.value,
         },
         required_resource_keys={"warehouse", source_resource_key(spec.source)},
+        check_specs=stream_check_specs(spec, declared) or None,
     )
-    def _load(context: dg.AssetExecutionContext, config: FilesConfig) -> dg.MaterializeResult:
+    def _load(
+        context: dg.AssetExecutionContext, config: FilesConfig
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         # The runner (pyarrow, DuckDB) is imported where a load runs, not where definitions load.
         from dw_pipelines.ingest.metadata import log_sync, result_metadata
         from dw_pipelines.sync.files.runner import sync_files
@@ -153,7 +163,18 @@ def _build_asset(
                 f"{spec.stream_id}: {total.files_quarantined} file(s) quarantined:"
                 f" {', '.join(k for k, _ in total.quarantined[:5])}"
             )
-        return dg.MaterializeResult(metadata=result_metadata(total))
+        yield dg.MaterializeResult(metadata=result_metadata(total))
+        if declared:
+            # Without a primary key, a row is named by the object it came from.
+            keys = spec.primary_key or (SOURCE_FILE,)
+            yield from stream_check_results(
+                spec,
+                declared,
+                context.resources,
+                source_resource_key(spec.source),
+                total,
+                keys=keys,
+            )
 
     return _load
 
@@ -184,6 +205,9 @@ def _combine(results: list["SyncResult"]) -> "SyncResult":
             setattr(combined, name, getattr(combined, name) + getattr(r, name))
         combined.loaded += r.loaded
         combined.quarantined += r.quarantined
+        for name in ("columns_added", "columns_altered", "columns_dropped"):
+            seen = getattr(combined, name)
+            seen += [c for c in getattr(r, name) if c not in seen]
     return combined
 
 

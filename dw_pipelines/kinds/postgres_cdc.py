@@ -87,4 +87,5 @@ def cdc_defs(source_name: str, cdc: CdcModel | None, streams: Sequence[Stream]) 
         descriptions={s.spec.name: s.model.description for s in streams},
         owners={s.spec.name: s.owners for s in streams},
         groups={s.spec.name: s.model.group for s in streams},
+        checks={s.spec.name: s.checks for s in streams},
     )

@@ -132,9 +132,6 @@ class S3FilesKind(SourceKind):
             raise DeclarationError(sid, "files", str(exc)) from None
         return spec
 
-    def check_types(self, source: SourceModel, stream: StreamModel) -> tuple[str, ...]:
-        return ("freshness",)  # value checks on file streams: not yet (their own step)
-
     def build_defs(
         self, name: str, source: SourceModel, streams: Sequence[Stream]
     ) -> dg.Definitions:
@@ -148,6 +145,7 @@ class S3FilesKind(SourceKind):
                     description=stream.model.description,
                     owners=stream.owners,
                     group=stream.model.group,
+                    checks=stream.checks,
                 )
             )
         return dg.Definitions.merge(*defs) if defs else dg.Definitions()

@@ -79,9 +79,9 @@ class SqlKind(SourceKind):
         return spec
 
     def check_types(self, source: SourceModel, stream: StreamModel) -> tuple[str, ...]:
-        if stream.mode == "cdc":
-            return ("freshness",)  # the change stream's own step evaluates no check yet
         types = super().check_types(source, stream)
+        if stream.mode == "cdc":
+            return types  # no reconciliation: the slot's position is no cursor to compare below
         # Reconciliation compares one row per key: append streams keep every version.
         if stream.primary_key and stream.mode in ("full_refresh", "incremental_merge"):
             types += ("reconcile",)

@@ -26,6 +26,8 @@ EXAMPLES = 5  # offending keys or values named in a failing check's description
 
 CHECK_TYPES = ("not_null", "accepted_values", "range", "freshness", "schema_drift", "reconcile")
 VALUE_CHECKS = ("not_null", "accepted_values", "range")
+# checks every stream of a kind already has (key uniqueness, file quarantine, CDC slot lag)
+BUILT_IN_CHECKS = ("primary_key_is_unique", "no_quarantined_files", "replication_slot_lag")
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,8 @@ def declared_checks(
         if kind not in allowed:
             raise refuse(kind, f"is not evaluated on this stream (here: {', '.join(allowed)})")
         check = _one_check(kind, entry, refuse)
-        if check.name == "primary_key_is_unique":
-            raise refuse("name", "is the stream's own key check: choose another name")
+        if check.name in BUILT_IN_CHECKS:
+            raise refuse("name", f"'{check.name}' is a built-in check: choose another name")
         clash = next((c for c in checks if c.name == check.name), None)
         if clash is not None:
             raise refuse(
@@ -256,19 +258,16 @@ def evaluate_source_schema(spec: StreamSpec, source: Any, warehouse: Warehouse) 
     those recorded at the previous sync, i.e. the drift the next sync will meet."""
     from dw_pipelines.sync.engine import select_columns
     from dw_pipelines.sync.result import SyncResult
+    from dw_pipelines.sync.schema import column_changes
 
     state = warehouse.read_state(spec.stream_id)
     if state is None or not state.columns:
         return CheckOutcome(True, f"{spec.stream_id} has not been synced yet: nothing to compare.")
     now = select_columns(spec, source.describe(spec.object))
-    known = {c.name: c for c in state.columns}
-    names = {c.name for c in now}
     drift = SyncResult(spec.stream_id, spec.mode.value, "", columns=now)
-    drift.columns_added = [c.name for c in now if c.name not in known]
-    drift.columns_dropped = [n for n in known if n not in names and n not in state.kept_columns]
-    drift.columns_altered = [
-        c.name for c in now if c.name in known and known[c.name].type_label != c.type_label
-    ]
+    drift.columns_added, drift.columns_dropped, drift.columns_altered = column_changes(
+        state.columns, now, state.kept_columns
+    )
     return evaluate_schema_drift(drift)
 
 

@@ -66,6 +66,8 @@ class SyncResult:
     loaded: list[str] = field(default_factory=list)
     quarantined: list[tuple[str, str]] = field(default_factory=list)
 
+    # change streams: the key rows are matched by (declared, or the table's replica identity)
+    primary_key: list[str] = field(default_factory=list)
     # change streams: positions of the source's shared slot
     replication_slot: str | None = None
     lsn_before: int = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -100,3 +101,19 @@ def fingerprint(columns: list[Column]) -> str:
     """A short stable hash of names and types, stored with the state to spot schema changes."""
     payload = json.dumps([c.to_dict() for c in columns], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def column_changes(
+    previous: Sequence[Column] | None, now: Sequence[Column], kept: Sequence[str] = ()
+) -> tuple[list[str], list[str], list[str]]:
+    """(appeared, disappeared, changed type): column names between those recorded at the
+    previous sync and those now. Nothing before a first sync; `kept` are columns already known
+    to be gone (kept as NULL), so they are reported once."""
+    if not previous:
+        return [], [], []
+    known = {c.name: c for c in previous}
+    names = {c.name for c in now}
+    added = [c.name for c in now if c.name not in known]
+    dropped = [n for n in known if n not in names and n not in kept]
+    altered = [c.name for c in now if c.name in known and known[c.name].type_label != c.type_label]
+    return added, dropped, altered

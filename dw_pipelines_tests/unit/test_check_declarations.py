@@ -7,8 +7,10 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from dw_pipelines.components import StreamCatalog
 from dw_pipelines.sync.checks import CHECK_TYPES, declared_checks
 from dw_pipelines.sync.schema import Column
 from dw_pipelines.sync.sources.sql import SqlSource, checksum_sql
@@ -59,6 +61,11 @@ def test_each_check_type_gets_a_default_name_and_severity() -> None:
         ([{"not_null": ["a"], "severity": "fatal"}], "checks[0].severity", "'warn' or 'error'"),
         ([{"freshness": "1h", "name": "fresh"}], "checks[0].name", "Dagster's own"),
         (
+            [{"not_null": ["a"], "name": "no_quarantined_files"}],
+            "checks[0].name",
+            "is a built-in check",
+        ),
+        (
             [{"range": "a", "min": 0}, {"range": "a", "max": 9}],
             "checks[1].name",
             "a second check named 'range_a'",
@@ -72,6 +79,57 @@ def test_a_bad_check_entry_is_refused_naming_the_stream_and_field(
         declared_checks("shop.orders", entries, NO_RECONCILE)
     assert caught.value.field_name == field
     assert "'shop.orders'" in str(caught.value) and problem in str(caught.value)
+
+
+# A file stream and a CDC stream, each with the checks their own step evaluates.
+STREAMS = {
+    "files": (
+        "drops:\n    type: s3",
+        "source: drops\n    name: returns\n    files: {bucket: b}",
+        ["drops", "returns"],
+    ),
+    "cdc": (
+        "shop:\n    type: postgres\n    url_env: SHOP_URL",
+        "source: shop\n    object: orders\n    mode: cdc",
+        ["shop", "orders"],
+    ),
+}
+DECLARED_NAMES = {"not_null", "accepted_values_status", "range_amount", "schema_unchanged"}
+
+
+def stream_catalog(kind: str, checks: str) -> StreamCatalog:
+    source, stream, _ = STREAMS[kind]
+    yaml = f"sources:\n  {source}\nstreams:\n  - {stream}\n    checks:\n{checks}"
+    return StreamCatalog.resolve_from_yaml(yaml)
+
+
+@pytest.mark.parametrize("kind", sorted(STREAMS))
+def test_file_and_cdc_streams_declare_value_and_drift_checks_on_their_asset(kind: str) -> None:
+    checks = (
+        "      - not_null: [id]\n"
+        "      - {accepted_values: status, values: [a], severity: warn}\n"
+        "      - {range: amount, min: 0}\n"
+        "      - schema_drift: true\n"
+        "      - freshness: 1 day\n"
+    )
+    defs = stream_catalog(kind, checks).build_defs(None)  # type: ignore[arg-type]
+    key = dg.AssetKey(STREAMS[kind][2])
+    specs = {s.name: s for s in defs.get_assets_def(key).check_specs}
+    assert {n: s.blocking for n, s in specs.items() if n in DECLARED_NAMES} == {
+        "not_null": True,
+        "accepted_values_status": False,
+        "range_amount": True,
+        "schema_unchanged": False,
+    }
+    assert "freshness_check" not in specs  # Dagster's own check, ticked by the sensor
+
+
+@pytest.mark.parametrize("kind", sorted(STREAMS))
+def test_reconciliation_is_refused_on_file_and_cdc_streams(kind: str) -> None:
+    with pytest.raises(DeclarationError) as caught:
+        stream_catalog(kind, "      - reconcile: true\n").build_defs(None)  # type: ignore[arg-type]
+    assert caught.value.field_name == "checks[0].reconcile"
+    assert "is not evaluated on this stream" in str(caught.value)
 
 
 def test_two_checks_of_one_type_on_one_column_differ_by_name() -> None:

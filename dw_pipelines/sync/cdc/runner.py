@@ -31,7 +31,7 @@ from dw_pipelines.sync.engine import plan_schema, prepare_warehouse
 from dw_pipelines.sync.errors import ReplicationSlotLost, SchemaDriftError, SyncError, with_context
 from dw_pipelines.sync.load_unit import LoadUnit
 from dw_pipelines.sync.result import SyncResult
-from dw_pipelines.sync.schema import Column, fingerprint
+from dw_pipelines.sync.schema import Column, column_changes, fingerprint
 from dw_pipelines.sync.sources.base import ReadRequest
 from dw_pipelines.sync.sources.sql import SqlSource
 from dw_pipelines.sync.spec import SchemaPolicy, StreamSpec, SyncMode
@@ -624,6 +624,10 @@ class _Run:
 
     def _stream_result(self, table: _Table) -> SyncResult:
         c = table.run_counts
+        # Against the columns recorded before this run: what the `schema_drift` check reports.
+        added, dropped, altered = column_changes(
+            table.state.columns if table.state else None, table.columns
+        )
         return SyncResult(
             table.spec.stream_id,
             "cdc",
@@ -637,6 +641,10 @@ class _Run:
             cursor_after=lsn_text(self.lsn),
             columns=list(table.columns),
             bookkeeping=cdc_columns(table.soft),
+            columns_added=added,
+            columns_altered=altered,
+            columns_dropped=dropped,
+            primary_key=list(table.keys),
         )
 
 

@@ -38,7 +38,7 @@ from dw_pipelines.sync.files.store import ObjectChanged, ObjectInfo, S3Store
 from dw_pipelines.sync.files.unit import Unit
 from dw_pipelines.sync.load_unit import LoadUnit
 from dw_pipelines.sync.result import FILES_MODE, SyncResult
-from dw_pipelines.sync.schema import Column, fingerprint
+from dw_pipelines.sync.schema import Column, column_changes, fingerprint
 from dw_pipelines.sync.state import FilesPosition, StreamState, SyncLogLine
 from dw_pipelines.sync.warehouses.base import STATE_SCHEMA, Warehouse
 
@@ -122,7 +122,8 @@ def sync_files(
     )
     prepare_warehouse(warehouse, spec.source)
     ensure_file_tables(warehouse)
-    result.cursor_before = result.cursor_after = _last_object(_state(warehouse, spec.stream_id))
+    before = _state(warehouse, spec.stream_id)
+    result.cursor_before = result.cursor_after = _last_object(before)
     objects = listed_objects(spec, store, partition)
     result.files_listed = len(objects)
     done = processed(warehouse, spec.stream_id)
@@ -146,6 +147,10 @@ def sync_files(
         result.row_count = state.row_count
         result.columns = list(state.columns or ())
         result.cursor_after = _last_object(state)
+        # what the `schema_drift` check reports: files under `evolve` add columns, never drop one
+        result.columns_added, result.columns_dropped, result.columns_altered = column_changes(
+            before.columns if before else None, result.columns
+        )
     result.duration_s = round(time.monotonic() - started, 3)
     return result
 

@@ -97,6 +97,11 @@ class FileStreamSpec:
     def stream_id(self) -> str:
         return f"{self.source}.{self.name}"
 
+    @property
+    def deletes(self) -> str:
+        """A rewritten object's rows are deleted, never marked: every row held is live."""
+        return "hard"
+
     def validate(self) -> None:
         sid = self.stream_id
         if not self.bucket:
