@@ -194,6 +194,34 @@ def preview_count_sql(sql: str) -> str:
     raise BigQueryError(f"cannot count the rows of this statement before it runs: {text[:60]}")
 
 
+def sql_literal(value: Any) -> str:
+    """A value as a typed BigQuery literal."""
+    import base64
+
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, Decimal):
+        return f"BIGNUMERIC {string_literal(str(value))}"
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return f"TIMESTAMP {string_literal(aware.astimezone(UTC).isoformat())}"
+    if isinstance(value, date):
+        return f"DATE {string_literal(value.isoformat())}"
+    if isinstance(value, time):
+        return f"TIME {string_literal(value.isoformat())}"
+    if isinstance(value, bytes):
+        return f"FROM_BASE64({string_literal(base64.b64encode(value).decode())})"
+    return string_literal(str(value))
+
+
+def string_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def error_text(exc: BaseException) -> str:
     """BigQuery's reason, location and message of a failed job or request."""
     errors = getattr(exc, "errors", None) or []
@@ -376,23 +404,24 @@ class BigQueryWarehouse(Warehouse):
 
         statements, params = [], []
         state = self.table(STATE_SCHEMA, STATE_TABLE)
-        for n, (stream_id, seen) in enumerate(unit.seen.items()):
-            # The compare-and-set that stands in for a lock (see the module docstring).
-            id_param, seen_param = f"lock{n}_id", f"lock{n}_seen"
-            params.append(bigquery.ScalarQueryParameter(id_param, "STRING", stream_id))
+        for stream_id, seen in unit.seen.items():
+            # The compare-and-set that stands in for a lock (see the module docstring). Literals,
+            # not parameters: the emulator binds no parameters inside a script's IF.
+            same_id = f"stream_id = {string_literal(stream_id)}"
             if seen is None:
-                held = f"EXISTS (SELECT 1 FROM {state} WHERE stream_id = @{id_param})"
+                held = f"EXISTS (SELECT 1 FROM {state} WHERE {same_id})"
             else:
-                params.append(bigquery.ScalarQueryParameter(seen_param, "TIMESTAMP", seen))
+                stamp = string_literal(seen.astimezone(UTC).isoformat())
                 held = (
-                    f"NOT EXISTS (SELECT 1 FROM {state} WHERE stream_id = @{id_param}"
-                    f" AND updated_at = @{seen_param})"
+                    f"NOT EXISTS (SELECT 1 FROM {state} WHERE {same_id}"
+                    f" AND updated_at = TIMESTAMP {stamp})"
                 )
             statements.append(f"IF {held} THEN RAISE USING MESSAGE = 'dw_concurrent_sync'; END IF")
-        for n, (sql, values) in enumerate(unit.statements):
-            text, named = named_params(sql, values, prefix=f"s{n}_")
-            statements.append(text)
-            params.extend(named)
+        for sql, values in unit.statements:
+            # Values as literals: the emulator binds no query parameters inside a script.
+            statements.append(
+                _PARAM.sub(lambda m, v=values: sql_literal(v[int(m.group(1)) - 1]), sql)
+            )
         script = "BEGIN TRANSACTION;\n" + ";\n".join(statements) + ";\nCOMMIT TRANSACTION;"
         config = bigquery.QueryJobConfig(query_parameters=params)
         job = self.client.query(script, job_config=config, job_id=self._job_id("commit"))
@@ -518,7 +547,9 @@ class BigQueryWarehouse(Warehouse):
         from google.cloud import bigquery
 
         dataset = bigquery.Dataset(f"{self.target.project}.{self.dataset(schema)}")
-        dataset.location = self.target.location
+        if self.target.location:
+            # Not None: the emulator answers a null location with a 500 (BigQuery takes it as US).
+            dataset.location = self.target.location
         try:
             self.client.create_dataset(dataset, exists_ok=True)
         except Exception as exc:
