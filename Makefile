@@ -23,7 +23,7 @@ export DW_DEMO_SHOP_URL ?= sqlite:///$(DW_HOME)/demo_shop.sqlite
 # The console logger's DEBUG events (about 180 per run) bury the syncs' own progress lines.
 INFO_LOGS := {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
-.PHONY: install demo dev test test-unit lint bench clean
+.PHONY: install demo dev serve test test-unit lint bench clean
 
 install: $(STAMP) $(DBT_MANIFEST) $(BQEMU_STAMP)
 
@@ -67,6 +67,26 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 # (the demo's Salesforce fake org runs alongside, so its streams can be materialized too).
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m dw_pipelines.demo run -- $(BIN)/dagster dev -w workspace.yaml -p $(PORT)
+
+# The production-like deployment without Docker: a gRPC code server, the webserver and the
+# daemon (docker/bin/*, the images' entrypoints) on the PostgreSQL instance of docker/dagster.yaml.
+# Its database must exist (`createdb dagster`); DAGSTER_POSTGRES_* point elsewhere.
+SERVE_HOME := $(DW_HOME)/dagster-serve
+export DAGSTER_POSTGRES_HOST ?= 127.0.0.1
+export DAGSTER_POSTGRES_PORT ?= 5432
+export DAGSTER_POSTGRES_USER ?= postgres
+export DAGSTER_POSTGRES_PASSWORD ?=
+export DAGSTER_POSTGRES_DB ?= dagster
+
+# Dagster's CLIs let a `.env` in their working directory override the environment, and the
+# project's names the SQLite instance: the three run from $(SERVE_HOME), with .env's other
+# settings (the demo's sources) passed through the environment.
+serve: install
+	@mkdir -p $(SERVE_HOME)
+	@cp docker/dagster.yaml $(SERVE_HOME)/dagster.yaml
+	cd $(SERVE_HOME) && DAGSTER_HOME=$(SERVE_HOME) DW_WEBSERVER_PORT=$(PORT) PATH="$(abspath $(BIN)):$$PATH" \
+		$(if $(wildcard .env),$(abspath $(BIN))/python -m dotenv -f $(CURDIR)/.env run --no-override --) \
+		$(CURDIR)/docker/bin/serve
 
 test: install
 	$(BIN)/python -m pytest

@@ -10,6 +10,7 @@ import dagster as dg
 
 from dw_pipelines import settings
 from dw_pipelines.alerts.sensors import alert_sensors
+from dw_pipelines.dead_runs import dead_run_sensor
 from dw_pipelines.ingest.jobs import (
     all_streams_job,
     full_refresh_sync_job,
@@ -43,7 +44,7 @@ def _build(environment: frozenset[tuple[str, str]]) -> dg.Definitions:
     location_wide = dg.Definitions(
         jobs=[all_streams_job, incremental_sync_job, full_refresh_sync_job],
         schedules=sync_schedules(),
-        sensors=alert_sensors(),
+        sensors=[*alert_sensors(), dead_run_sensor()],
         resources={"warehouse": WarehouseResource.from_env()},
         executor=executor(),
     )

@@ -95,3 +95,12 @@ def ui_base_url() -> str:
 def bigquery_credentials_file() -> str | None:
     """The key file BigQuery's client authenticates with (its path is shown nowhere)."""
     return os.environ.get(BIGQUERY_CREDENTIALS_FILE_ENV, "").strip() or None
+
+
+DEAD_RUN_INTERVAL_ENV = "DW_DEAD_RUN_SENSOR_INTERVAL_SECONDS"
+DEFAULT_DEAD_RUN_INTERVAL_S = 30
+
+
+def dead_run_interval_s() -> int:
+    """How often dead_run_sensor looks for runs whose process is gone."""
+    return int(os.environ.get(DEAD_RUN_INTERVAL_ENV, DEFAULT_DEAD_RUN_INTERVAL_S))

@@ -86,7 +86,7 @@ def test_the_build_succeeds_and_materializes_every_staging_model_and_mart(built)
     assert result.success
     keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {f"marts/{m}" for m in MARTS} <= keys
-    assert len([k for k in keys if k.startswith("staging/")]) == 11
+    assert len([k for k in keys if k.startswith("staging/")]) == 10
 
 
 def test_customer_360_sums_live_orders_returns_and_the_matched_accounts_open_deals(built) -> None:  # type: ignore[no-untyped-def]

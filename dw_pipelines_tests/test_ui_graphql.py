@@ -81,8 +81,15 @@ def test_lineage_runs_from_a_raw_stream_through_its_staging_model_to_the_marts(
 
 
 def test_every_raw_stream_feeds_exactly_its_own_staging_model(demo_ui: DemoUi) -> None:
+    """But the partitioned `demo_shop/order_events`: it syncs in its own job, and a staging view
+    over it would fail `all_streams_job` on a warehouse where that job has not run yet."""
     graph = lineage(demo_ui)
-    raw = {k: v for k, v in graph.items() if v["group"] not in ("staging", "marts")}
+    raw = {
+        k: v
+        for k, v in graph.items()
+        if v["group"] not in ("staging", "marts") and k != "demo_shop/order_events"
+    }
+    assert graph["demo_shop/order_events"]["downstream"] == set()
 
     assert raw, "no raw stream assets"
     for stream, node in raw.items():

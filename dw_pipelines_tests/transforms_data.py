@@ -1,7 +1,7 @@
 """Small raw tables, shaped as the syncs leave them, whose marts are worked out by hand.
 
 What each row is for: a soft-deleted contact (its customer stays unmatched), a late-updated
-order (two rows, the newer one cancelled), an order line and an order event appended twice, a return delivered
+order (two rows, the newer one cancelled), an order line appended twice, a return delivered
 again with a corrected refund, and a restated AWS cost line.
 """
 
@@ -44,12 +44,6 @@ INSERT INTO demo_shop.order_items VALUES
     (101, 11, 2, 1, 50.00, 0.00, '2026-11-02 10:00', '2026-11-02 10:00', now()),
     (102, 12, 1, 1, 10.00, 0.00, '2026-11-02 11:00', '2026-11-02 11:00', now()),
     (103, 13, 2, 1, 50.00, 0.00, '2026-11-02 12:00', '2026-11-02 12:00', now());
-CREATE TABLE demo_shop.order_events (id BIGINT, order_id BIGINT, status VARCHAR,
-    occurred_at TIMESTAMP, _dw_synced_at TIMESTAMPTZ);
-INSERT INTO demo_shop.order_events VALUES
-    (1000, 11, 'paid', '2026-11-02 10:00', '2026-11-02 11:00'),
-    (1000, 11, 'paid', '2026-11-02 10:00', '2026-11-03 11:00'),
-    (1001, 11, 'delivered', '2026-11-04 08:00', now());
 CREATE TABLE partner_drops.returns (return_id VARCHAR, order_id BIGINT, reason VARCHAR,
     refund_amount DECIMAL(10,2), returned_at TIMESTAMPTZ, _dw_source_file VARCHAR,
     _dw_source_modified TIMESTAMPTZ, _dw_synced_at TIMESTAMPTZ);

@@ -18,6 +18,7 @@ from dw_pipelines.ingest.checks import (
     stream_check_specs,
 )
 from dw_pipelines.ingest.partitions import PARTITIONED_TAG, partition_window
+from dw_pipelines.ingest.retries import mark_run_retryable
 from dw_pipelines.sync.checks import StreamCheck
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.spec import StreamSpec
@@ -162,8 +163,12 @@ def build_stream_asset(
                 finally:
                     usage = source_run_metadata(source)
         except SyncError as exc:
+            mark_run_retryable(context, exc)
             # The engine's messages are written for the user and carry no secrets.
             raise dg.Failure(description=str(exc), metadata=usage) from None
+        except Exception as exc:
+            mark_run_retryable(context, exc)
+            raise
         if partitions_def is not None and window is not None and not configured:
             keys = context.partition_key_range
             result.partition = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"

@@ -20,6 +20,7 @@ from dw_pipelines.ingest.assets import (
 )
 from dw_pipelines.ingest.file_cursor import FileCursor, pending_batches
 from dw_pipelines.ingest.partitions import PARTITIONED_TAG
+from dw_pipelines.ingest.retries import mark_run_retryable
 from dw_pipelines.sync.errors import SyncError
 from dw_pipelines.sync.files.spec import FileStreamSpec, Partitioning
 from dw_pipelines.sync.result import FILES_MODE
@@ -140,7 +141,11 @@ def _build_asset(
                         )
                     )
         except SyncError as exc:
+            mark_run_retryable(context, exc)
             raise dg.Failure(description=f"stream '{spec.stream_id}': {exc}") from None
+        except Exception as exc:
+            mark_run_retryable(context, exc)
+            raise
         total = _combine(results)
         log_sync(context.log.info, total)
         if total.files_quarantined:

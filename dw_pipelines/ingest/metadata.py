@@ -45,19 +45,8 @@ def result_metadata(result: SyncResult) -> dict[str, object]:
         "dagster/column_schema": dg.TableSchema(columns=columns),
         "dagster/table_name": f"{settings.warehouse_catalog()}.{result.table}",
         "sync_mode": result.mode,
-        "rows_read": result.rows_read,
-        "rows_inserted": result.rows_inserted,
-        "rows_updated": result.rows_updated,
-        "rows_unchanged": result.rows_unchanged,
-        "rows_deleted": result.rows_deleted,
-        "cursor_before": cursor_text(result.cursor_before),
-        "cursor_after": cursor_text(result.cursor_after),
-        "duration_s": result.duration_s,
+        **_counts_and_positions(result),
     }
-    if result.window is not None:
-        metadata["window"] = result.window.text
-    if result.partition:
-        metadata["partition"] = result.partition
     if result.late_row_guard:
         metadata["late_row_guard"] = result.late_row_guard
         metadata["read_horizon"] = cursor_text(result.read_horizon)
@@ -82,6 +71,25 @@ def result_metadata(result: SyncResult) -> dict[str, object]:
             }
         )
     return metadata
+
+
+def _counts_and_positions(result: SyncResult) -> dict[str, object]:
+    """What the metadata and the log line both report: the counts, the cursor, the window."""
+    fields: dict[str, object] = {
+        "rows_read": result.rows_read,
+        "rows_inserted": result.rows_inserted,
+        "rows_updated": result.rows_updated,
+        "rows_unchanged": result.rows_unchanged,
+        "rows_deleted": result.rows_deleted,
+        "cursor_before": cursor_text(result.cursor_before),
+        "cursor_after": cursor_text(result.cursor_after),
+        "duration_s": result.duration_s,
+    }
+    if result.window is not None:
+        fields["window"] = result.window.text
+    if result.partition:
+        fields["partition"] = result.partition
+    return fields
 
 
 def _files_metadata(result: SyncResult) -> dict[str, object]:
@@ -121,18 +129,9 @@ def sync_summary(result: SyncResult) -> dict[str, object]:
         "stream": result.stream_id,
         "table": result.table,
         "mode": result.mode,
-        "rows_read": result.rows_read,
-        "rows_inserted": result.rows_inserted,
-        "rows_updated": result.rows_updated,
-        "rows_unchanged": result.rows_unchanged,
-        "rows_deleted": result.rows_deleted,
         "row_count": result.row_count,
-        "cursor_before": cursor_text(result.cursor_before),
-        "cursor_after": cursor_text(result.cursor_after),
-        "duration_s": result.duration_s,
+        **_counts_and_positions(result),
     }
-    if result.window is not None:
-        summary["window"] = result.window.text
     if result.mode == FILES_MODE:
         summary.update(
             files_loaded=result.files_loaded,
@@ -140,8 +139,6 @@ def sync_summary(result: SyncResult) -> dict[str, object]:
             files_pending=result.files_pending,
             bad_rows=result.bad_rows,
         )
-        if result.partition:
-            summary["partition"] = result.partition
     if result.replication_slot is not None:
         summary.update(
             snapshot_taken=result.snapshot_taken,
