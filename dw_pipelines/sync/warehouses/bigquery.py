@@ -12,7 +12,7 @@ DDL on permanent tables inside one. So a load unit here is *buffered*:
   TRANSACTION;`: rows, state and log line commit together or not at all.
 
 The stream "lock" (BigQuery has no advisory locks) is a compare-and-set inside that script:
-`lock_stream` notes the state row's `updated_at` as the unit saw it, and the script raises,
+`lock_stream` notes the state row's `updated_at` as the unit saw it, and the script fails (ERROR()),
 rolling back everything, unless the row still holds that value. Two syncs of one stream that
 started from the same state can therefore not both commit; two whose scripts overlap are also
 refused by BigQuery itself (concurrent transactions mutating one table: the later is aborted).
@@ -78,6 +78,8 @@ _TYPES = {
 STAGE_EXPIRY_HOURS = 24
 _DML = re.compile(r"^\s*(INSERT\s+INTO|DELETE\s+FROM|UPDATE|MERGE\s+INTO)\s+(\S+)", re.I)
 _PARAM = re.compile(r"\$(\d+)")
+# The error text the commit script's compare-and-set fails with.
+CONCURRENT_SYNC_MARK = "dw_concurrent_sync"
 
 
 class BigQueryError(SyncError):
@@ -218,6 +220,40 @@ def sql_literal(value: Any) -> str:
     return string_literal(str(value))
 
 
+def inline_params(sql: str, values: Sequence[Any]) -> str:
+    """`$n` placeholders replaced by their values as literals (scripts get no parameters: the
+    emulator binds none inside one)."""
+    return _PARAM.sub(lambda m: sql_literal(values[int(m.group(1)) - 1]), sql)
+
+
+def commit_script(
+    state_table: str,
+    seen: dict[str, datetime | None],
+    statements: Sequence[tuple[str, Sequence[Any]]],
+) -> str:
+    """The one script a load unit commits with: first the compare-and-set of each stream's state
+    row (the row must still be as the unit read it, or the script fails with
+    CONCURRENT_SYNC_MARK and BigQuery rolls the whole transaction back), then the buffered DML.
+
+    `SELECT IF(<moved>, ERROR(...), 0)` rather than `IF ... THEN RAISE`: both abort the script
+    on BigQuery; the emulator answers RAISE with a 500 (which the client retries), ERROR with a
+    400 carrying the message."""
+    checks = []
+    for stream_id, at in seen.items():
+        same_id = f"stream_id = {string_literal(stream_id)}"
+        if at is None:  # the unit saw no state row: nobody may have written one since
+            moved = f"EXISTS (SELECT 1 FROM {state_table} WHERE {same_id})"
+        else:
+            stamp = string_literal(at.astimezone(UTC).isoformat())
+            moved = (
+                f"NOT EXISTS (SELECT 1 FROM {state_table} WHERE {same_id}"
+                f" AND updated_at = TIMESTAMP {stamp})"
+            )
+        checks.append(f"SELECT IF({moved}, ERROR('{CONCURRENT_SYNC_MARK}'), 0)")
+    body = [*checks, *(inline_params(sql, values) for sql, values in statements)]
+    return "BEGIN TRANSACTION;\n" + ";\n".join(body) + ";\nCOMMIT TRANSACTION;"
+
+
 def string_literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -249,6 +285,7 @@ class BigQueryWarehouse(Warehouse):
         self._unit: _Unit | None = None
         self._step = 0
         self._stream = "none"
+        self._columns: dict[str, list[Column]] = {}  # tables this connection created -> columns
         try:
             self.client = self._connect(credentials_file)
         except Exception as exc:
@@ -256,6 +293,15 @@ class BigQueryWarehouse(Warehouse):
                 f"cannot open BigQuery project {self.target.project}:"
                 f" {redact(error_text(exc), url, secrets=(credentials_file,))}"
             ) from None
+
+    def _calls(self) -> dict[str, Any]:
+        """`retry` and `timeout` for one client call: bounded by the URL's `timeout`, if any."""
+        from google.cloud import bigquery
+
+        t = self.target.timeout_s
+        if t is None:
+            return {}
+        return {"retry": bigquery.DEFAULT_RETRY.with_deadline(t), "timeout": t}
 
     def _connect(self, credentials_file: str | None) -> bigquery.Client:
         from google.cloud import bigquery
@@ -311,7 +357,7 @@ class BigQueryWarehouse(Warehouse):
 
     def _wait(self, job: Any) -> Any:
         try:
-            result = job.result()
+            result = job.result(**self._calls())
         except Exception as exc:
             raise BigQueryError(redact(error_text(exc), self.url)) from None
         self.stats.jobs += 1
@@ -327,9 +373,13 @@ class BigQueryWarehouse(Warehouse):
         config = bigquery.QueryJobConfig(query_parameters=query_params)
         job_id = self._job_id(kind)
         try:
-            job = self.client.query(text, job_config=config, job_id=job_id)
+            # job_retry=None: a job with a fixed id cannot be resubmitted under that id.
+            job = self.client.query(
+                text, job_config=config, job_id=job_id, job_retry=None, **self._calls()
+            )
         except exceptions.Conflict:
-            job = self.client.get_job(job_id)  # our own earlier submission of this step
+            # Our own earlier submission of this step.
+            job = self.client.get_job(job_id, **self._calls())
         except Exception as exc:
             raise BigQueryError(redact(error_text(exc), self.url)) from None
         return job, self._wait(job)
@@ -397,43 +447,32 @@ class BigQueryWarehouse(Warehouse):
     def _drop_all(self, tables: Sequence[str]) -> None:
         for table in dict.fromkeys(tables):
             with contextlib.suppress(Exception):
-                self.client.delete_table(self._ref(table), not_found_ok=True)
+                self.client.delete_table(self._ref(table), not_found_ok=True, **self._calls())
 
     def _run_script(self, unit: _Unit) -> None:
         from google.cloud import bigquery
 
-        statements, params = [], []
-        state = self.table(STATE_SCHEMA, STATE_TABLE)
-        for stream_id, seen in unit.seen.items():
-            # The compare-and-set that stands in for a lock (see the module docstring). Literals,
-            # not parameters: the emulator binds no parameters inside a script's IF.
-            same_id = f"stream_id = {string_literal(stream_id)}"
-            if seen is None:
-                held = f"EXISTS (SELECT 1 FROM {state} WHERE {same_id})"
-            else:
-                stamp = string_literal(seen.astimezone(UTC).isoformat())
-                held = (
-                    f"NOT EXISTS (SELECT 1 FROM {state} WHERE {same_id}"
-                    f" AND updated_at = TIMESTAMP {stamp})"
-                )
-            statements.append(f"IF {held} THEN RAISE USING MESSAGE = 'dw_concurrent_sync'; END IF")
-        for sql, values in unit.statements:
-            # Values as literals: the emulator binds no query parameters inside a script.
-            statements.append(
-                _PARAM.sub(lambda m, v=values: sql_literal(v[int(m.group(1)) - 1]), sql)
-            )
-        script = "BEGIN TRANSACTION;\n" + ";\n".join(statements) + ";\nCOMMIT TRANSACTION;"
-        config = bigquery.QueryJobConfig(query_parameters=params)
-        job = self.client.query(script, job_config=config, job_id=self._job_id("commit"))
+        script = commit_script(self.table(STATE_SCHEMA, STATE_TABLE), unit.seen, unit.statements)
+        job_id = self._job_id("commit")
         try:
+            job = self.client.query(
+                script,
+                job_config=bigquery.QueryJobConfig(),
+                job_id=job_id,
+                job_retry=None,
+                **self._calls(),
+            )
             self._wait(job)
-        except BigQueryError as exc:
-            if "dw_concurrent_sync" in str(exc):
+        except Exception as exc:
+            text = str(exc) if isinstance(exc, BigQueryError) else error_text(exc)
+            if CONCURRENT_SYNC_MARK in text:
                 raise ConcurrentSync(
                     f"another sync of {', '.join(unit.seen)} committed after this one read its"
                     " state; nothing of this one was applied: rerun it"
                 ) from None
-            raise
+            if isinstance(exc, BigQueryError):
+                raise
+            raise BigQueryError(redact(text, self.url)) from None
 
     def _load(
         self,
@@ -489,8 +528,10 @@ class BigQueryWarehouse(Warehouse):
         )
         with open(path, "rb") as handle:
             # No `size=`: a resumable upload, bounded in memory whatever the file's size.
+            # The upload takes a timeout per request, no retry object.
+            bounded = {"timeout": self.target.timeout_s} if self.target.timeout_s else {}
             job = self.client.load_table_from_file(
-                handle, self._ref(table), job_config=config, job_id=self._job_id("load")
+                handle, self._ref(table), job_config=config, job_id=self._job_id("load"), **bounded
             )
         self._wait(job)
 
@@ -514,6 +555,7 @@ class BigQueryWarehouse(Warehouse):
 
     def create_table(self, table: str, columns: Sequence[Column]) -> None:
         super().create_table(table, columns)
+        self._columns[table] = [*columns, Column(SYNCED_AT, "timestamptz")]
         if self._unit is not None:
             self._unit.fresh.add(table)
 
@@ -551,7 +593,7 @@ class BigQueryWarehouse(Warehouse):
             # Not None: the emulator answers a null location with a 500 (BigQuery takes it as US).
             dataset.location = self.target.location
         try:
-            self.client.create_dataset(dataset, exists_ok=True)
+            self.client.create_dataset(dataset, exists_ok=True, **self._calls())
         except Exception as exc:
             raise BigQueryError(redact(error_text(exc), self.url)) from None
 
@@ -566,7 +608,7 @@ class BigQueryWarehouse(Warehouse):
         from google.api_core import exceptions
 
         try:
-            found = self.client.get_table(self._ref(table))
+            found = self.client.get_table(self._ref(table), **self._calls())
         except exceptions.NotFound:
             return None
         return {f.name: f.field_type for f in found.schema}
@@ -671,17 +713,33 @@ class BigQueryWarehouse(Warehouse):
         script (DELETE + INSERT: BigQuery allows no DROP/RENAME of a table in a transaction).
         The live table is created or given the new columns first, outside it."""
         new, target = self.table(schema, new_name), self.table(schema, name)
-        new_schema = self._schema_of(new) or {}
         live_schema = self._schema_of(target)
-        if live_schema is None:
-            self.client.create_table(
-                self._bq_table(target, self.client.get_table(self._ref(new)).schema)
-            )
+        declared = self._columns.get(new)
+        if declared is not None:
+            # From the declared columns, not from what get_table reports of the new table: the
+            # emulator reports NUMERIC(p, s) and BIGNUMERIC alike as NUMERIC, without p and s.
+            if live_schema is None:
+                self.execute(f"CREATE TABLE {target} ({self.column_defs(declared, False)})")
+            else:
+                for column in declared:
+                    if column.name not in live_schema:
+                        self.add_column(target, column)
+            new_names = [c.name for c in declared]
         else:
-            for column, kind in new_schema.items():
-                if column not in live_schema:
-                    self.execute(f"ALTER TABLE {target} ADD COLUMN {self.quote(column)} {kind}")
-        names = ", ".join(self.quote(c) for c in new_schema)
+            new_schema = self._schema_of(new) or {}
+            if live_schema is None:
+                self.client.create_table(
+                    self._bq_table(target, self.client.get_table(self._ref(new)).schema),
+                    **self._calls(),
+                )
+            else:
+                for column_name, kind in new_schema.items():
+                    if column_name not in live_schema:
+                        self.execute(
+                            f"ALTER TABLE {target} ADD COLUMN {self.quote(column_name)} {kind}"
+                        )
+            new_names = list(new_schema)
+        names = ", ".join(self.quote(c) for c in new_names)
         self.execute(f"DELETE FROM {target} WHERE TRUE")
         self.execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {new}")
         if self._unit is not None:
