@@ -126,6 +126,13 @@ def decimal_type(precision: int | None, scale: int | None) -> str:
     )
 
 
+def column_type(column: Column) -> str:
+    """A column's BigQuery type in DDL."""
+    if column.type == "decimal":
+        return decimal_type(column.precision, column.scale)
+    return _TYPES[column.type]
+
+
 def arrow_load_type(column: Column) -> pa.DataType:
     """The Arrow type a column is written to Parquet with, so the load job maps it exactly."""
     t = column.type
@@ -581,9 +588,7 @@ class BigQueryWarehouse(Warehouse):
     # -- DDL ------------------------------------------------------------------------------------
 
     def type_ddl(self, column: Column) -> str:
-        if column.type == "decimal":
-            return decimal_type(column.precision, column.scale)
-        return self.type_names[column.type]
+        return column_type(column)
 
     def ensure_schema(self, schema: str) -> None:
         from google.cloud import bigquery
