@@ -7,6 +7,10 @@ PORT ?= 3000
 # The dbt project; `make install` prepares its manifest (see the rule below).
 DBT_PROJECT := dw_pipelines/defs/transforms/dbt
 DBT_MANIFEST := $(DBT_PROJECT)/target/manifest.json
+# The BigQuery emulator the tests start needs duckdb 1.5.5 (the project pins 2.x): its own venv.
+BQEMU_VENV := .venv-bqemulator
+BQEMU_REQS := dw_pipelines/devservices/bqemulator-requirements.txt
+BQEMU_STAMP := $(BQEMU_VENV)/.installed
 
 # `make demo` writes the local settings to .env (git-ignored); Dagster's CLIs read the same file
 # from the project root, so a command typed in a plain shell sees what the Makefile sees.
@@ -21,7 +25,7 @@ INFO_LOGS := {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 .PHONY: install demo dev serve test test-unit lint bench clean
 
-install: $(STAMP) $(DBT_MANIFEST)
+install: $(STAMP) $(DBT_MANIFEST) $(BQEMU_STAMP)
 
 $(STAMP): pyproject.toml
 	@echo "==> Installing dw_pipelines and its dependencies into $(VENV) (first run: about two minutes)"
@@ -29,6 +33,15 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 	@echo "==> Installed"
+
+# Its DuckDB cannot download the extensions it loads at start-up: the repackaged extension wheels'
+# files are copied where DuckDB looks (see dw_pipelines/devservices/bigquery_emulator.py).
+$(BQEMU_STAMP): $(BQEMU_REQS)
+	@echo "==> Installing the BigQuery emulator into $(BQEMU_VENV) (for the tests)"
+	@test -x $(BQEMU_VENV)/bin/python || $(PYTHON) -m venv $(BQEMU_VENV)
+	@$(BQEMU_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(BQEMU_REQS)
+	@$(BQEMU_VENV)/bin/python dw_pipelines/devservices/bigquery_emulator.py install-extensions
+	@touch $(BQEMU_STAMP)
 
 # dbt's manifest, parsed here once so loading the code location never parses the project.
 $(DBT_MANIFEST): $(STAMP) $(shell find $(DBT_PROJECT) \( -name '*.sql' -o -name '*.yml' \) -not -path '*/target/*')

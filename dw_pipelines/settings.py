@@ -19,6 +19,8 @@ FULL_REFRESH_CRON_ENV = "DW_FULL_REFRESH_CRON"
 LOG_FORMAT_ENV = "DW_LOG_FORMAT"
 ALERT_WEBHOOK_URL_ENV = "DW_ALERT_WEBHOOK_URL"
 UI_BASE_URL_ENV = "DW_UI_BASE_URL"
+# A service-account key file for BigQuery; unset: Application Default Credentials.
+BIGQUERY_CREDENTIALS_FILE_ENV = "DW_BIGQUERY_CREDENTIALS_FILE"
 
 DEFAULT_INCREMENTAL_CRON = "0 * * * *"  # hourly: incremental syncs cost what changed
 DEFAULT_FULL_REFRESH_CRON = "0 3 * * *"  # nightly: full reloads read whole tables
@@ -34,7 +36,7 @@ def warehouse_url() -> str:
 
 
 def warehouse_kind() -> str:
-    """`postgres` or `duckdb`, by the rule `open_warehouse` itself uses."""
+    """`postgres`, `bigquery` or `duckdb`, by the rule `open_warehouse` itself uses."""
     return warehouse_kind_of(warehouse_url())
 
 
@@ -50,6 +52,13 @@ def warehouse_catalog() -> str:
             return parse_url(url).database or "postgres"
         except MalformedUrl:
             return "postgres"
+    if warehouse_kind() == "bigquery":
+        from dw_pipelines.sync.urls import MalformedUrl, parse_bigquery_url
+
+        try:
+            return parse_bigquery_url(url).project
+        except MalformedUrl:
+            return "bigquery"
     return os.path.splitext(os.path.basename(url))[0] or "warehouse"
 
 
@@ -81,6 +90,11 @@ def alert_webhook_url() -> str | None:
 def ui_base_url() -> str:
     """The Dagster UI as the people alerted reach it, for links to runs."""
     return (os.environ.get(UI_BASE_URL_ENV, "").strip() or DEFAULT_UI_BASE_URL).rstrip("/")
+
+
+def bigquery_credentials_file() -> str | None:
+    """The key file BigQuery's client authenticates with (its path is shown nowhere)."""
+    return os.environ.get(BIGQUERY_CREDENTIALS_FILE_ENV, "").strip() or None
 
 
 DEAD_RUN_INTERVAL_ENV = "DW_DEAD_RUN_SENSOR_INTERVAL_SECONDS"

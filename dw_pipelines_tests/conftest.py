@@ -22,6 +22,7 @@ pytest_plugins = [
     "dw_pipelines_tests.salesforce_fixtures",
     "dw_pipelines_tests.rest_fixtures",
     "dw_pipelines_tests.ui_fixtures",
+    "dw_pipelines_tests.bigquery_fixtures",
 ]
 
 PG_HOST, PG_PORT = os.environ.get("DW_TEST_PG_HOST", "127.0.0.1"), 5432

@@ -9,7 +9,8 @@ then works from the parsed `sa.URL`, never from the raw text.
 
 from __future__ import annotations
 
-from urllib.parse import quote, unquote
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -122,3 +123,45 @@ def url_secrets(url: str) -> list[str]:
             value = value.replace(sep, "\0")
         secrets |= {piece for piece in value.split("\0") if len(piece) >= 3}
     return sorted((s for s in secrets if s), key=len, reverse=True)
+
+
+@dataclass(frozen=True)
+class BigQueryUrl:
+    """`bigquery://project/dataset_prefix?location=EU[&endpoint=http://host:port][&timeout=30]`:
+    tables of schema `s` live in dataset `<dataset_prefix>_s`; `endpoint` points the client at an
+    emulator; `timeout` (seconds) bounds each request with its retries and each wait for a job
+    (unset: the client's own defaults, which retry a 5xx answer for up to 10 minutes)."""
+
+    project: str
+    dataset_prefix: str = ""
+    location: str | None = None
+    endpoint: str | None = None
+    timeout_s: float | None = None
+
+
+def parse_bigquery_url(url: str) -> BigQueryUrl:
+    parts = urlsplit(url)
+    if parts.scheme != "bigquery" or not parts.netloc:
+        raise MalformedUrl("it is not of the form bigquery://project/dataset_prefix")
+    query = parse_qs(parts.query)
+    unknown = set(query) - {"location", "endpoint", "timeout"}
+    if unknown:
+        raise MalformedUrl(f"unknown parameter(s) {', '.join(sorted(unknown))}")
+    prefix = parts.path.strip("/")
+    if "/" in prefix:
+        raise MalformedUrl("the path is one dataset prefix, not several segments")
+    timeout_s = None
+    if "timeout" in query:
+        try:
+            timeout_s = float(query["timeout"][0])
+        except ValueError:
+            timeout_s = -1.0
+        if not timeout_s > 0:
+            raise MalformedUrl("timeout must be a positive number of seconds")
+    return BigQueryUrl(
+        project=parts.netloc,
+        dataset_prefix=prefix,
+        location=query.get("location", [None])[0],
+        endpoint=query.get("endpoint", [None])[0],
+        timeout_s=timeout_s,
+    )

@@ -1,4 +1,5 @@
-"""Warehouses the engine loads into, chosen by URL: a DuckDB path or a postgresql:// URL."""
+"""Warehouses the engine loads into, chosen by URL: a DuckDB path, a postgresql:// URL or a
+bigquery://project/dataset_prefix URL."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ DEFAULT_WAREHOUSE_URL = ".dw/warehouse.duckdb"
 
 
 def warehouse_kind_of(url: str) -> str:
-    """`postgres` for a PostgreSQL URL, `duckdb` for anything else (a file path)."""
+    """`postgres` for a PostgreSQL URL, `bigquery` for a BigQuery one, `duckdb` for anything
+    else (a file path)."""
+    if url.startswith("bigquery://"):
+        return "bigquery"
     return (
         "postgres" if url.startswith(("postgresql://", "postgres://", "postgresql+")) else "duckdb"
     )
@@ -19,6 +23,11 @@ def warehouse_kind_of(url: str) -> str:
 
 def open_warehouse(url: str | None = None) -> Warehouse:
     url = url or DEFAULT_WAREHOUSE_URL
+    if warehouse_kind_of(url) == "bigquery":
+        from dw_pipelines import settings
+        from dw_pipelines.sync.warehouses.bigquery import BigQueryWarehouse
+
+        return BigQueryWarehouse(url, credentials_file=settings.bigquery_credentials_file())
     if warehouse_kind_of(url) == "postgres":
         from dw_pipelines.sync.warehouses.postgres import PostgresWarehouse
 
