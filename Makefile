@@ -25,7 +25,7 @@ INFO_LOGS := {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 .PHONY: install demo dev serve test test-unit lint bench clean
 
-install: $(STAMP) $(DBT_MANIFEST) $(BQEMU_STAMP)
+install: $(STAMP) $(DBT_MANIFEST)
 
 $(STAMP): pyproject.toml
 	@echo "==> Installing dw_pipelines and its dependencies into $(VENV) (first run: about two minutes)"
@@ -88,7 +88,8 @@ serve: install
 		$(if $(wildcard .env),$(abspath $(BIN))/python -m dotenv -f $(CURDIR)/.env run --no-override --) \
 		$(CURDIR)/docker/bin/serve
 
-test: install
+# The tests also start a BigQuery emulator, installed in a venv of its own (not needed by the demo).
+test: install $(BQEMU_STAMP)
 	$(BIN)/python -m pytest
 
 # The pure cores only: no server, a few seconds.

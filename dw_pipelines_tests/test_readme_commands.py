@@ -82,7 +82,7 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProje
         root,
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns(
-            ".git", ".venv", ".dw", ".env", "__pycache__", "*.egg-info", ".*_cache", "bench",
+            ".git", ".venv", ".venv-*", ".dw", ".env", "__pycache__", "*.egg-info", ".*_cache", "bench",
             ".tmp_dagster_home_*",
         ),
     )  # fmt: skip
