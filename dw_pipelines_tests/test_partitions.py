@@ -223,6 +223,9 @@ def project(tmp_path: Path) -> Project:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    # The instance's SQLite storage created here, once: a daemon and a CLI creating it at the same
+    # moment can both stamp its schema version, and every later open then fails.
+    dg.DagsterInstance.from_config(str(home)).dispose()
     db = tmp_path / "shop.sqlite"
     shop.build(db, now=SHOP_NOW)
     warehouse = str(tmp_path / "warehouse.duckdb")
