@@ -73,15 +73,19 @@ def generate(db: str, rows: int) -> None:
     psql("postgres", f"CREATE DATABASE {db}")
     psql(
         db,
+        # The demo shop's `orders` columns (and a wide text one): the shipped stream's declared
+        # checks (not-null, accepted values, range, reconcile) run on them through Dagster.
         "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint NOT NULL,"
-        " status text NOT NULL, amount numeric(12,2) NOT NULL, currency char(3) NOT NULL,"
-        " note text NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)",
+        " status text NOT NULL, total_amount numeric(12,2) NOT NULL, currency char(3) NOT NULL,"
+        " note text NOT NULL, ordered_at timestamptz NOT NULL, created_at timestamptz NOT NULL,"
+        " updated_at timestamptz NOT NULL)",
     )
     psql(
         db,
         "INSERT INTO orders SELECT g, (g::bigint * 7919) % 100000,"
         " (ARRAY['pending','paid','shipped','delivered','cancelled'])[1 + g % 5],"
         " round((random() * 10000)::numeric, 2), 'EUR', md5(g::text) || md5((g + 1)::text),"
+        " now() - interval '400 days' + g * interval '10 ms',"
         " now() - interval '400 days' + g * interval '10 ms',"
         f" now() - interval '200 days' + g * interval '10 ms' FROM generate_series(1, {rows}) g",
     )
@@ -93,12 +97,12 @@ def churn(db: str, rows: int) -> int:
     updated, inserted = rows // 100, rows // 1000
     psql(
         db,
-        "UPDATE orders SET status = 'refunded', amount = amount + 1, updated_at = now()"
+        "UPDATE orders SET status = 'delivered', total_amount = total_amount + 1, updated_at = now()"
         " WHERE id % 100 = 7",
     )
     psql(
         db,
-        f"INSERT INTO orders SELECT g, 1, 'pending', 9.99, 'EUR', 'new', now(), now()"
+        f"INSERT INTO orders SELECT g, 1, 'pending', 9.99, 'EUR', 'new', now(), now(), now()"
         f" FROM generate_series({rows + 1}, {rows + inserted}) g",
     )
     return updated + inserted
