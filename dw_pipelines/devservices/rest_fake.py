@@ -139,6 +139,21 @@ class FakeApi:
                 data={"object": {**record, "deleted": True}},
             )
 
+    def stripe_update(self, collection: str, obj_id: str, at: int, **fields: Any) -> None:
+        """Updates the object as Stripe does: changed in its list (its `created` kept), and a
+        `<object>.updated` event whose `data.object` is the whole updated object and
+        `data.previous_attributes` the fields' old values."""
+        with self.lock:
+            record = next(r for r in self.stripe[collection] if r["id"] == obj_id)
+            previous = {k: record.get(k) for k in fields}
+            record.update(fields)
+            self.stripe_add(
+                "events",
+                created=at,
+                type=f"{record['object']}.updated",
+                data={"object": json.loads(json.dumps(record)), "previous_attributes": previous},
+            )
+
     def hubspot_add(self, object_type: str, at: dt.datetime, **properties: Any) -> str:
         with self.lock:
             obj_id = str(100 + self._next_id())
@@ -438,6 +453,7 @@ class Handler(BaseHTTPRequestHandler):
                 records = [r for r in records if test(r["created"])]
         if query.get("type"):  # the events list's filter
             records = [r for r in records if r.get("type") == query["type"]]
+        records = self._stripe_event_types(records)
         records.sort(key=lambda r: (r["created"], r["id"]), reverse=True)
         after = query.get("starting_after")
         if after:
@@ -465,6 +481,11 @@ class Handler(BaseHTTPRequestHandler):
                 "data": records[:limit],
             },
         )
+
+    def _stripe_event_types(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events list's `types[]` filter: any of up to 20 event types."""
+        types = parse_qs(urlsplit(self.path).query).get("types[]")
+        return [r for r in records if r.get("type") in types] if types else records
 
     # -- HubSpot ------------------------------------------------------------------------------
 
