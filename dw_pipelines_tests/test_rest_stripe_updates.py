@@ -64,7 +64,11 @@ def test_the_latest_of_several_updates_of_one_customer_wins(rest, warehouse_url)
     made = add_customers(rest, 2)
     rest.sync(warehouse_url, ENDPOINTS, **SPEC)
     # Three events over two pages of the events list; the last two in the same second.
-    for at, email in ((100, "first@x.example"), (150, "second@x.example"), (150, "third@x.example")):
+    for at, email in (
+        (100, "first@x.example"),
+        (150, "second@x.example"),
+        (150, "third@x.example"),
+    ):
         rest.api.stripe_update("customers", made[0], at=EPOCH0 + at, email=email)
     second = rest.sync(warehouse_url, ENDPOINTS, **SPEC)
     assert second.rows_updated == 1
