@@ -289,14 +289,13 @@ def preset_settings(name: str) -> dict[str, Any]:
 def with_preset(data: dict[str, Any]) -> dict[str, Any]:
     """The preset's settings with the user's on top: every top-level setting replaces the
     preset's (`auth` whole), but `endpoints` merge by name, and inside an endpoint each
-    setting given replaces the preset's one; `null` as an endpoint leaves it out."""
+    setting given replaces the preset's one. An endpoint no stream names is never read, so
+    there is nothing to leave out."""
     preset = preset_settings(data["preset"])
     merged = {**preset, **{k: v for k, v in data.items() if k != "endpoints"}}
     endpoints = {k: dict(v) for k, v in preset.get("endpoints", {}).items()}
     for name, override in (data.get("endpoints") or {}).items():
-        if override is None:
-            endpoints.pop(name, None)
-        elif isinstance(override, dict):
+        if isinstance(override, dict):
             endpoints[name] = {**endpoints.get(name, {}), **override}
         else:
             endpoints[name] = override  # not a mapping: refused by the model, naming it
