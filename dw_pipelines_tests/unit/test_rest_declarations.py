@@ -187,3 +187,15 @@ def test_a_preset_endpoint_override_is_checked_as_a_declaration() -> None:
 def test_an_unknown_preset_is_refused() -> None:
     message = refusal(preset_catalog("salesforce", []))
     assert "preset" in message and "stripe" in message
+
+
+def test_a_preset_reaches_the_resource_expanded_with_the_overrides() -> None:
+    from dw_pipelines.kinds.rest import RestKind, RestSourceModel
+
+    source = RestSourceModel.model_validate(
+        {"type": "rest", "rest": {"preset": "hubspot", "max_requests": 99}}
+    )
+    api = RestKind().resource("hubspot", source).model()
+    assert api.model_dump() == source.rest.model_dump() and api.max_requests == 99
+    assert api.endpoints["contacts"].deletes.endpoint == "contacts_archived"  # type: ignore[union-attr]
+    assert api.endpoints["deal_contacts"].parent == "deals"
