@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -274,7 +274,8 @@ class Endpoint(_Model):
     """Changed records merged with the rows by an incremental run (after a first load)."""
 
 
-PRESETS = ("stripe", "hubspot")
+PresetName = Literal["stripe", "hubspot"]
+PRESETS = get_args(PresetName)
 _PRESET_DIR = Path(__file__).with_name("presets")
 
 
@@ -306,7 +307,7 @@ def with_preset(data: dict[str, Any]) -> dict[str, Any]:
 class RestApi(_Model):
     """A JSON REST API: where it is, how to log in, how hard to push it, its endpoints."""
 
-    preset: Literal["stripe", "hubspot"] | None = Field(default=None, exclude=True)
+    preset: PresetName | None = Field(default=None, exclude=True)
     """A packaged declaration (`sync/sources/rest/presets/`) under the settings given here.
     Left out of a dump, which is the expanded declaration itself."""
     base_url: str | None = None
