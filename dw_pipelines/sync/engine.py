@@ -282,7 +282,7 @@ def _full_refresh(
     new_name = f"{spec.name}__dw_new"
     new_table = warehouse.table(spec.source, new_name)
     warehouse.execute(f"DROP TABLE IF EXISTS {new_table}")
-    warehouse.create_table(new_table, columns)
+    warehouse.create_table(new_table, columns, spec.table_layout)
     reader = source.read(
         ReadRequest(
             spec.object,
@@ -314,7 +314,7 @@ def _incremental(
     result: SyncResult,
 ) -> CursorValue | None:
     if not exists:
-        warehouse.create_table(target, plan.target)
+        warehouse.create_table(target, plan.target, spec.table_layout)
     deletes = _reports_deletes(spec, source)
     soft = deletes and spec.deletes == "soft"
     if soft and not warehouse.column_exists(spec.source, spec.name, DELETED_AT):

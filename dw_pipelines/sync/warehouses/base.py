@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from dw_pipelines.sync.schema import Column
+from dw_pipelines.sync.spec import TableLayout
 from dw_pipelines.sync.state import StreamState, SyncLogLine
 
 STATE_SCHEMA = "_dw"
@@ -226,7 +227,11 @@ class Warehouse(ABC):
             )
         return ", ".join(defs)
 
-    def create_table(self, table: str, columns: Sequence[Column]) -> None:
+    def create_table(
+        self, table: str, columns: Sequence[Column], layout: TableLayout | None = None
+    ) -> None:
+        """A stream's table with its columns and `_dw_synced_at`. `layout` (partitioning and
+        clustering) is BigQuery's: the other warehouses create the table without it."""
         self.execute(f"CREATE TABLE {table} ({self.column_defs(columns, synced_at=True)})")
 
     def add_column(self, table: str, column: Column) -> None:
