@@ -137,7 +137,10 @@ def _build_asset(
         store_resource = getattr(context.resources, source_resource_key(spec.source))
         results: list[SyncResult] = []
         try:
-            with store_resource.open() as store, context.resources.warehouse.open() as warehouse:
+            with (
+                store_resource.open() as store,
+                context.resources.warehouse.open(context.run.run_id) as warehouse,
+            ):
                 for day in days:
                     results.append(
                         sync_files(

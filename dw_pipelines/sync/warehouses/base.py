@@ -178,6 +178,11 @@ class Warehouse(ABC):
         one), constant columns and the sync time. Only where `reads_parquet_files`."""
         raise NotImplementedError
 
+    def usage(self) -> dict[str, int]:
+        """What this connection's work has cost so far, as counters under stable metadata keys
+        (BigQuery: bytes processed and billed, slot milliseconds); none where nothing bills."""
+        return {}
+
     def is_data_error(self, exc: BaseException) -> bool:
         """The warehouse refused a value (conversion, bad text, constraint), not a failure of
         the warehouse itself: a file stream quarantines the file instead of failing the run."""

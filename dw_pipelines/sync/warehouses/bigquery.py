@@ -29,7 +29,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -79,6 +79,7 @@ _TYPES = {
 STAGE_EXPIRY_HOURS = 24
 _DML = re.compile(r"^\s*(INSERT\s+INTO|DELETE\s+FROM|UPDATE|MERGE\s+INTO)\s+(\S+)", re.I)
 _PARAM = re.compile(r"\$(\d+)")
+_JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # The error text the commit script's compare-and-set fails with.
 CONCURRENT_SYNC_MARK = "dw_concurrent_sync"
 
@@ -96,6 +97,7 @@ class JobStats:
     """What BigQuery billed the jobs of this connection for (for materialization metadata)."""
 
     bytes_processed: int = 0
+    bytes_billed: int = 0
     slot_ms: int = 0
     jobs: int = 0
 
@@ -208,6 +210,14 @@ def table_layout(
             )  # fmt: skip
     if layout.cluster_by:
         table.clustering_fields = list(layout.cluster_by)
+
+
+def job_id(run: str, stream: str, step: int, kind: str) -> str:
+    """`dw_<run>_<stream>_<step>_<kind>` in BigQuery's job id alphabet (letters, digits, `_`,
+    `-`; at most 1,024): the same step of the same run always gets the same id, so BigQuery
+    refuses a second submission of it (409) instead of running it twice."""
+    safe = _JOB_ID_UNSAFE.sub("_", stream)[:200]
+    return _JOB_ID_UNSAFE.sub("_", f"dw_{run}")[:800] + f"_{safe}_{step}_{kind}"
 
 
 def bigquery_param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
@@ -341,7 +351,9 @@ class BigQueryWarehouse(Warehouse):
         self.target: BigQueryUrl = parse_bigquery_url(url)
         self.catalog = self.target.project
         # Job ids are derived from the run, the stream and the step: see `_job_id`.
-        self.run_id = re.sub(r"[^A-Za-z0-9_-]", "_", run_id or uuid.uuid4().hex)
+        # The Dagster run's id (its first block) and this connection's own: two connections of
+        # one run number their steps apart, and never wait for each other's jobs.
+        self.run_id = f"{(run_id or 'run').split('-')[0]}_{uuid.uuid4().hex[:12]}"
         self.stats = JobStats()
         self._unit: _Unit | None = None
         self._step = 0
@@ -411,11 +423,24 @@ class BigQueryWarehouse(Warehouse):
     # -- jobs -----------------------------------------------------------------------------------
 
     def _job_id(self, kind: str) -> str:
-        # Derived from run, stream and step: a retried submission of the same step reuses the
-        # id, and BigQuery answers 409 instead of running it twice (we then wait for the first).
         self._step += 1
-        stream = re.sub(r"[^A-Za-z0-9_-]", "_", self._stream)[:200]
-        return f"dw_{self.run_id}_{stream}_{self._step}_{kind}"[:1024]
+        return job_id(self.run_id, self._stream, self._step, kind)
+
+    def _submit(self, job_id: str, start: Callable[[], Any]) -> Any:
+        """Start a job under its derived id. A 409 (the id exists) is this step's own earlier
+        submission, answered after the client sent it again (a lost answer, a timeout): wait for
+        that job instead of running the step twice."""
+        from google.api_core import exceptions
+
+        try:
+            return start()
+        except exceptions.Conflict:
+            try:
+                return self.client.get_job(job_id, **self._calls())
+            except Exception as exc:
+                raise BigQueryError(redact(error_text(exc), self.url)) from None
+        except Exception as exc:
+            raise BigQueryError(redact(error_text(exc), self.url)) from None
 
     def _wait(self, job: Any) -> Any:
         try:
@@ -424,26 +449,31 @@ class BigQueryWarehouse(Warehouse):
             raise BigQueryError(redact(error_text(exc), self.url)) from None
         self.stats.jobs += 1
         self.stats.bytes_processed += int(getattr(job, "total_bytes_processed", 0) or 0)
+        self.stats.bytes_billed += int(getattr(job, "total_bytes_billed", 0) or 0)
         self.stats.slot_ms += int(getattr(job, "slot_millis", 0) or 0)
         return result
 
+    def usage(self) -> dict[str, int]:
+        return {
+            "bigquery_bytes_processed": self.stats.bytes_processed,
+            "bigquery_bytes_billed": self.stats.bytes_billed,
+            "bigquery_slot_ms": self.stats.slot_ms,
+            "bigquery_jobs": self.stats.jobs,
+        }
+
     def _query(self, sql: str, params: Sequence[Any] = (), kind: str = "query") -> Any:
-        from google.api_core import exceptions
         from google.cloud import bigquery
 
         text, query_params = named_params(sql, params)
         config = bigquery.QueryJobConfig(query_parameters=query_params)
         job_id = self._job_id(kind)
-        try:
-            # job_retry=None: a job with a fixed id cannot be resubmitted under that id.
-            job = self.client.query(
+        # job_retry=None: a job with a fixed id cannot be resubmitted under that id.
+        job = self._submit(
+            job_id,
+            lambda: self.client.query(
                 text, job_config=config, job_id=job_id, job_retry=None, **self._calls()
-            )
-        except exceptions.Conflict:
-            # Our own earlier submission of this step.
-            job = self.client.get_job(job_id, **self._calls())
-        except Exception as exc:
-            raise BigQueryError(redact(error_text(exc), self.url)) from None
+            ),
+        )
         return job, self._wait(job)
 
     # -- primitives -----------------------------------------------------------------------------
@@ -517,12 +547,15 @@ class BigQueryWarehouse(Warehouse):
         script = commit_script(self.table(STATE_SCHEMA, STATE_TABLE), unit.seen, unit.statements)
         job_id = self._job_id("commit")
         try:
-            job = self.client.query(
-                script,
-                job_config=bigquery.QueryJobConfig(),
-                job_id=job_id,
-                job_retry=None,
-                **self._calls(),
+            job = self._submit(
+                job_id,
+                lambda: self.client.query(
+                    script,
+                    job_config=bigquery.QueryJobConfig(),
+                    job_id=job_id,
+                    job_retry=None,
+                    **self._calls(),
+                ),
             )
             self._wait(job)
         except Exception as exc:
@@ -588,12 +621,16 @@ class BigQueryWarehouse(Warehouse):
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
             create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
         )
+        job_id = self._job_id("load")
         with open(path, "rb") as handle:
             # No `size=`: a resumable upload, bounded in memory whatever the file's size.
             # The upload takes a timeout per request, no retry object.
             bounded = {"timeout": self.target.timeout_s} if self.target.timeout_s else {}
-            job = self.client.load_table_from_file(
-                handle, self._ref(table), job_config=config, job_id=self._job_id("load"), **bounded
+            job = self._submit(
+                job_id,
+                lambda: self.client.load_table_from_file(
+                    handle, self._ref(table), job_config=config, job_id=job_id, **bounded
+                ),
             )
         self._wait(job)
 
