@@ -7,8 +7,11 @@ back from the table's own metadata with the client."""
 from __future__ import annotations
 
 import json
+import threading
 import traceback
+from collections.abc import Iterator
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
@@ -96,6 +99,21 @@ def test_a_stream_without_layout_gets_a_plain_table(
 
     table = table_metadata(bigquery_warehouse_url)
     assert (table.time_partitioning, table.clustering_fields) == (None, None)
+
+
+def test_another_warehouse_creates_the_same_stream_table_without_the_layout(
+    pg_source_url: str, tmp_path: Path
+) -> None:
+    """One catalog serves DuckDB (the demo) and BigQuery: the `bigquery:` block is BigQuery's."""
+    create_orders(pg_source_url)
+    layout = TableLayout(partition_by="created_at", cluster_by=("customer_id",))
+
+    result = run_sync(
+        pg_source_url, str(tmp_path / "w.duckdb"), object="orders", mode="full_refresh",
+        table_layout=layout,
+    )  # fmt: skip
+
+    assert result.row_count == 2
 
 
 @pytest.mark.parametrize(
@@ -199,6 +217,81 @@ def test_a_refused_query_reports_bigquery_reason_and_location(bigquery_warehouse
             warehouse.rows("SELECT no_such_col FROM UNNEST([1]) AS x")
     finally:
         warehouse.close()
+
+
+@pytest.fixture
+def refusing_token_endpoint() -> Iterator[str]:
+    """Google's OAuth token endpoint refusing the key's signed assertion, as it answers a key
+    that was deleted or revoked (400 invalid_grant)."""
+
+    class Refuse(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/token"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_revoked_key_fails_the_materialization_without_its_private_key_anywhere(
+    pg_source_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    refusing_token_endpoint: str,
+) -> None:
+    """A well-formed key Google refuses: the run fails, and neither its log, its events'
+    metadata nor the error holds the key's private text or id."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    key_file = tmp_path / "key.json"
+    key_file.write_text(
+        json.dumps({
+            "type": "service_account", "project_id": "dw-prod", "private_key_id": "f00dfeedkey1",
+            "private_key": pem, "client_email": "dw@dw-prod.iam.gserviceaccount.com",
+            "client_id": "1", "token_uri": refusing_token_endpoint,
+        })
+    )  # fmt: skip
+    monkeypatch.setenv("DW_BIGQUERY_CREDENTIALS_FILE", str(key_file))
+    create_orders(pg_source_url)
+    resources = {
+        source_resource_key("src"): SqlSourceResource(url=pg_source_url, name="src"),
+        "warehouse": WarehouseResource(url="bigquery://dw-prod/dw?timeout=10"),
+    }
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [build_stream_asset(StreamSpec(source="src", object="orders"), source_kind="postgres")],
+            resources=resources, instance=instance, raise_on_error=False,
+        )  # fmt: skip
+        events = [dg.serialize_value(e) for e in instance.all_logs(result.run_id)]
+
+    assert not result.success
+    assert any("invalid_grant" in e for e in events)  # the failure was recorded, and read here
+    body = "".join(pem.splitlines()[1:-1])
+    for event in events:
+        assert body[:64] not in event.replace("\\n", "")
+        assert "f00dfeedkey1" not in event
 
 
 def test_a_bad_key_file_fails_without_its_private_key_in_the_error(

@@ -35,6 +35,23 @@ def test_the_yaml_bigquery_block_becomes_the_stream_table_layout() -> None:
     )
 
 
+def test_a_file_stream_takes_the_bigquery_block_too() -> None:
+    from dw_pipelines.kinds.s3_files import S3FilesKind, S3SourceModel
+
+    model = StreamModel.model_validate(
+        {
+            "source": "drops",
+            "name": "events",
+            "files": {"bucket": "b", "prefix": "events/"},
+            "bigquery": {"partition_by": {"field": "_dw_source_modified"}},
+        }
+    )
+
+    spec = S3FilesKind().spec("drops", S3SourceModel(type="s3"), model)
+
+    assert spec.table_layout == TableLayout(partition_by="_dw_source_modified")
+
+
 def test_a_stream_without_the_block_has_no_layout() -> None:
     model = StreamModel.model_validate({"source": "shop", "object": "orders"})
 
