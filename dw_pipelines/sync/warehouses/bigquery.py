@@ -261,6 +261,10 @@ def commit_script(
     return "BEGIN TRANSACTION;\n" + ";\n".join(body) + ";\nCOMMIT TRANSACTION;"
 
 
+def _position(order: list[str], name: str) -> int:
+    return order.index(name) if name in order else len(order)
+
+
 def string_literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -495,15 +499,21 @@ class BigQueryWarehouse(Warehouse):
         live = self._unit is not None and table not in self._unit.fresh
         # JSON travels as text; it, and any load into a live table, goes through a raw stage.
         raw = self._raw_stage(load_columns) if has_json or live else None
+        if raw is None:
+            # In the table's own column order (a CDC table has `_dw_lsn` after `_dw_synced_at`):
+            # the emulator matches a Parquet file's columns to the table's by position.
+            order = list(self._schema_of(table) or {})
+            schema = pa.schema(sorted(schema, key=lambda f: _position(order, f.name)))
         with tempfile.TemporaryDirectory(prefix="dw_bq_") as tmp:
             path = os.path.join(tmp, "rows.parquet")
             rows = 0
             with pq.ParquetWriter(path, schema) as writer:
                 for batch in reader:
-                    arrays = [batch.column(n).cast(schema.field(n).type) for n in names]
+                    arrays = {n: batch.column(n) for n in names}
                     if synced_at:
-                        arrays.append(pa.array([synced_at] * batch.num_rows, schema[-1].type))
-                    writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+                        arrays[SYNCED_AT] = pa.array([synced_at] * batch.num_rows)
+                    ordered = [arrays[f.name].cast(f.type) for f in schema]
+                    writer.write_batch(pa.RecordBatch.from_arrays(ordered, schema=schema))
                     rows += batch.num_rows
             if rows == 0:
                 if raw:
@@ -565,6 +575,12 @@ class BigQueryWarehouse(Warehouse):
         self._columns[table] = [*columns, Column(SYNCED_AT, "timestamptz")]
         if self._unit is not None:
             self._unit.fresh.add(table)
+
+    def add_column(self, table: str, column: Column) -> None:
+        super().add_column(table, column)
+        # `swap_in` creates the live table from these: a CDC table's `_dw_lsn` comes this way.
+        if table in self._columns:
+            self._columns[table].append(column)
 
     def drop_stage(self, table: str) -> None:
         # Buffered statements may still read it: it goes after the commit.
