@@ -9,8 +9,11 @@ publication (`dw_bq_test_<random>`), never the default `dw_src` other sessions s
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +24,7 @@ from dw_pipelines_tests.conftest import (
     PG_HOST,
     PG_PORT,
     drop_postgres_database,
+    kill_child_at,
     new_postgres_database,
     query,
     run_cdc,
@@ -198,3 +202,158 @@ def test_file_append_into_bigquery_picks_up_a_second_batch_of_files_exactly_once
     ]  # fmt: skip
     state = read_state(bigquery_warehouse_url, "drops.events")
     assert isinstance(state.position, FilesPosition)
+
+
+# -- SIGKILL and rerun -------------------------------------------------------------------------
+# A child process runs the real sync and stops for good at an announced phase (see _sync_child);
+# the test SIGKILLs it there. "load": stage tables filled by load jobs, commit script not sent.
+# "commit": just before the script is sent. "committed": the script's job finished (rows, state
+# and log line applied in BigQuery), the process killed before it acknowledges anything (the
+# CDC slot not yet told, the next file not begun). A kill *during* the script's job cannot be
+# staged on the emulator: it runs a query job to completion inside the request that submits it.
+
+ROOT = Path(__file__).resolve().parents[1]
+SQL_ROWS = 400
+
+
+def run_child(*args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", *args], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def seed_events(source_url: str) -> None:
+    run_sql(
+        source_url,
+        "CREATE TABLE events (id bigint PRIMARY KEY, amount numeric(12,2) NOT NULL, note text,"
+        " updated_at timestamptz NOT NULL)",
+        "INSERT INTO events SELECT g, g / 100.0, 'note ' || g,"
+        " '2026-01-01'::timestamptz + g * interval '1 millisecond'"
+        f" FROM generate_series(1, {SQL_ROWS}) g",
+    )
+
+
+def source_events(source_url: str) -> list[tuple]:
+    return query(source_url, "SELECT id, amount, note, updated_at FROM events ORDER BY id")
+
+
+@pytest.mark.parametrize("marker", ["load", "committed"])
+def test_an_append_killed_then_rerun_leaves_each_row_version_in_bigquery_once(
+    pg_source_url: str, bigquery_warehouse_url: str, marker: str
+) -> None:
+    """Append, not merge: a version loaded twice would stay twice (a MERGE would hide it)."""
+    child = ["dw_pipelines_tests._sync_child", pg_source_url, bigquery_warehouse_url]
+    child.append("incremental_append")
+    seed_events(pg_source_url)
+    run_child(*child)
+    before = source_events(pg_source_url)
+    run_sql(
+        pg_source_url,
+        "UPDATE events SET note = 'changed', updated_at = now() WHERE id % 10 = 0",
+        f"INSERT INTO events SELECT g, 7.77, 'new', now() FROM generate_series({SQL_ROWS + 1},"
+        f" {SQL_ROWS + 50}) g",
+    )
+    after = source_events(pg_source_url)
+
+    kill_child_at(child, marker, 1, after="batch")
+    run_child(*child)
+
+    expected = sorted(set(before) | set(after), key=lambda row: (row[0], row[3]))
+    assert (
+        bq_rows(
+            bigquery_warehouse_url,
+            "SELECT id, amount, note, updated_at FROM {t} ORDER BY id, updated_at",
+            name="events",
+        )
+        == expected
+    )
+
+
+def test_a_sync_killed_after_its_commit_left_the_state_its_rows_reach(
+    pg_source_url: str, bigquery_warehouse_url: str
+) -> None:
+    """The state row moved with the rows: the rerun after a kill past the commit finds nothing
+    new (its window starts at the committed cursor) and leaves the log at one data commit."""
+    child = ["dw_pipelines_tests._sync_child", pg_source_url, bigquery_warehouse_url]
+    seed_events(pg_source_url)
+
+    kill_child_at([*child, "incremental_merge"], "committed", 1, after="batch")
+    state = read_state(bigquery_warehouse_url, "src.events")
+    run_child(*child, "incremental_merge")
+
+    assert state is not None
+    assert state.position.value == source_events(pg_source_url)[-1][3]
+    assert bq_rows(
+        bigquery_warehouse_url,
+        "SELECT sum(rows_inserted), count(*) FROM `{dw}`.sync_log WHERE stream_id = 'src.events'",
+    ) == [(SQL_ROWS, 2)]
+
+
+FILES = 3
+
+
+@pytest.mark.parametrize(("marker", "occurrence"), [("load", 1), ("committed", 2)])
+def test_a_file_stream_killed_then_rerun_loads_every_files_rows_into_bigquery_once(
+    local_s3, bucket: str, bigquery_warehouse_url: str, marker: str, occurrence: int
+) -> None:
+    for n in range(FILES):
+        put(local_s3, bucket, f"in/{n}.csv", data.csv_bytes(data.rows(n * 100, 20)))
+    kill_child_at(
+        ["dw_pipelines_tests._files_child", local_s3.endpoint_url, local_s3.access_key_id,
+         local_s3.secret_access_key, bucket, bigquery_warehouse_url, "merge"],
+        marker,
+        occurrence,
+    )  # fmt: skip
+    put(local_s3, bucket, "in/9.csv", data.csv_bytes(data.rows(900, 5)))
+
+    rerun = run_files(
+        local_s3, bigquery_warehouse_url, bucket, prefix="in/", mode="merge", primary_key=("id",)
+    )
+
+    expected = [i for n in range(FILES) for i in range(n * 100, n * 100 + 20)]
+    assert [r[0] for r in events(bigquery_warehouse_url)] == [*expected, *range(900, 905)]
+    assert rerun.row_count == FILES * 20 + 5
+    assert [n for _, n in loaded_files(bigquery_warehouse_url)] == [20] * FILES + [5]
+
+
+def churn_items(source_url: str) -> dict[str, int]:
+    """Six transactions on distinct keys: each key changed once, so a transaction applied
+    twice would show in the counts of the log lines committed with the changes."""
+    statements = []
+    for t in range(6):
+        base = t * 10
+        statements += [
+            "BEGIN",
+            f"UPDATE items SET price = price + 1 WHERE id > {base} AND id <= {base + 4}",
+            f"INSERT INTO items VALUES ({1000 + t}, 'new', 1), ({2000 + t}, 'new', 2)",
+            f"DELETE FROM items WHERE id = {base + 5}",
+            "COMMIT",
+        ]
+    run_sql(source_url, *statements)
+    return {"updated": 6 * 4, "inserted": 6 * 2, "deleted": 6}
+
+
+@pytest.mark.parametrize(("marker", "occurrence"), [("load", 2), ("committed", 4)])
+def test_cdc_killed_then_rerun_applies_each_change_to_bigquery_once(
+    cdc_source_url: str, bigquery_warehouse_url: str, slot: str, marker: str, occurrence: int
+) -> None:
+    make_items(cdc_source_url, rows=60)
+    cdc(cdc_source_url, bigquery_warehouse_url, slot)
+    expected = churn_items(cdc_source_url)
+
+    kill_child_at(
+        ["dw_pipelines_tests._cdc_child", cdc_source_url, bigquery_warehouse_url,
+         "--objects", "items", "--slot", slot],
+        marker,
+        occurrence,
+    )  # fmt: skip
+    cdc(cdc_source_url, bigquery_warehouse_url, slot)
+
+    assert warehouse_items(bigquery_warehouse_url) == source_items(cdc_source_url)
+    updated, inserted, deleted = bq_rows(
+        bigquery_warehouse_url,
+        "SELECT sum(rows_updated), sum(rows_inserted), sum(rows_deleted) FROM `{dw}`.sync_log"
+        " WHERE mode = 'cdc'",
+    )[0]
+    assert {"updated": updated, "inserted": inserted, "deleted": deleted} == expected
