@@ -13,12 +13,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from dw_pipelines.sync.state import CdcPosition, FilesPosition
 from dw_pipelines.sync.warehouses import open_warehouse
+from dw_pipelines.sync.warehouses.bigquery import BigQueryWarehouse
 from dw_pipelines_tests import files_data as data
 from dw_pipelines_tests.conftest import (
     PG_HOST,
@@ -30,6 +32,7 @@ from dw_pipelines_tests.conftest import (
     run_cdc,
     run_files,
     run_sql,
+    run_sync,
 )
 
 
@@ -357,3 +360,107 @@ def test_cdc_killed_then_rerun_applies_each_change_to_bigquery_once(
         " WHERE mode = 'cdc'",
     )[0]
     assert {"updated": updated, "inserted": inserted, "deleted": deleted} == expected
+
+
+# -- schema evolution --------------------------------------------------------------------------
+
+
+def column_types(url: str, schema: str, name: str) -> dict[str, str]:
+    """The table's column types as a query over it reports them. Emulator gap: its tables.get
+    and INFORMATION_SCHEMA keep the columns of the CREATE TABLE and miss every later ALTER TABLE
+    (BigQuery's reflect them); its queries see the table as altered."""
+    warehouse = open_warehouse(url)
+    assert isinstance(warehouse, BigQueryWarehouse)
+    try:
+        sql = f"SELECT * FROM {warehouse.table(schema, name)} LIMIT 0"
+        result = warehouse.client.query(sql).result()
+    finally:
+        warehouse.close()
+    return {f.name: f.field_type for f in result.schema}
+
+
+def test_a_sync_between_runs_adds_a_new_column_and_widens_a_changed_one(
+    pg_source_url: str, bigquery_warehouse_url: str
+) -> None:
+    """Added by ALTER TABLE ADD COLUMN (old rows NULL), widened by ALTER COLUMN SET DATA TYPE
+    (INT64 to NUMERIC, a widening BigQuery allows in place), the old values kept exactly."""
+    run_sql(
+        pg_source_url,
+        "CREATE TABLE events (id bigint PRIMARY KEY, qty int NOT NULL, updated_at timestamptz)",
+        "INSERT INTO events VALUES (1, 5, '2026-01-01 00:00:00+00')",
+    )
+    stream = {"object": "events", "mode": "incremental_merge", "primary_key": ["id"],
+              "cursor": "updated_at", "schema_policy": "evolve"}  # fmt: skip
+    run_sync(pg_source_url, bigquery_warehouse_url, **stream)
+    run_sql(
+        pg_source_url,
+        "ALTER TABLE events ADD COLUMN channel text",
+        "ALTER TABLE events ALTER COLUMN qty TYPE numeric(14,3)",
+        "INSERT INTO events VALUES (2, 12345678.125, '2026-01-02 00:00:00+00', 'web')",
+    )
+
+    result = run_sync(pg_source_url, bigquery_warehouse_url, **stream)
+
+    assert (result.columns_added, result.columns_altered) == (["channel"], ["qty"])
+    types = column_types(bigquery_warehouse_url, "src", "events")
+    assert (types["qty"], types["channel"]) == ("NUMERIC", "STRING")
+    assert bq_rows(
+        bigquery_warehouse_url, "SELECT id, qty, channel FROM {t} ORDER BY id", name="events"
+    ) == [(1, Decimal("5"), None), (2, Decimal("12345678.125"), "web")]
+
+
+def test_cdc_a_column_added_in_the_source_lands_in_bigquery_with_old_rows_null(
+    cdc_source_url: str, bigquery_warehouse_url: str, slot: str
+) -> None:
+    make_items(cdc_source_url, rows=2)
+    cdc(cdc_source_url, bigquery_warehouse_url, slot)
+    run_sql(
+        cdc_source_url,
+        "ALTER TABLE items ADD COLUMN stock int",
+        "INSERT INTO items VALUES (3, 'three', 3, 7)",
+        "UPDATE items SET name = 'one' WHERE id = 1",
+    )
+
+    cdc(cdc_source_url, bigquery_warehouse_url, slot)
+
+    assert bq_rows(bigquery_warehouse_url, "SELECT id, name, stock FROM {t} ORDER BY id") == [
+        (1, "one", None),
+        (2, "item 2", None),
+        (3, "three", 7),
+    ]
+
+
+def test_cdc_a_column_widened_in_the_source_keeps_every_value_exact_in_bigquery(
+    cdc_source_url: str, bigquery_warehouse_url: str, slot: str
+) -> None:
+    make_items(cdc_source_url, rows=2)
+    cdc(cdc_source_url, bigquery_warehouse_url, slot, schema_policy="evolve")
+    run_sql(
+        cdc_source_url,
+        "UPDATE items SET price = 7.5 WHERE id = 1",
+        "ALTER TABLE items ALTER COLUMN price TYPE numeric(14,4)",
+        "UPDATE items SET price = 2.1234 WHERE id = 2",
+    )
+
+    cdc(cdc_source_url, bigquery_warehouse_url, slot, schema_policy="evolve")
+
+    assert bq_rows(bigquery_warehouse_url, "SELECT id, price FROM {t} ORDER BY id") == [
+        (1, Decimal("7.5")),
+        (2, Decimal("2.1234")),
+    ]
+
+
+def test_a_file_with_a_new_column_adds_it_in_bigquery_with_old_rows_null(
+    local_s3, bucket: str, bigquery_warehouse_url: str
+) -> None:
+    evolve = {"prefix": "in/", "mode": "merge", "primary_key": ("id",), "schema_policy": "evolve"}
+    put(local_s3, bucket, "in/1.csv", b"id,status\n1,new\n")
+    run_files(local_s3, bigquery_warehouse_url, bucket, **evolve)
+    put(local_s3, bucket, "in/2.csv", b"id,status,channel\n2,new,web\n")
+
+    run_files(local_s3, bigquery_warehouse_url, bucket, **evolve)
+
+    assert events(bigquery_warehouse_url, "id, status, channel") == [
+        (1, "new", None),
+        (2, "new", "web"),
+    ]
