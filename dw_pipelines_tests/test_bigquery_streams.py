@@ -125,6 +125,20 @@ def test_cdc_a_primary_key_update_moves_the_row_in_bigquery(
     assert warehouse_items(bigquery_warehouse_url) == source_items(cdc_source_url)
 
 
+def test_cdc_soft_deletes_keep_the_row_in_bigquery_with_deleted_at(
+    cdc_source_url: str, bigquery_warehouse_url: str, slot: str
+) -> None:
+    make_items(cdc_source_url, rows=3)
+    cdc(cdc_source_url, bigquery_warehouse_url, slot, deletes="soft")
+    run_sql(cdc_source_url, "DELETE FROM items WHERE id = 2")
+
+    cdc(cdc_source_url, bigquery_warehouse_url, slot, deletes="soft")
+
+    assert bq_rows(
+        bigquery_warehouse_url, "SELECT id, _dw_deleted_at IS NOT NULL FROM {t} ORDER BY id"
+    ) == [(1, False), (2, True), (3, False)]
+
+
 def test_cdc_the_lsn_the_warehouse_holds_is_the_one_its_rows_reach(
     cdc_source_url: str, bigquery_warehouse_url: str, slot: str
 ) -> None:

@@ -500,10 +500,7 @@ class BigQueryWarehouse(Warehouse):
         # JSON travels as text; it, and any load into a live table, goes through a raw stage.
         raw = self._raw_stage(load_columns) if has_json or live else None
         if raw is None:
-            # In the table's own column order (a CDC table has `_dw_lsn` after `_dw_synced_at`):
-            # the emulator matches a Parquet file's columns to the table's by position.
-            order = list(self._schema_of(table) or {})
-            schema = pa.schema(sorted(schema, key=lambda f: _position(order, f.name)))
+            schema = self._file_schema(table, schema)
         with tempfile.TemporaryDirectory(prefix="dw_bq_") as tmp:
             path = os.path.join(tmp, "rows.parquet")
             rows = 0
@@ -512,7 +509,12 @@ class BigQueryWarehouse(Warehouse):
                     arrays = {n: batch.column(n) for n in names}
                     if synced_at:
                         arrays[SYNCED_AT] = pa.array([synced_at] * batch.num_rows)
-                    ordered = [arrays[f.name].cast(f.type) for f in schema]
+                    ordered = [
+                        arrays[f.name].cast(f.type)
+                        if f.name in arrays
+                        else pa.nulls(batch.num_rows, f.type)
+                        for f in schema
+                    ]
                     writer.write_batch(pa.RecordBatch.from_arrays(ordered, schema=schema))
                     rows += batch.num_rows
             if rows == 0:
@@ -530,6 +532,22 @@ class BigQueryWarehouse(Warehouse):
             self._add_delta(table, rows)
             self._drop_later(raw)
         return rows
+
+    def _file_schema(self, table: str, schema: pa.Schema) -> pa.Schema:
+        """A direct load's file: every column of the table, in the table's order, those the rows
+        lack written as NULL. The emulator matches a Parquet file's columns to the table's by
+        position and wants them all (a CDC table has `_dw_lsn` after `_dw_synced_at`, and soft
+        deletes' `_dw_deleted_at`, which no load supplies)."""
+        known = self._columns.get(table)
+        if known is None:  # not created by this connection: its order, as reported
+            order = list(self._schema_of(table) or {})
+            return pa.schema(sorted(schema, key=lambda f: _position(order, f.name)))
+        given = {f.name: f for f in schema}
+        fields = [
+            given.pop(c.name) if c.name in given else pa.field(c.name, arrow_load_type(c))
+            for c in known
+        ]
+        return pa.schema([*fields, *given.values()])
 
     def _raw_stage(self, columns: Sequence[Column]) -> str:
         as_text = [Column(c.name, "string") if c.type == "json" else c for c in columns]
