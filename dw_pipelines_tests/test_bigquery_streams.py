@@ -214,17 +214,21 @@ def test_file_append_into_bigquery_picks_up_a_second_batch_of_files_exactly_once
     assert loaded_files(bigquery_warehouse_url) == [
         ("in/1.csv", 3), ("in/2.parquet", 2), ("in/3.csv", 2),
     ]  # fmt: skip
+    # The stream's state was committed with the last file's rows.
     state = read_state(bigquery_warehouse_url, "drops.events")
     assert isinstance(state.position, FilesPosition)
+    assert state.position.last_object == "in/3.csv"
 
 
 # -- SIGKILL and rerun -------------------------------------------------------------------------
 # A child process runs the real sync and stops for good at an announced phase (see _sync_child);
-# the test SIGKILLs it there. "load": stage tables filled by load jobs, commit script not sent.
-# "commit": just before the script is sent. "committed": the script's job finished (rows, state
-# and log line applied in BigQuery), the process killed before it acknowledges anything (the
-# CDC slot not yet told, the next file not begun). A kill *during* the script's job cannot be
-# staged on the emulator: it runs a query job to completion inside the request that submits it.
+# the test SIGKILLs it there. "load": stage tables filled by load jobs, commit script not sent
+# (BigQuery buffers every DML to it, so this is also "just before the commit"). "committed": the
+# script's job finished (rows, state and log line applied in BigQuery), the process killed before
+# it acknowledges anything (the CDC slot not yet told, the next file not begun). A kill *during*
+# the script's job cannot be staged on the emulator: it runs a query job to the end inside the
+# request that submits it. (On BigQuery the job runs on without its client, and the state check
+# in each script lets only one of it and the rerun's commit.)
 
 SQL_ROWS = 400
 
