@@ -325,6 +325,10 @@ def commit_script(
     return "BEGIN TRANSACTION;\n" + ";\n".join(body) + ";\nCOMMIT TRANSACTION;"
 
 
+def _position(order: list[str], name: str) -> int:
+    return order.index(name) if name in order else len(order)
+
+
 def string_literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -583,15 +587,23 @@ class BigQueryWarehouse(Warehouse):
         live = self._unit is not None and table not in self._unit.fresh
         # JSON travels as text; it, and any load into a live table, goes through a raw stage.
         raw = self._raw_stage(load_columns) if has_json or live else None
+        if raw is None:
+            schema = self._file_schema(table, schema)
         with tempfile.TemporaryDirectory(prefix="dw_bq_") as tmp:
             path = os.path.join(tmp, "rows.parquet")
             rows = 0
             with pq.ParquetWriter(path, schema) as writer:
                 for batch in reader:
-                    arrays = [batch.column(n).cast(schema.field(n).type) for n in names]
+                    arrays = {n: batch.column(n) for n in names}
                     if synced_at:
-                        arrays.append(pa.array([synced_at] * batch.num_rows, schema[-1].type))
-                    writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+                        arrays[SYNCED_AT] = pa.array([synced_at] * batch.num_rows)
+                    ordered = [
+                        arrays[f.name].cast(f.type)
+                        if f.name in arrays
+                        else pa.nulls(batch.num_rows, f.type)
+                        for f in schema
+                    ]
+                    writer.write_batch(pa.RecordBatch.from_arrays(ordered, schema=schema))
                     rows += batch.num_rows
             if rows == 0:
                 if raw:
@@ -608,6 +620,22 @@ class BigQueryWarehouse(Warehouse):
             self._add_delta(table, rows)
             self._drop_later(raw)
         return rows
+
+    def _file_schema(self, table: str, schema: pa.Schema) -> pa.Schema:
+        """A direct load's file: every column of the table, in the table's order, those the rows
+        lack written as NULL. The emulator matches a Parquet file's columns to the table's by
+        position and wants them all (a CDC table has `_dw_lsn` after `_dw_synced_at`, and soft
+        deletes' `_dw_deleted_at`, which no load supplies)."""
+        known = self._columns.get(table)
+        if known is None:  # not created by this connection: its order, as reported
+            order = list(self._schema_of(table) or {})
+            return pa.schema(sorted(schema, key=lambda f: _position(order, f.name)))
+        given = {f.name: f for f in schema}
+        fields = [
+            given.pop(c.name) if c.name in given else pa.field(c.name, arrow_load_type(c))
+            for c in known
+        ]
+        return pa.schema([*fields, *given.values()])
 
     def _raw_stage(self, columns: Sequence[Column]) -> str:
         as_text = [Column(c.name, "string") if c.type == "json" else c for c in columns]
@@ -679,6 +707,12 @@ class BigQueryWarehouse(Warehouse):
             self.client.create_table(created, **self._calls())
         except Exception as exc:
             raise BigQueryError(redact(error_text(exc), self.url)) from None
+
+    def add_column(self, table: str, column: Column) -> None:
+        super().add_column(table, column)
+        # `swap_in` creates the live table from these: a CDC table's `_dw_lsn` comes this way.
+        if table in self._columns:
+            self._columns[table].append(column)
 
     def drop_stage(self, table: str) -> None:
         # Buffered statements may still read it: it goes after the commit.
