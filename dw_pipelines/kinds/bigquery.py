@@ -80,6 +80,11 @@ class BigQueryKind(SourceKind):
             raise DeclarationError(stream.stream_label, "mode", "BigQuery has no change log (cdc)")
         if spec.cursor in PSEUDO_CURSORS:
             spec = replace(spec, cursor=PSEUDO_CURSORS[spec.cursor])
+        pseudo = set(PSEUDO_CURSORS.values()) - {spec.cursor, *(spec.columns or ())}
+        if pseudo:
+            # Reading a pseudo-column takes a query job: leave it out unless it is asked for,
+            # so a table's read stays on the Storage Read API.
+            spec = replace(spec, exclude_columns=(*spec.exclude_columns, *sorted(pseudo)))
         spec.validate()
         if stream.schedule:
             check_cron(stream.stream_label, stream.schedule)

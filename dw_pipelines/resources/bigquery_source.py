@@ -3,6 +3,7 @@ pages; see `sync/sources/bigquery.py`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
 
 class BigQuerySourceResource(dg.ConfigurableResource):
     """`url_env` names the variable holding `bigquery://project[/default_dataset]?...`;
-    `credentials_file_env` the one naming a service-account key file (unset: Application
-    Default Credentials). Both are read when a sync opens the source."""
+    `credentials_file_env` the one naming a service-account key file (the variable unset:
+    Application Default Credentials). Both are read when a sync opens the source."""
 
     name: str = "bigquery"
     url_env: str | None = None
@@ -40,7 +41,8 @@ class BigQuerySourceResource(dg.ConfigurableResource):
         source = BigQuerySource(
             url,
             name=self.name,
-            credentials_file=read_env(self.name, self.credentials_file_env, "credentials_file_env"),
+            # Optional: the variable unset means Application Default Credentials.
+            credentials_file=os.environ.get(self.credentials_file_env or "") or None,
             queries=self.queries,
             batch_rows=self.batch_rows,
             storage_api=self.storage_api,
