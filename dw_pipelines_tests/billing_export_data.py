@@ -5,6 +5,7 @@ in the BigQuery emulator and filled with hand-made lines."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from google.cloud import bigquery
 
@@ -136,56 +137,6 @@ class Line:
     labels: dict[str, str] = field(default_factory=dict)
     usage_amount: float = 3600.0
 
-    def sql(self, account: str) -> str:
-        def s(v: str | None) -> str:
-            return "NULL" if v is None else "'" + v.replace("'", "\\'") + "'"
-
-        service_id, sku = SERVICES[self.service]
-        labels = ", ".join(
-            f"STRUCT({s(k)} AS key, {s(v)} AS value)" for k, v in self.labels.items()
-        )
-        credits = ", ".join(
-            f"STRUCT({s(t.title())} AS name, {a} AS amount, {s(t.title())} AS full_name,"
-            f" {s(t.lower())} AS id, {s(t)} AS type)"
-            for t, a in self.credits
-        )
-        kv = "ARRAY<STRUCT<key STRING, value STRING>>"
-        credit_t = (
-            "ARRAY<STRUCT<name STRING, amount FLOAT64, full_name STRING, id STRING, type STRING>>"
-        )
-        project = (
-            "NULL"
-            if self.project is None
-            else f"STRUCT({s(self.project)} AS id, '1234' AS number, {s(self.project)} AS name,"
-            f" CAST([STRUCT('team' AS key, 'data' AS value)] AS {kv}) AS labels,"
-            " '/111/1234/' AS ancestry_numbers,"
-            " [STRUCT('organizations/111' AS resource_name, 'example.com' AS display_name)]"
-            " AS ancestors)"
-        )
-        return (
-            f"({s(account)}, STRUCT({s(service_id)} AS id, {s(self.service)} AS description),"
-            f" STRUCT('{service_id}-SKU' AS id, {s(sku)} AS description),"
-            f" TIMESTAMP '{self.usage_start}:00+00',"
-            f" TIMESTAMP_ADD(TIMESTAMP '{self.usage_start}:00+00', INTERVAL 1 HOUR),"
-            f" {project}, CAST([{labels}] AS {kv}),"
-            f" CAST([STRUCT('compute.googleapis.com/machine_spec' AS key, 'n1-standard-1' AS value)]"
-            f" AS {kv}),"
-            f" STRUCT({s(self.region)} AS location, 'US' AS country, {s(self.region)} AS region,"
-            " NULL AS zone),"
-            f" STRUCT('vm-1' AS name, '//compute.googleapis.com/vm-1' AS global_name),"
-            " [STRUCT('env' AS key, 'prod' AS value, FALSE AS inherited, '111' AS namespace)],"
-            f" TIMESTAMP '{self.export_time}:00+00', {self.cost}, 'USD', 1.0,"
-            f" STRUCT({self.usage_amount} AS amount, 'seconds' AS unit,"
-            f" {self.usage_amount / 3600} AS amount_in_pricing_units, 'hour' AS pricing_unit),"
-            f" CAST([{credits}] AS {credit_t}),"
-            f" STRUCT('{self.usage_start[:7].replace('-', '')}' AS month,"
-            " 'Google' AS publisher_type),"
-            " 'regular', NULL,"
-            " STRUCT(NUMERIC '0.0475' AS effective_price, NUMERIC '0' AS tier_start_amount,"
-            " 'hour' AS unit, NUMERIC '1' AS pricing_unit_quantity),"
-            f" {self.cost}, NULL, 'Google')"
-        )
-
 
 def create_export(client: bigquery.Client, table_id: str) -> None:
     """The export's table as Cloud Billing makes it: partitioned by day on `_PARTITIONTIME`."""
@@ -196,6 +147,48 @@ def create_export(client: bigquery.Client, table_id: str) -> None:
     client.create_table(table)
 
 
+def _row(line: Line, account: str) -> dict[str, object]:
+    service_id, sku = SERVICES[line.service]
+    start = datetime.fromisoformat(line.usage_start + ":00+00:00")
+    kv = [{"key": k, "value": v} for k, v in line.labels.items()]
+    return {
+        "billing_account_id": account,
+        "service": {"id": service_id, "description": line.service},
+        "sku": {"id": f"{service_id}-SKU", "description": sku},
+        "usage_start_time": start.isoformat(),
+        "usage_end_time": (start + timedelta(hours=1)).isoformat(),
+        "project": None if line.project is None else {
+            "id": line.project, "number": "1234", "name": line.project,
+            "labels": [{"key": "team", "value": "data"}], "ancestry_numbers": "/111/1234/",
+            "ancestors": [{"resource_name": "organizations/111", "display_name": "example.com"}],
+        },
+        "labels": kv,
+        "system_labels": [{"key": "compute.googleapis.com/machine_spec", "value": "n1-standard-1"}],
+        "location": {"location": line.region, "country": "US", "region": line.region, "zone": None},
+        "resource": {"name": "vm-1", "global_name": "//compute.googleapis.com/vm-1"},
+        "tags": [{"key": "env", "value": "prod", "inherited": False, "namespace": "111"}],
+        "export_time": line.export_time.replace(" ", "T") + ":00Z",
+        "cost": line.cost,
+        "currency": "USD",
+        "currency_conversion_rate": 1.0,
+        "usage": {"amount": line.usage_amount, "unit": "seconds",
+                  "amount_in_pricing_units": line.usage_amount / 3600, "pricing_unit": "hour"},
+        "credits": [
+            {"name": t.title(), "amount": a, "full_name": t.title(), "id": t.lower(), "type": t}
+            for t, a in line.credits
+        ],
+        "invoice": {"month": line.usage_start[:7].replace("-", ""), "publisher_type": "Google"},
+        "cost_type": "regular",
+        "adjustment_info": None,
+        "price": {"effective_price": "0.0475", "tier_start_amount": "0", "unit": "hour",
+                  "pricing_unit_quantity": "1"},
+        "cost_at_list": line.cost,
+        "transaction_type": None,
+        "seller_name": "Google",
+    }  # fmt: skip
+
+
 def append_lines(client: bigquery.Client, table_id: str, account: str, lines: list[Line]) -> None:
-    values = ",\n".join(line.sql(account) for line in lines)
-    client.query(f"INSERT INTO `{table_id}` VALUES {values}").result()
+    """Lines appended by the streaming API (the export itself loads them; the rows are alike)."""
+    errors = client.insert_rows_json(table_id, [_row(line, account) for line in lines])
+    assert not errors, errors

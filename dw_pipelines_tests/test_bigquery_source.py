@@ -102,12 +102,10 @@ def materialize(billing: Billing, warehouse_url: str) -> dg.ExecuteInProcessResu
     catalog = StreamCatalog.resolve_from_yaml(yaml.safe_dump(billing.attributes)).build_defs(
         None  # type: ignore[arg-type]  # build_defs ignores its context
     )
-    with dg.instance_for_test() as instance:
-        return dg.materialize(
-            [catalog.get_assets_def(BILLING)],
-            resources={**catalog.resources, "warehouse": WarehouseResource(url=warehouse_url)},
-            instance=instance,
-        )
+    return dg.materialize(
+        [catalog.get_assets_def(BILLING)],
+        resources={**catalog.resources, "warehouse": WarehouseResource(url=warehouse_url)},
+    )
 
 
 def metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
