@@ -143,8 +143,8 @@ def test_the_shipped_billing_export_lands_every_line_with_records_and_lists_as_j
     assert json.loads(labels) == []
     assert json.loads(project)["labels"] == [{"key": "team", "value": "data"}]
     assert json.loads(project)["ancestors"][0]["display_name"] == "example.com"
-    # NUMERIC inside a record keeps its exact digits, as text.
-    assert json.loads(price)["effective_price"] == "0.047500000"
+    # NUMERIC inside a record keeps its exact digits, as a JSON number.
+    assert json.loads(price, parse_float=Decimal)["effective_price"] == Decimal("0.047500000")
     assert json.loads(location)["region"] is None
 
 

@@ -7,17 +7,15 @@ read by REST pages of `batch_rows`. Either way the engine gets bounded batches, 
 
 BigQuery's nested columns have no logical type in the engine: a RECORD arrives as a JSON object
 and a REPEATED column as a JSON list (keys and order as in BigQuery; NUMERIC values inside as
-strings with their exact digits, times as ISO 8601). A table partitioned by ingestion time also
+exact JSON numbers, times as `2026-11-01 14:00:00+00`). A table partitioned by ingestion time also
 offers its `_PARTITIONTIME` pseudo-column, as column `partition_time` (BigQuery reserves names
 starting `_PARTITION`, so it could not land under its own name in a BigQuery warehouse).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -72,44 +70,47 @@ def logical_column(field: bigquery.SchemaField) -> Column:
     return Column(field.name, _SCALARS.get(kind, "string"), nullable)  # type: ignore[arg-type]
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)  # exact digits: a float would round them
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    return value
+class JsonRenderer:
+    """Struct and list columns as JSON text, rendered by an in-memory DuckDB (`to_json`): ten
+    times the speed of Python's json on the billing export's records (measured in the README),
+    NUMERIC values as exact JSON numbers, times as `2026-11-01 14:00:00+00` (UTC)."""
+
+    def __init__(self) -> None:
+        import duckdb
+
+        self._db = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
+        self._db.execute("SET TimeZone = 'UTC'")
+
+    def render(self, batch: pa.RecordBatch, names: Sequence[str]) -> dict[str, pa.Array]:
+        nested = pa.Table.from_batches([batch.select(list(names))])
+        columns = ", ".join(f'to_json("{n.replace(chr(34), chr(34) * 2)}")::VARCHAR' for n in names)
+        self._db.register("dw_nested", nested)
+        try:
+            out = self._db.sql(f"SELECT {columns} FROM dw_nested").to_arrow_table()
+        finally:
+            self._db.unregister("dw_nested")
+        return {n: out.column(i).combine_chunks() for i, n in enumerate(names)}
+
+    def close(self) -> None:
+        self._db.close()
 
 
-def json_array(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A struct or list column as JSON text, NULL staying NULL."""
-    return pa.array(
-        [
-            None if v is None else json.dumps(_json_value(v), separators=(",", ":"))
-            for v in array.to_pylist()
-        ],
-        pa.string(),
-    )
-
-
-def conform(batch: pa.RecordBatch, columns: Sequence[Column]) -> pa.RecordBatch:
+def conform(
+    batch: pa.RecordBatch, columns: Sequence[Column], renderer: JsonRenderer
+) -> pa.RecordBatch:
     """A batch as BigQuery's client gave it, typed exactly as the engine's columns say."""
+    nested = [
+        c.name
+        for c in columns
+        if c.type == "json"
+        and (pa.types.is_struct(t := batch.schema.field(c.name).type) or pa.types.is_list(t))
+    ]
+    rendered = renderer.render(batch, nested) if nested else {}
     arrays = []
     for column in columns:
-        array = batch.column(column.name)
+        array = rendered.get(column.name, batch.column(column.name))
         wanted = column.arrow_type()
-        nested = pa.types.is_struct(array.type) or pa.types.is_list(array.type)
-        if column.type == "json" and nested:
-            arrays.append(json_array(array))
-        elif array.type != wanted:
-            arrays.append(array.cast(wanted))
-        else:
-            arrays.append(array)
+        arrays.append(array if array.type == wanted else array.cast(wanted))
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(list(columns)))
 
 
@@ -191,6 +192,7 @@ class BigQuerySource:
         self.read_apis: set[str] = set()
         self._schemas: dict[str, list[bigquery.SchemaField]] = {}
         self._pseudo_objects: set[str] = set()
+        self._json = JsonRenderer()
 
     # -- the Source protocol ------------------------------------------------------------------
 
@@ -217,6 +219,7 @@ class BigQuerySource:
 
     def close(self) -> None:
         self.client.close()
+        self._json.close()
         if self._storage is not None:
             self._storage.transport.close()
 
@@ -309,7 +312,7 @@ class BigQuerySource:
                 for page in self._storage.read_rows(stream.name).rows(opened).pages:
                     batch = page.to_arrow()
                     if batch.num_rows:
-                        yield conform(batch, columns)
+                        yield conform(batch, columns, self._json)
         except SyncError:
             raise
         except Exception as exc:
@@ -335,7 +338,7 @@ class BigQuerySource:
         try:
             for batch in rows.to_arrow_iterable():
                 if batch.num_rows:
-                    yield conform(batch, columns)
+                    yield conform(batch, columns, self._json)
         except SyncError:
             raise
         except Exception as exc:
