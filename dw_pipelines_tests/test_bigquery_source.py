@@ -332,7 +332,7 @@ def test_a_stream_naming_neither_a_table_nor_a_declared_query_is_refused() -> No
         StreamCatalog.resolve_from_yaml(catalog)
 
 
-def test_the_shipped_declaration_is_an_hourly_appended_stream_with_its_own_schedule() -> None:
+def test_the_shipped_declaration_is_a_stream_on_export_time_with_its_own_schedule() -> None:
     catalog = StreamCatalog.resolve_from_yaml(
         yaml.safe_dump(yaml.safe_load(SHIPPED.read_text())["attributes"])
     ).build_defs(None)  # type: ignore[arg-type]
@@ -341,3 +341,53 @@ def test_the_shipped_declaration_is_an_hourly_appended_stream_with_its_own_sched
     assert spec.kinds >= {"bigquery"}
     assert spec.metadata["cursor"] == "export_time"
     assert [s.name for s in catalog.schedules or []] == ["gcp_billing_export_schedule"]
+
+
+@pytest.mark.parametrize("storage_api", [True, False], ids=["storage_read", "query"])
+def test_a_date_partitioned_table_reads_on_from_its_last_partition(
+    billing: Billing, duckdb_warehouse_url: str, storage_api: bool
+) -> None:
+    table_id = billing.table_id.rsplit(".", 1)[0] + ".events_by_day"
+    table = bigquery.Table(
+        table_id,
+        schema=[bigquery.SchemaField("event_date", "DATE", mode="REQUIRED"),
+                bigquery.SchemaField("country", "STRING"), bigquery.SchemaField("events", "INT64")],
+    )  # fmt: skip
+    table.time_partitioning = bigquery.TimePartitioning(field="event_date")
+    billing.client.create_table(table)
+
+    def add(*rows: tuple[str, str, int]) -> None:
+        found = billing.client.insert_rows_json(
+            table_id, [{"event_date": d, "country": c, "events": n} for d, c, n in rows]
+        )
+        assert not found, found
+
+    spec = StreamSpec(
+        source="web",
+        object=table_id.split(".", 1)[1],
+        mode="incremental_append",  # type: ignore[arg-type]
+        cursor="event_date",
+    )
+
+    def sync() -> Any:
+        source = source_for(billing, storage_api=storage_api)
+        warehouse = open_warehouse(duckdb_warehouse_url)
+        try:
+            return sync_stream(spec, source, warehouse)
+        finally:
+            source.close()
+            warehouse.close()
+
+    add(("2026-11-01", "de", 5), ("2026-11-02", "de", 7))
+    first = sync()
+    add(("2026-11-02", "fr", 2), ("2026-11-03", "de", 1))  # a late row of the last day, a new day
+    second = sync()
+
+    assert (first.rows_read, str(first.cursor_after)) == (2, "2026-11-02")
+    # The whole last partition again (and the new one); the row already held is not appended.
+    assert (second.rows_read, second.rows_inserted, str(second.cursor_after)) == (
+        3, 2, "2026-11-03",
+    )  # fmt: skip
+    assert warehouse_rows(duckdb_warehouse_url, "SELECT sum(events) FROM web.events_by_day") == [
+        (15,)
+    ]
