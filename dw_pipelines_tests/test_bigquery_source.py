@@ -31,7 +31,7 @@ from dw_pipelines.components import StreamCatalog
 from dw_pipelines.devservices.bigquery_emulator import BigQueryEmulator
 from dw_pipelines.resources.warehouse import WarehouseResource
 from dw_pipelines.sync.engine import sync_stream
-from dw_pipelines.sync.errors import SourceObjectMissing
+from dw_pipelines.sync.errors import BadUrl, SourceObjectMissing, SourceUnreachable
 from dw_pipelines.sync.sources.base import ReadRequest
 from dw_pipelines.sync.sources.bigquery import BigQuerySource
 from dw_pipelines.sync.spec import DeclarationError, StreamSpec
@@ -391,3 +391,19 @@ def test_a_date_partitioned_table_reads_on_from_its_last_partition(
     assert warehouse_rows(duckdb_warehouse_url, "SELECT sum(events) FROM web.events_by_day") == [
         (15,)
     ]
+
+
+def test_a_source_url_naming_a_dataset_fails_naming_the_variable() -> None:
+    with pytest.raises(BadUrl, match="environment variable DW_GCP_BILLING_URL is malformed"):
+        BigQuerySource("bigquery://my-project/billing_export", url_env="DW_GCP_BILLING_URL")
+
+
+def test_an_unreadable_key_file_fails_without_showing_its_path(tmp_path: Path) -> None:
+    key_file = tmp_path / "sa-key-7f3e.json"
+    key_file.write_text('{"type": "service_account", "private_key": "not-a-key"}')
+
+    with pytest.raises(SourceUnreachable) as failure:
+        BigQuerySource("bigquery://my-project", name="gcp", credentials_file=str(key_file))
+
+    assert "cannot open the project" in str(failure.value)
+    assert "sa-key-7f3e" not in str(failure.value) and "not-a-key" not in str(failure.value)

@@ -31,7 +31,7 @@ PSEUDO_CURSORS = {"_PARTITIONTIME": "partition_time"}
 class BigQuerySourceModel(SourceModel):
     type: Literal["bigquery"]
     url_env: str | None = None
-    """Name of the environment variable holding `bigquery://project[/default_dataset]?location=EU`."""
+    """Name of the environment variable holding `bigquery://project?location=EU`."""
     credentials_file_env: str | None = None
     """Name of the environment variable naming a service-account key file (default: ADC)."""
     queries: dict[str, str] = {}

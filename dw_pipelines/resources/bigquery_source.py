@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class BigQuerySourceResource(dg.ConfigurableResource):
-    """`url_env` names the variable holding `bigquery://project[/default_dataset]?...`;
+    """`url_env` names the variable holding `bigquery://project?...`;
     `credentials_file_env` the one naming a service-account key file (the variable unset:
     Application Default Credentials). Both are read when a sync opens the source."""
 

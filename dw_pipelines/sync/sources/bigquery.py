@@ -135,9 +135,11 @@ def quote(identifier: str) -> str:
 
 
 def split_source_url(url: str) -> tuple[BigQueryUrl, str | None]:
-    """`bigquery://project[/default_dataset]?location=&endpoint=&timeout=&storage_endpoint=`:
-    the client's target and the emulator's Storage Read (gRPC) endpoint, if named."""
+    """`bigquery://project?location=&endpoint=&timeout=&storage_endpoint=`: the client's target
+    and the emulator's Storage Read (gRPC) endpoint, if named."""
     parts = urlsplit(url)
+    if parts.path.strip("/"):
+        raise MalformedUrl("a source's URL names the project only (tables say their dataset)")
     query = parse_qs(parts.query)
     storage = query.pop("storage_endpoint", [None])[0]
     rest = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
@@ -145,7 +147,8 @@ def split_source_url(url: str) -> tuple[BigQueryUrl, str | None]:
 
 
 class BigQuerySource:
-    """One BigQuery project (and, optionally, a default dataset for unqualified table names)."""
+    """One BigQuery project: the one jobs and read sessions run (and are billed) in; tables
+    are named `dataset.table` in it, or `project.dataset.table` elsewhere."""
 
     abilities: ClassVar[SourceAbilities] = SourceAbilities(run_metadata=True)
 
@@ -169,7 +172,7 @@ class BigQuerySource:
             where = f"environment variable {url_env}" if url_env else "its URL"
             raise BadUrl(
                 f"source '{self.name}': the URL in {where} is malformed: {exc}. Expected"
-                " bigquery://project[/default_dataset][?location=EU]"
+                " bigquery://project[?location=EU]"
             ) from None
         from dw_pipelines.sync.bigquery_client import (
             bigquery_client,
@@ -204,9 +207,10 @@ class BigQuerySource:
         uses_pseudo = any(c.name == PARTITION_TIME for c in columns) and self._pseudo(
             request.object
         )
-        if obj_is_table := request.object not in self.queries:
+        is_table = request.object not in self.queries
+        if is_table:
             self._fields(request.object)  # fails now, naming the object, if it is gone
-        if obj_is_table and self._storage is not None and not uses_pseudo:
+        if is_table and self._storage is not None and not uses_pseudo:
             batches = self._storage_batches(request, columns)
         else:
             batches = self._query_batches(request, columns)
@@ -234,8 +238,6 @@ class BigQuerySource:
 
     def _table_id(self, obj: str) -> tuple[str, str, str]:
         parts = obj.split(".")
-        if len(parts) == 1 and self.target.dataset_prefix:
-            parts = [self.target.dataset_prefix, *parts]
         if len(parts) == 2:
             parts = [self.target.project, *parts]
         if len(parts) != 3 or not all(parts):
