@@ -382,27 +382,9 @@ class BigQueryWarehouse(Warehouse):
         return {"retry": bigquery.DEFAULT_RETRY.with_deadline(t), "timeout": t}
 
     def _connect(self, credentials_file: str | None) -> bigquery.Client:
-        from google.cloud import bigquery
+        from dw_pipelines.sync.bigquery_client import bigquery_client, credentials_for
 
-        options: dict[str, Any] = {}
-        credentials = None
-        if self.target.endpoint:
-            # A local emulator takes no credentials.
-            from google.auth.credentials import AnonymousCredentials
-
-            options["client_options"] = {"api_endpoint": self.target.endpoint}
-            credentials = AnonymousCredentials()
-        elif credentials_file:
-            from google.oauth2 import service_account
-
-            credentials = service_account.Credentials.from_service_account_file(credentials_file)
-        # Otherwise Application Default Credentials, found by the client itself.
-        return bigquery.Client(
-            project=self.target.project,
-            credentials=credentials,
-            location=self.target.location,
-            **options,
-        )
+        return bigquery_client(self.target, credentials_for(self.target, credentials_file))
 
     # -- names ----------------------------------------------------------------------------------
 
