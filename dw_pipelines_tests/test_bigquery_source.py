@@ -40,6 +40,7 @@ from dw_pipelines.transforms.profile import dbt_env
 from dw_pipelines_tests.bigquery_fixtures import REQUEST_TIMEOUT_S
 from dw_pipelines_tests.billing_export_data import Line, append_lines, create_export
 from dw_pipelines_tests.conftest import warehouse_rows
+from dw_pipelines_tests.test_bigquery_streams import bq_rows
 from dw_pipelines_tests.transforms_data import write_raw_tables
 
 ROOT = Path(dw_pipelines.__file__).parents[1]
@@ -407,3 +408,58 @@ def test_an_unreadable_key_file_fails_without_showing_its_path(tmp_path: Path) -
 
     assert "cannot open the project" in str(failure.value)
     assert "sa-key-7f3e" not in str(failure.value) and "not-a-key" not in str(failure.value)
+
+
+# -- into a BigQuery warehouse: the combination GCP teams run -----------------------------------
+# One emulator serves both: the export in a project of its own, the warehouse under a dataset
+# prefix of its own.
+
+
+def billing_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    return bq_rows(url, sql, schema="gcp", name="billing_export")
+
+
+def test_the_billing_export_lands_in_a_bigquery_warehouse_with_records_and_lists_as_json(
+    billing: Billing, bigquery_warehouse_url: str
+) -> None:
+    append_lines(billing.client, billing.table_id, ACCOUNT, FIRST)
+
+    result = materialize(billing, bigquery_warehouse_url)
+
+    assert result.success
+    meta = metadata(result)
+    # Loaded through a text stage and parsed (JSON columns), counted once.
+    assert (meta["rows_inserted"], meta["dagster/row_count"]) == (5, 5)
+    [(credit_type, credits, labels, service)] = billing_rows(
+        bigquery_warehouse_url,
+        "SELECT JSON_VALUE(credits, '$[1].type'), TO_JSON_STRING(credits),"
+        " TO_JSON_STRING(labels), JSON_VALUE(service.description) FROM {t} WHERE cost = 1.25",
+    )
+    assert (credit_type, service) == ("PROMOTION", "BigQuery")
+    assert [c["amount"] for c in json.loads(credits)] == [-0.25, -0.5]
+    assert json.loads(labels) == []
+
+
+def test_a_lookback_rerun_into_bigquery_appends_the_new_lines_and_none_twice(
+    billing: Billing, bigquery_warehouse_url: str
+) -> None:
+    append_lines(billing.client, billing.table_id, ACCOUNT, FIRST)
+    assert materialize(billing, bigquery_warehouse_url).success
+    append_lines(billing.client, billing.table_id, ACCOUNT, SECOND)
+
+    second = materialize(billing, bigquery_warehouse_url)
+
+    assert second.success
+    meta = metadata(second)
+    # Read from cursor − 1 day: the four lines already held (two with credits, one with labels)
+    # are recognised whole, JSON columns included; the new export and the late line are appended.
+    assert (meta["rows_read"], meta["rows_inserted"], meta["rows_unchanged"]) == (6, 2, 4)
+    assert meta["dagster/row_count"] == 7
+    assert billing_rows(bigquery_warehouse_url, "SELECT count(*), sum(cost) FROM {t}") == [
+        (7, 28.75)
+    ]
+    assert billing_rows(
+        bigquery_warehouse_url,
+        "SELECT JSON_VALUE(labels, '$[0].value'), SUM(CAST(JSON_VALUE(c, '$.amount') AS FLOAT64))"
+        " FROM {t}, UNNEST(JSON_QUERY_ARRAY(credits)) c GROUP BY 1 ORDER BY 1",
+    ) == [(None, -0.75), ("prod", -2.5)]

@@ -85,13 +85,39 @@ def test_upsert_of_one_value_reads_only_the_stage_rows_holding_it() -> None:
     assert "USING (SELECT * FROM `d`.`s` WHERE `p` = $2) s ON" in sql
 
 
-def test_json_columns_are_compared_as_their_text() -> None:
+def test_json_columns_are_compared_as_their_text_and_nullness() -> None:
     sql = BigQueryWarehouse.same_row_sql([Column("id", "int64"), Column("doc", "json")])
 
     assert sql == (
-        "t.`id` IS NOT DISTINCT FROM s.`id` AND"
-        " TO_JSON_STRING(t.`doc`) IS NOT DISTINCT FROM TO_JSON_STRING(s.`doc`)"
+        "t.`id` IS NOT DISTINCT FROM s.`id` AND (t.`doc` IS NULL) = (s.`doc` IS NULL)"
+        " AND TO_JSON_STRING(t.`doc`) IS NOT DISTINCT FROM TO_JSON_STRING(s.`doc`)"
     )
+
+
+def test_append_compares_json_columns_by_their_text_never_by_json_equality() -> None:
+    """BigQuery defines no `=` or IS DISTINCT FROM on JSON (the emulator does, so only this
+    test would catch a bare JSON comparison): a keyless append compares the whole row."""
+    columns = [Column("export_time", "timestamptz"), Column("cost", "float64"),
+               Column("credits", "json")]  # fmt: skip
+
+    sql = BigQueryWarehouse.append_missing_sql(
+        "`d`.`t`", "`d`.`s`", columns, equal=["export_time"], null_safe=["cost", "credits"]
+    )
+
+    assert sql == (
+        "INSERT INTO `d`.`t` (`export_time`, `cost`, `credits`, `_dw_synced_at`)"
+        " SELECT s.`export_time`, s.`cost`, s.`credits`, $1 FROM `d`.`s` s"
+        " WHERE NOT EXISTS (SELECT 1 FROM `d`.`t` t WHERE t.`export_time` = s.`export_time`"
+        " AND t.`cost` IS NOT DISTINCT FROM s.`cost`"
+        " AND (t.`credits` IS NULL) = (s.`credits` IS NULL)"
+        " AND TO_JSON_STRING(t.`credits`) IS NOT DISTINCT FROM TO_JSON_STRING(s.`credits`))"
+    )
+
+
+def test_a_json_column_compared_where_never_null_is_compared_by_its_text_alone() -> None:
+    sql = BigQueryWarehouse.same_value_sql(Column("doc", "json"), null_safe=False)
+
+    assert sql == "TO_JSON_STRING(t.`doc`) = TO_JSON_STRING(s.`doc`)"
 
 
 def test_identifiers_are_quoted_with_backquotes_escaped() -> None:

@@ -241,3 +241,13 @@ def test_the_engine_merges_through_a_merge_dialect_without_knowing_it(tmp_path) 
         (3, "c"),
     ]
     warehouse.close()
+
+
+@pytest.mark.parametrize("dialect", [DuckDBWarehouse, PostgresWarehouse])
+def test_append_compares_json_columns_as_they_are_where_json_has_equality(dialect) -> None:
+    sql = dialect.append_missing_sql(
+        TARGET, STAGE, [Column("at", "timestamptz"), Column("doc", "json")],
+        equal=["at"], null_safe=["doc"],
+    )  # fmt: skip
+
+    assert sql.endswith('WHERE t."at" = s."at" AND t."doc" IS NOT DISTINCT FROM s."doc")')

@@ -292,6 +292,17 @@ class Warehouse(ABC):
         return " AND ".join(f"t.{cls.quote(k)} = s.{cls.quote(k)}" for k in keys)
 
     @classmethod
+    def same_value_sql(cls, column: Column, *, null_safe: bool = True) -> str:
+        """Target row `t` and stage row `s` hold the same value of `column` (NULLs equal unless
+        not `null_safe`). A warehouse whose types lack equality (BigQuery's JSON) overrides it."""
+        c = cls.quote(column.name)
+        return f"t.{c} IS NOT DISTINCT FROM s.{c}" if null_safe else f"t.{c} = s.{c}"
+
+    @classmethod
+    def same_row_sql(cls, columns: Sequence[Column]) -> str:
+        return " AND ".join(cls.same_value_sql(c) for c in columns)
+
+    @classmethod
     def swap_in_sql(cls, schema: str, new_name: str, name: str) -> list[str]:
         return [
             f"DROP TABLE IF EXISTS {cls.table(schema, name)}",
@@ -321,9 +332,7 @@ class Warehouse(ABC):
         same_key = cls.same_key_sql(keys)
         skip = []
         if skip_unchanged:
-            same_row = " AND ".join(
-                f"t.{q(c.name)} IS NOT DISTINCT FROM s.{q(c.name)}" for c in columns
-            )
+            same_row = cls.same_row_sql(columns)
             live = f" AND t.{q(live_column)} IS NULL" if live_column else ""
             skip.append(
                 f"DELETE FROM {stage} s"
@@ -393,10 +402,15 @@ class Warehouse(ABC):
         null_safe: Sequence[str],
     ) -> str:
         q = cls.quote
+        by_name = {c.name: c for c in columns}
+
+        def column(name: str) -> Column:
+            return by_name.get(name) or Column(name, "string")
+
         # `=` where a column is never NULL lets every warehouse hash-join on it.
         same = " AND ".join(
-            [f"t.{q(c)} = s.{q(c)}" for c in equal]
-            + [f"t.{q(c)} IS NOT DISTINCT FROM s.{q(c)}" for c in null_safe]
+            [cls.same_value_sql(column(c), null_safe=False) for c in equal]
+            + [cls.same_value_sql(column(c)) for c in null_safe]
         )
         names = ", ".join(q(c.name) for c in columns) + f", {q(SYNCED_AT)}"
         values = ", ".join(f"s.{q(c.name)}" for c in columns) + ", $1"

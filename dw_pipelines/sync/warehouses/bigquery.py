@@ -598,8 +598,12 @@ class BigQueryWarehouse(Warehouse):
                 for c in load_columns
             ]
             all_names = ", ".join(self.quote(c.name) for c in load_columns)
-            self.execute(f"INSERT INTO {table} ({all_names}) SELECT {', '.join(parsed)} FROM {raw}")
-            self._add_delta(table, rows)
+            insert = f"INSERT INTO {table} ({all_names}) SELECT {', '.join(parsed)} FROM {raw}"
+            # Pending rows only when the insert waits for the commit: into a table this unit
+            # created it runs now, and `row_count` already sees them.
+            if self._buffered(insert):
+                self._add_delta(table, rows)
+            self.execute(insert)
             self._drop_later(raw)
         return rows
 
@@ -772,13 +776,16 @@ class BigQueryWarehouse(Warehouse):
     # -- the write vocabulary, BigQuery's way ---------------------------------------------------
 
     @classmethod
-    def same_row_sql(cls, columns: Sequence[Column]) -> str:
-        # JSON has no equality in BigQuery: compared as its canonical text.
-        def ref(alias: str, c: Column) -> str:
-            r = f"{alias}.{cls.quote(c.name)}"
-            return f"TO_JSON_STRING({r})" if c.type == "json" else r
-
-        return " AND ".join(f"{ref('t', c)} IS NOT DISTINCT FROM {ref('s', c)}" for c in columns)
+    def same_value_sql(cls, column: Column, *, null_safe: bool = True) -> str:
+        c = cls.quote(column.name)
+        if column.type != "json":
+            return super().same_value_sql(column, null_safe=null_safe)
+        # BigQuery defines no equality on JSON (the emulator does): compared as its canonical
+        # text, and a SQL NULL kept apart from JSON `null`, whose text may be the same.
+        t, s = f"TO_JSON_STRING(t.{c})", f"TO_JSON_STRING(s.{c})"
+        if not null_safe:
+            return f"{t} = {s}"
+        return f"(t.{c} IS NULL) = (s.{c} IS NULL) AND {t} IS NOT DISTINCT FROM {s}"
 
     @classmethod
     def upsert_sql(
