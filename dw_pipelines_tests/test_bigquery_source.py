@@ -1,10 +1,14 @@
 """BigQuery as a source, against the local emulator: the GCP Cloud Billing export declared as
-shipped (docs/examples/gcp) streams its documented schema into DuckDB, nested records and
-repeated fields as JSON, incrementally on export_time; cloud_cost_daily sums it beside AWS.
+shipped (docs/examples/gcp) streams its documented schema into DuckDB and into a BigQuery
+warehouse, nested records and repeated fields as JSON, incrementally on export_time;
+cloud_cost_daily sums it beside AWS.
 
 Where the emulator is not BigQuery, the test says so: `_PARTITIONTIME` is the instant a row was
 inserted there (BigQuery: the start of its day), and a query's result cannot be read over the
-Storage Read API there (so queries are read by REST pages, as the product does anyway)."""
+Storage Read API there (so queries are read by REST pages, as the product does anyway), and it
+compares JSON values with `=`, which BigQuery does not (so into a BigQuery warehouse the lookback
+tests prove the rows; that JSON is compared by its text is checked on the SQL, in
+unit/test_bigquery_sql.py)."""
 
 from __future__ import annotations
 
