@@ -78,18 +78,23 @@ def release_dbt_connections() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
-def manifest_catalog(project: DbtProject) -> str | None:
-    """The database the manifest's models were parsed for (their relation names carry it)."""
+def manifest_target(project: DbtProject) -> tuple[str, str] | None:
+    """The database the manifest's models were parsed for, and what precedes their folder's
+    schema name (BigQuery's dataset prefix): their relation names carry both."""
     if not project.manifest_path.exists():
         return None
     nodes = json.loads(project.manifest_path.read_text())["nodes"].values()
-    return next((n["database"] for n in nodes if n["resource_type"] == "model"), None)
+    model = next((n for n in nodes if n["resource_type"] == "model"), None)
+    if model is None:
+        return None
+    return model["database"], model["schema"].removesuffix(model["fqn"][1])
 
 
 def ensure_manifest(project: DbtProject) -> None:
     """Parse the project when its manifest is missing (a clean checkout) or was prepared for
     another warehouse: dagster-dbt reads relation names from it for table names and row counts."""
-    if manifest_catalog(project) != settings.warehouse_catalog():
+    wanted = (settings.warehouse_catalog(), dbt_env()["DW_DBT_SCHEMA_PREFIX"])
+    if manifest_target(project) != wanted:
         with warehouse_env():
             project.preparer.prepare(project)
 
