@@ -31,7 +31,11 @@ from dw_pipelines_tests.conftest import (
     new_postgres_database,
 )
 from dw_pipelines_tests.test_transforms import MARTS, warehouse_url
-from dw_pipelines_tests.transforms_data import RAW_TABLES, sync_raw_tables, write_raw_tables_postgres
+from dw_pipelines_tests.transforms_data import (
+    RAW_TABLES,
+    sync_raw_tables,
+    write_raw_tables_postgres,
+)
 
 STAGING = [f"stg_{source}__{table}" for source, table in RAW_TABLES]
 # Sums of FLOAT64 / DOUBLE (and NUMERIC against DECIMAL) compared to this many decimal places.
@@ -135,10 +139,15 @@ def test_each_mart_on_bigquery_equals_duckdbs_row_for_row(builds, model: str) ->
     assert bigquery_table(bigquery_url, "marts", model) == expected
 
 
-def test_marts_on_bigquery_report_their_row_counts_in_the_materialization(builds) -> None:  # type: ignore[no-untyped-def]
+def test_marts_on_bigquery_report_row_counts_and_column_lineage(builds) -> None:  # type: ignore[no-untyped-def]
+    """Read through the manifest parsed for BigQuery, though this process loaded DuckDB's first."""
     events = {
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in builds[0]["bigquery"].get_asset_materialization_events()
     }
     assert events["marts/customer_360"]["dagster/row_count"].value == 3
     assert events["marts/revenue_pipeline"]["dagster/row_count"].value == 4
+    lineage = events["marts/customer_360"]["dagster/column_lineage"].value.deps_by_column
+    assert {d.asset_key for d in lineage["lifetime_order_value"]} == {
+        dg.AssetKey(["staging", "stg_demo_shop__orders"])
+    }

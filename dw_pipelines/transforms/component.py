@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 import dagster_dbt.asset_utils
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject, DbtProjectComponent
+from dagster_dbt.dbt_manifest import read_manifest_path
 
 from dw_pipelines import settings
 from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL
@@ -97,6 +98,9 @@ def ensure_manifest(project: DbtProject) -> None:
     if manifest_target(project) != wanted:
         with warehouse_env():
             project.preparer.prepare(project)
+        # dagster-dbt keeps each manifest path's JSON for the life of the process: a process
+        # that loads the definitions again for another warehouse would get the old relations.
+        read_manifest_path.cache_clear()
 
 
 @contextmanager
