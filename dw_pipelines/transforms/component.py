@@ -130,7 +130,7 @@ class WarehouseDbtProject(DbtProjectComponent):
     @staticmethod
     @dg.template_var
     def warehouse_kind() -> str:
-        """`duckdb` or `postgres`: the value of the op tag the executor's rule reads."""
+        """`duckdb`, `postgres` or `bigquery`: the value of the op tag the executor's rule reads."""
         return settings.warehouse_kind()
 
     def get_asset_spec(
