@@ -127,6 +127,40 @@ def write_raw_tables_postgres(url: str) -> None:
     engine.dispose()
 
 
+# Every raw table of RAW, as `(source, table)`: the dbt sources the models read.
+RAW_TABLES = [
+    ("demo_shop", "customers"), ("demo_shop", "products"), ("demo_shop", "orders"),
+    ("demo_shop", "order_items"), ("salesforce", "account"), ("salesforce", "contact"),
+    ("salesforce", "opportunity"), ("salesforce", "lead"), ("partner_drops", "returns"),
+    ("aws", "cost_and_usage"),
+]  # fmt: skip
+
+
+def sync_raw_tables(source_url: str, warehouse_url: str) -> None:
+    """Full-refresh syncs, through the engine, of the raw tables of a PostgreSQL database
+    holding RAW (`write_raw_tables_postgres`) into a warehouse: stream `<schema>.<table>` lands
+    where the dbt source `<schema>` reads it. The sync stamps `_dw_synced_at` itself, so the
+    fixture's own column is left out (the one appended line read twice is the same row twice)."""
+    from dw_pipelines.sync.engine import sync_stream
+    from dw_pipelines.sync.sources.sql import SqlSource
+    from dw_pipelines.sync.spec import StreamSpec
+    from dw_pipelines.sync.warehouses import open_warehouse
+
+    warehouse = open_warehouse(warehouse_url)
+    try:
+        for schema, table in RAW_TABLES:
+            source = SqlSource(source_url, name=schema)
+            try:
+                spec = StreamSpec(
+                    source=schema, object=f"{schema}.{table}", exclude_columns=("_dw_synced_at",)
+                )
+                sync_stream(spec, source, warehouse)
+            finally:
+                source.close()
+    finally:
+        warehouse.close()
+
+
 def write_raw_tables(path: Path) -> None:
     """Create the fixture's raw schemas and tables in a new DuckDB file."""
     with duckdb.connect(str(path)) as db:

@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 import dagster_dbt.asset_utils
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject, DbtProjectComponent
+from dagster_dbt.dbt_manifest import read_manifest_path
 
 from dw_pipelines import settings
 from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL
@@ -78,20 +79,28 @@ def release_dbt_connections() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
-def manifest_catalog(project: DbtProject) -> str | None:
-    """The database the manifest's models were parsed for (their relation names carry it)."""
+def manifest_target(project: DbtProject) -> tuple[str, str] | None:
+    """The database the manifest's models were parsed for, and what precedes their folder's
+    schema name (BigQuery's dataset prefix): their relation names carry both."""
     if not project.manifest_path.exists():
         return None
     nodes = json.loads(project.manifest_path.read_text())["nodes"].values()
-    return next((n["database"] for n in nodes if n["resource_type"] == "model"), None)
+    model = next((n for n in nodes if n["resource_type"] == "model"), None)
+    if model is None:
+        return None
+    return model["database"], model["schema"].removesuffix(model["fqn"][1])
 
 
 def ensure_manifest(project: DbtProject) -> None:
     """Parse the project when its manifest is missing (a clean checkout) or was prepared for
     another warehouse: dagster-dbt reads relation names from it for table names and row counts."""
-    if manifest_catalog(project) != settings.warehouse_catalog():
+    wanted = (settings.warehouse_catalog(), dbt_env()["DW_DBT_SCHEMA_PREFIX"])
+    if manifest_target(project) != wanted:
         with warehouse_env():
             project.preparer.prepare(project)
+        # dagster-dbt keeps each manifest path's JSON for the life of the process: a process
+        # that loads the definitions again for another warehouse would get the old relations.
+        read_manifest_path.cache_clear()
 
 
 @contextmanager
@@ -121,7 +130,7 @@ class WarehouseDbtProject(DbtProjectComponent):
     @staticmethod
     @dg.template_var
     def warehouse_kind() -> str:
-        """`duckdb` or `postgres`: the value of the op tag the executor's rule reads."""
+        """`duckdb`, `postgres` or `bigquery`: the value of the op tag the executor's rule reads."""
         return settings.warehouse_kind()
 
     def get_asset_spec(

@@ -9,8 +9,3 @@
     ) as ranked
     where _dw_rank = 1
 {% endmacro %}
-
-{# UTC calendar day of a timestamp with time zone, whatever the session's time zone is. #}
-{% macro utc_date(column) -%}
-    cast(({{ column }}) at time zone 'UTC' as date)
-{%- endmacro %}

@@ -58,5 +58,5 @@ select
     currency,
     line_item_count,
     usage_amount,
-    cast(cost as decimal(18, 6)) as cost
+    cast(cost as {{ decimal_type(18, 6) }}) as cost
 from costs

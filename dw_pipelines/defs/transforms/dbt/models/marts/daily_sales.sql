@@ -2,12 +2,13 @@
     config(
         materialized='incremental',
         unique_key=['sales_date', 'category'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='merge' if target.type == 'bigquery' else 'delete+insert',
     )
 }}
 -- Orders and returned items by day and product category. Cancelled orders do not count.
 -- Incremental: each run rebuilds the last `daily_sales_lookback_days` days present, where late
--- status changes and returns land; older days keep their rows until a full refresh.
+-- status changes and returns land; older days keep their rows until a full refresh. (BigQuery
+-- has no delete+insert: its merge on the same key leaves the same rows.)
 --
 -- The partner reports a return per order, not per product: it counts under the category of the
 -- order's largest line (by amount, then lowest line id).
@@ -67,9 +68,9 @@ days as (
         coalesce(s.category, r.category) as category,
         coalesce(s.order_count, 0) as order_count,
         coalesce(s.items_sold, 0) as items_sold,
-        cast(coalesce(s.gross_revenue, 0) as decimal(18, 2)) as gross_revenue,
+        cast(coalesce(s.gross_revenue, 0) as {{ decimal_type(18, 2) }}) as gross_revenue,
         coalesce(r.returned_items, 0) as returned_items,
-        cast(coalesce(r.refunded_amount, 0) as decimal(18, 2)) as refunded_amount
+        cast(coalesce(r.refunded_amount, 0) as {{ decimal_type(18, 2) }}) as refunded_amount
     from sales as s
     full outer join returned as r on r.sales_date = s.sales_date and r.category = s.category
 )
@@ -77,6 +78,7 @@ days as (
 select * from days
 {% if is_incremental() %}
 where sales_date >= (
-    select max(sales_date) - {{ var('daily_sales_lookback_days') }} from {{ this }}
+    select cast({{ dbt.dateadd('day', -var('daily_sales_lookback_days'), 'max(sales_date)') }} as date)
+    from {{ this }}
 )
 {% endif %}

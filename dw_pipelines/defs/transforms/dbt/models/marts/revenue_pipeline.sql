@@ -4,7 +4,7 @@
 with opportunities as (
     select
         *,
-        cast(date_trunc('month', close_date) as date) as close_month
+        cast({{ dbt.date_trunc('month', 'close_date') }} as date) as close_month
     from {{ ref('stg_salesforce__opportunity') }}
 ),
 
@@ -32,11 +32,14 @@ select
     s.stage,
     s.close_month,
     s.opportunity_count,
-    cast(s.amount as decimal(18, 2)) as amount,
-    cast(s.weighted_amount as decimal(18, 2)) as weighted_amount,
+    cast(s.amount as {{ decimal_type(18, 2) }}) as amount,
+    cast(s.weighted_amount as {{ decimal_type(18, 2) }}) as weighted_amount,
     case
         when m.closed_count > 0
-            then cast(cast(m.won_count as decimal(18, 4)) / m.closed_count as decimal(5, 4))
+            then cast(
+                cast(m.won_count as {{ decimal_type(18, 4) }}) / m.closed_count
+                as {{ decimal_type(5, 4) }}
+            )
     end as win_rate
 from by_stage as s
 inner join by_month as m on m.close_month = s.close_month

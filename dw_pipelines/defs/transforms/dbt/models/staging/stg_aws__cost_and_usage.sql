@@ -17,7 +17,7 @@ select
     line_item_usage_account_id as account_id,
     line_item_line_item_type as line_item_type,
     line_item_product_code as service,
-    product ->> 'region' as region,
+    {{ json_text('product', 'region') }} as region,
     line_item_usage_type as usage_type,
     line_item_operation as operation,
     line_item_resource_id as resource_id,

@@ -10,7 +10,7 @@ select
     quantity,
     unit_price,
     discount as discount_pct,
-    cast(quantity * unit_price * (100 - discount) / 100 as decimal(14, 2)) as line_amount,
+    cast(quantity * unit_price * (100 - discount) / 100 as {{ decimal_type(14, 2) }}) as line_amount,
     created_at,
     updated_at
 from latest

@@ -1,14 +1,14 @@
 -- One row per live lead.
 select
-    "Id" as lead_id,
-    "FirstName" as first_name,
-    "LastName" as last_name,
-    "Company" as company,
-    "Status" as status,
-    "LeadSource" as lead_source,
-    lower("Email") as email,
-    "IsConverted" as is_converted,
-    "CreatedDate" as created_at,
-    "LastModifiedDate" as updated_at
+    {{ adapter.quote('Id') }} as lead_id,
+    {{ adapter.quote('FirstName') }} as first_name,
+    {{ adapter.quote('LastName') }} as last_name,
+    {{ adapter.quote('Company') }} as company,
+    {{ adapter.quote('Status') }} as status,
+    {{ adapter.quote('LeadSource') }} as lead_source,
+    lower({{ adapter.quote('Email') }}) as email,
+    {{ adapter.quote('IsConverted') }} as is_converted,
+    {{ adapter.quote('CreatedDate') }} as created_at,
+    {{ adapter.quote('LastModifiedDate') }} as updated_at
 from {{ source('salesforce', 'lead') }}
-where not "IsDeleted"
+where not {{ adapter.quote('IsDeleted') }}

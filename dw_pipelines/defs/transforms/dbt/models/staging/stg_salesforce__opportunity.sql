@@ -1,15 +1,15 @@
 -- One row per live deal with its current stage.
 select
-    "Id" as opportunity_id,
-    "AccountId" as account_id,
-    "Name" as opportunity_name,
-    "StageName" as stage,
-    "Amount" as amount,
-    "Probability" as probability_pct,
-    "CloseDate" as close_date,
-    "IsClosed" as is_closed,
-    "IsWon" as is_won,
-    "CreatedDate" as created_at,
-    "LastModifiedDate" as updated_at
+    {{ adapter.quote('Id') }} as opportunity_id,
+    {{ adapter.quote('AccountId') }} as account_id,
+    {{ adapter.quote('Name') }} as opportunity_name,
+    {{ adapter.quote('StageName') }} as stage,
+    {{ adapter.quote('Amount') }} as amount,
+    {{ adapter.quote('Probability') }} as probability_pct,
+    {{ adapter.quote('CloseDate') }} as close_date,
+    {{ adapter.quote('IsClosed') }} as is_closed,
+    {{ adapter.quote('IsWon') }} as is_won,
+    {{ adapter.quote('CreatedDate') }} as created_at,
+    {{ adapter.quote('LastModifiedDate') }} as updated_at
 from {{ source('salesforce', 'opportunity') }}
-where not "IsDeleted"
+where not {{ adapter.quote('IsDeleted') }}
