@@ -105,6 +105,7 @@ bench: install
 	$(BIN)/python bench/cdc.py
 	$(BIN)/python bench/files.py
 	$(BIN)/python bench/salesforce.py
+	$(BIN)/python bench/rest.py
 
 clean:
 	-test -x $(BIN)/python && $(BIN)/python -m dw_pipelines.demo stop-s3

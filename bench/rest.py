@@ -89,7 +89,7 @@ def engine(base_url: str, ca: str, key: str, warehouse: str, profile: str = "") 
     print(json.dumps({"records": result.rows_read, "wall_s": wall}))
 
 
-def measured(*args: str) -> tuple[dict[str, float], float]:
+def measured(*args: str) -> tuple[dict[str, float], float, float]:
     child = subprocess.Popen(
         [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, cwd=ROOT
     )
@@ -97,10 +97,11 @@ def measured(*args: str) -> tuple[dict[str, float], float]:
     _, status, usage = os.wait4(child.pid, 0)
     if status:
         raise SystemExit(f"{args[0]} failed")
-    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return json.loads(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024, cpu
 
 
-def run(records: int, workdir: Path, profile: bool) -> list[tuple[str, int, float, float]]:
+def run(records: int, workdir: Path, profile: bool) -> list[tuple[str, int, float, float, float]]:
     server = subprocess.Popen(
         [sys.executable, "-m", "dw_pipelines.devservices.rest_fake", "--dir", str(workdir),
          "--bench", str(records)],
@@ -115,8 +116,8 @@ def run(records: int, workdir: Path, profile: bool) -> list[tuple[str, int, floa
             ("reference (requests, pages discarded)", ("reference", *api)),
             ("engine (REST -> DuckDB)", ("engine", *api, str(workdir / "wh.duckdb"), stats)),
         ):
-            figures, rss = measured(*args)
-            rows.append((case, int(figures["records"]), figures["wall_s"], rss))
+            figures, rss, cpu = measured(*args)
+            rows.append((case, int(figures["records"]), figures["wall_s"], cpu, rss))
         if profile:
             import pstats
 
@@ -136,12 +137,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="50000,200000")
     parser.add_argument("--profile", action="store_true", help="cProfile the engine's sync")
     args = parser.parse_args()
-    print(f"{'case':<40} {'records':>8} {'wall s':>7} {'rec/s':>9} {'peak RSS MiB':>13}")
+    print(
+        f"{'case':<40} {'records':>8} {'wall s':>7} {'rec/s':>9} {'process CPU s':>14}"
+        f" {'peak RSS MiB':>13}"
+    )
     for size in map(int, args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             rows = run(size, Path(tmp), args.profile)
-        for case, records, wall, rss in rows:
-            print(f"{case:<40} {records:>8} {wall:>7.2f} {records / wall:>9.0f} {rss:>13.0f}")
+        for case, records, wall, cpu, rss in rows:
+            print(
+                f"{case:<40} {records:>8} {wall:>7.2f} {records / wall:>9.0f} {cpu:>14.2f}"
+                f" {rss:>13.0f}"
+            )
         ratio = rows[1][2] / rows[0][2]
         print(f"{'engine / reference':<40} {'':>8} {ratio:>7.2f}x\n")
 
