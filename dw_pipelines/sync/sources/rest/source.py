@@ -37,7 +37,6 @@ from dw_pipelines.sync.sources.rest.config import (
     RestApi,
     TokenPaging,
 )
-from dw_pipelines.sync.sources.rest.prefetch import prefetched
 from dw_pipelines.sync.sources.rest.records import (
     convert,
     endpoint_columns,
@@ -128,8 +127,7 @@ class RestSource:
         cursor = next((c for c in columns if c.name == request.cursor), None)
         path = endpoint.flatten.get(request.cursor or "", request.cursor or "")
         pending: list[Mapping[str, Any]] = []
-        pages = self._records(request.object, request.lower, request.cursor is not None)
-        for page in prefetched(pages):
+        for page in self._records(request.object, request.lower, request.cursor is not None):
             for record in page:
                 if cursor is not None and not self._in_range(request, cursor, path, record):
                     continue
