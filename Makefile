@@ -100,12 +100,13 @@ lint: install
 	$(BIN)/ruff check dw_pipelines dw_pipelines_tests bench
 	$(BIN)/ruff format --check dw_pipelines dw_pipelines_tests bench
 
-bench: install
+bench: install $(BQEMU_STAMP)
 	$(BIN)/python bench/sql_sync.py
 	$(BIN)/python bench/cdc.py
 	$(BIN)/python bench/files.py
 	$(BIN)/python bench/salesforce.py
 	$(BIN)/python bench/rest.py
+	$(BIN)/python bench/bigquery.py
 
 clean:
 	-test -x $(BIN)/python && $(BIN)/python -m dw_pipelines.demo stop-s3

@@ -16,10 +16,12 @@ from dw_pipelines_tests._sync_child import AnnouncingSource, announce_loads_and_
 
 
 def main() -> None:
-    """argv: source URL, warehouse URL, optionally `--resnapshot` and `--objects a,b`."""
+    """argv: source URL, warehouse URL, optionally `--resnapshot`, `--objects a,b` and
+    `--slot name` (the slot's and the publication's name, instead of the default `dw_src`)."""
     source_url, warehouse_url, *flags = sys.argv[1:]
     resnapshot = "--resnapshot" in flags
     objects = flags[flags.index("--objects") + 1].split(",") if "--objects" in flags else ["events"]
+    slot = flags[flags.index("--slot") + 1] if "--slot" in flags else None
     warehouse = open_warehouse(warehouse_url)
     announce_loads_and_commits(warehouse)
     specs = [StreamSpec(source="src", object=o, mode="cdc") for o in objects]  # type: ignore[arg-type]
@@ -29,7 +31,7 @@ def main() -> None:
         specs,
         source,
         warehouse,
-        options=CdcOptions(batch_changes=700, commit_interval_s=0.0),
+        options=CdcOptions(slot=slot, publication=slot, batch_changes=700, commit_interval_s=0.0),
         resnapshot=resnapshot,
     )
     warehouse.close()

@@ -95,7 +95,7 @@ def main() -> None:
     source_url, warehouse_url, mode = sys.argv[1:4]
     window = Window(*sys.argv[4:6]) if len(sys.argv) > 4 else None
     warehouse = open_warehouse(warehouse_url)
-    announce_commits(warehouse)
+    announce_loads_and_commits(warehouse)
     spec = StreamSpec(
         source="src", object="events", mode=mode, primary_key=["id"],  # type: ignore[arg-type]
         cursor="updated_at" if mode != "full_refresh" else None,

@@ -17,7 +17,7 @@ def test_no_two_kinds_answer_the_same_type() -> None:
 def test_an_unknown_source_type_is_refused_listing_the_types_there_are() -> None:
     with pytest.raises(
         pydantic.ValidationError,
-        match=r"'postgres', 'mysql', 'sqlite', 's3', 'salesforce' or 'rest'",
+        match=r"'postgres', 'mysql', 'sqlite', 's3', 'salesforce', 'rest' or 'bigquery'",
     ):
         StreamCatalog.resolve_from_yaml("sources:\n  d: {type: oracle}\nstreams: []\n")
 

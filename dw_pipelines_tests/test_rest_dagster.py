@@ -101,3 +101,40 @@ def test_a_refused_key_fails_the_step_without_the_key_in_any_event(
     assert "HTTP 401" in description and "endpoint 'customers'" in description
     everything = "\n".join(str(e) for e in run.all_events)
     assert wrong not in everything and STRIPE_KEY not in everything
+
+
+PRESET_CATALOG = """
+sources:
+  stripe:
+    type: rest
+    rest: {preset: stripe, base_url_env: T_STRIPE_URL, ca_bundle_env: T_STRIPE_CA}
+streams:
+  - {source: stripe, object: customers, mode: incremental_merge, primary_key: [id], cursor: created}
+"""
+
+
+def test_a_stripe_preset_stream_runs_with_only_its_key_and_url_set(
+    rest, duckdb_warehouse_url, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("T_STRIPE_URL", rest.base_url)
+    monkeypatch.setenv("T_STRIPE_CA", str(rest.ca))
+    monkeypatch.setenv("STRIPE_API_KEY", STRIPE_KEY)  # the preset's variable
+    made = [
+        rest.api.stripe_add("customers", created=1_772_366_400 + i, email="old") for i in range(3)
+    ]
+    catalog = StreamCatalog.resolve_from_yaml(PRESET_CATALOG).build_defs(None)  # type: ignore[arg-type]
+    defs = dg.Definitions.merge(
+        catalog,
+        dg.Definitions(resources={"warehouse": WarehouseResource(url=duckdb_warehouse_url)}),
+    )
+    job = dg.define_asset_job("stripe_job", selection="stripe/customers")
+    defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
+    assert defs.resolve_job_def("stripe_job").execute_in_process().success
+    rest.api.stripe_update("customers", made[0], at=1_772_366_500, email="new")
+    second = defs.resolve_job_def("stripe_job").execute_in_process()
+    [materialization] = second.asset_materializations_for_node("stripe__customers")
+    assert materialization.metadata["rows_updated"].value == 1
+    rows = warehouse_rows(duckdb_warehouse_url, "SELECT id, email FROM stripe.customers")
+    assert dict(rows)[made[0]] == "new"  # type: ignore[arg-type]
+    everything = "\n".join(str(e) for e in second.all_events)
+    assert STRIPE_KEY not in everything

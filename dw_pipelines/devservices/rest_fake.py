@@ -2,13 +2,15 @@
 
 - Stripe (`/v1/<objects>`): list objects `{"object": "list", "data", "has_more", "url"}` newest
   first, `limit` (max 100), `starting_after`, `created[gte|gt|lte|lt]`, child lists such as
-  `/v1/invoices/<id>/lines`; `/v1/events` (`type`, e.g. `customer.deleted`, written by
-  `FakeApi.stripe_delete`); `Authorization: Bearer sk_test_...`; errors
+  `/v1/invoices/<id>/lines`; `/v1/events` (`type`, e.g. `customer.deleted`, or `types[]`,
+  written by `FakeApi.stripe_delete` and `FakeApi.stripe_update`); `Authorization: Bearer sk_test_...`; errors
   `{"error": {"message", "type"}}`. A bad key's message echoes the key whole (Stripe masks it):
   harsher than the real API, so tests prove our own redaction.
-- HubSpot CRM v3 (`/crm/v3/objects/<type>`): `results`, `paging.next.after` (the next id), and
+- HubSpot CRM v3 (`/crm/v3/objects/<type>`): `results`, `paging.next.after` (the next id),
+  `archived=true` listing archived records (`FakeApi.hubspot_archive`, with `archivedAt`), and
   `POST .../search` with `filterGroups` on `hs_lastmodifieddate`/`lastmodifieddate`, sorts,
-  `after` as an offset refused beyond the 10,000-result window; errors
+  `after` as an offset refused beyond the 10,000-result window; CRM v4 associations
+  (`/crm/v4/objects/<from>/<id>/associations/<to>`, `FakeApi.hubspot_associate`); errors
   `{"status": "error", "message", "category"}`; private-app or OAuth bearer tokens.
 - Generic (`/api/<style>/items`): the other pagination styles (`page_number`, `offset`,
   `next_url`, `link_header`), with `updated_since`; bearer, `X-Api-Key` header, `api_key`
@@ -91,6 +93,10 @@ class FakeApi:
     rotate_refresh_tokens: bool = False
     stripe: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     hubspot: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    hubspot_archived: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Archived CRM records by object type: gone from lists and searches, listed with
+    `archived=true` (HubSpot keeps them 90 days)."""
+    hubspot_associations: list[dict[str, Any]] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     log: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -139,6 +145,23 @@ class FakeApi:
                 data={"object": {**record, "deleted": True}},
             )
 
+    def stripe_update(
+        self, collection: str, obj_id: str, at: int, event: str | None = None, **fields: Any
+    ) -> None:
+        """Updates the object as Stripe does: changed in its list (its `created` kept), and an
+        event (`event`, default `<object>.updated`) whose `data.object` is the whole updated
+        object and `data.previous_attributes` the fields' old values."""
+        with self.lock:
+            record = next(r for r in self.stripe[collection] if r["id"] == obj_id)
+            previous = {k: record.get(k) for k in fields}
+            record.update(fields)
+            self.stripe_add(
+                "events",
+                created=at,
+                type=event or f"{record['object']}.updated",
+                data={"object": json.loads(json.dumps(record)), "previous_attributes": previous},
+            )
+
     def hubspot_add(self, object_type: str, at: dt.datetime, **properties: Any) -> str:
         with self.lock:
             obj_id = str(100 + self._next_id())
@@ -164,6 +187,45 @@ class FakeApi:
             record = next(r for r in self.hubspot[object_type] if r["id"] == obj_id)
             record["properties"].update(props, hs_lastmodifieddate=_iso(at))
             record["updatedAt"] = _iso(at)
+
+    def hubspot_archive(self, object_type: str, obj_id: str, at: dt.datetime) -> None:
+        """Archives (deletes) the record as HubSpot does: `archived: true`, `archivedAt`."""
+        with self.lock:
+            records = self.hubspot[object_type]
+            record = next(r for r in records if r["id"] == obj_id)
+            records.remove(record)
+            record.update(archived=True, archivedAt=_iso(at))
+            self.hubspot_archived.setdefault(object_type, []).append(record)
+
+    def hubspot_associate(
+        self,
+        from_type: str,
+        from_id: str,
+        to_type: str,
+        to_id: str,
+        type_id: int,
+        label: str | None = None,
+    ) -> None:
+        """An association read from `from_type`'s side (CRM v4): one type of it per call."""
+        with self.lock:
+            for a in self.hubspot_associations:
+                if (a["from_type"], a["from_id"], a["to_type"], a["to_id"]) == (
+                    from_type,
+                    from_id,
+                    to_type,
+                    to_id,
+                ):
+                    a["types"].append((type_id, label))
+                    return
+            self.hubspot_associations.append(
+                {
+                    "from_type": from_type,
+                    "from_id": from_id,
+                    "to_type": to_type,
+                    "to_id": to_id,
+                    "types": [(type_id, label)],
+                }
+            )
 
     def item_add(self, at: dt.datetime, **fields: Any) -> int:
         with self.lock:
@@ -344,6 +406,8 @@ class Handler(BaseHTTPRequestHandler):
             self._stripe(url.path, query)
         elif url.path.startswith("/crm/v3/objects/"):
             self._hubspot(method, url.path, query, body)
+        elif url.path.startswith("/crm/v4/objects/"):
+            self._hubspot_associations(url.path, query)
         elif url.path.startswith("/api/"):
             self._generic(url.path, query)
         else:
@@ -438,6 +502,7 @@ class Handler(BaseHTTPRequestHandler):
                 records = [r for r in records if test(r["created"])]
         if query.get("type"):  # the events list's filter
             records = [r for r in records if r.get("type") == query["type"]]
+        records = self._stripe_event_types(records)
         records.sort(key=lambda r: (r["created"], r["id"]), reverse=True)
         after = query.get("starting_after")
         if after:
@@ -466,9 +531,15 @@ class Handler(BaseHTTPRequestHandler):
             },
         )
 
+    def _stripe_event_types(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events list's `types[]` filter: any of up to 20 event types."""
+        types = parse_qs(urlsplit(self.path).query).get("types[]")
+        return [r for r in records if r.get("type") in types] if types else records
+
     # -- HubSpot ------------------------------------------------------------------------------
 
-    def _hubspot(self, method: str, path: str, query: dict[str, str], body: Any) -> None:
+    def _hubspot_refused(self) -> bool:
+        """Answers 401 and says True when the request has no valid token."""
         api = self.server.api
         token = self._bearer()
         if not (token in api.hubspot_tokens or (token and api.token_valid(token))):
@@ -483,10 +554,17 @@ class Handler(BaseHTTPRequestHandler):
                     "category": "INVALID_AUTHENTICATION",
                 },
             )
+            return True
+        return False
+
+    def _hubspot(self, method: str, path: str, query: dict[str, str], body: Any) -> None:
+        api = self.server.api
+        if self._hubspot_refused():
             return
         parts = path[len("/crm/v3/objects/") :].strip("/").split("/")
+        held = api.hubspot_archived if query.get("archived") == "true" else api.hubspot
         with api.lock:
-            records = [json.loads(json.dumps(r)) for r in api.hubspot.get(parts[0], [])]
+            records = [json.loads(json.dumps(r)) for r in held.get(parts[0], [])]
         if method == "POST" and parts[1:] == ["search"]:
             self._hubspot_search(path, records, body or {})
             return
@@ -532,6 +610,44 @@ class Handler(BaseHTTPRequestHandler):
             return
         page: dict[str, Any] = {"total": len(records), "results": records[offset : offset + limit]}
         if offset + limit < len(records):
+            page["paging"] = {"next": {"after": str(offset + limit)}}
+        self._json(200, page)
+
+    def _hubspot_associations(self, path: str, query: dict[str, str]) -> None:
+        """CRM v4 `GET /crm/v4/objects/<from>/<id>/associations/<to>`: `results` of
+        `{toObjectId, associationTypes: [{category, typeId, label}]}`, paged by `after`."""
+        api = self.server.api
+        if self._hubspot_refused():
+            return
+        parts = path[len("/crm/v4/objects/") :].strip("/").split("/")
+        if len(parts) != 4 or parts[2] != "associations":
+            self._json(404, {"status": "error", "message": f"no route {path}"})
+            return
+        from_type, from_id, _, to_type = parts
+        with api.lock:
+            found = [
+                a
+                for a in api.hubspot_associations
+                if (a["from_type"], a["from_id"], a["to_type"]) == (from_type, from_id, to_type)
+            ]
+        found.sort(key=lambda a: int(a["to_id"]))
+        offset, limit = int(query.get("after") or 0), min(int(query.get("limit") or 500), 500)
+        results = [
+            {
+                "toObjectId": int(a["to_id"]),
+                "associationTypes": [
+                    {
+                        "category": "HUBSPOT_DEFINED" if label is None else "USER_DEFINED",
+                        "typeId": type_id,
+                        "label": label,
+                    }
+                    for type_id, label in a["types"]
+                ],
+            }
+            for a in found[offset : offset + limit]
+        ]
+        page: dict[str, Any] = {"results": results}
+        if offset + limit < len(found):
             page["paging"] = {"next": {"after": str(offset + limit)}}
         self._json(200, page)
 

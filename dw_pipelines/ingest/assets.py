@@ -151,7 +151,10 @@ def build_stream_asset(
         source_resource = getattr(context.resources, source_resource_key(spec.source))
         usage: dict[str, object] = {}
         try:
-            with source_resource.open() as source, context.resources.warehouse.open() as warehouse:
+            with (
+                source_resource.open() as source,
+                context.resources.warehouse.open(context.run.run_id) as warehouse,
+            ):
                 try:
                     result = sync_stream(
                         spec, source, warehouse, window=window, log=context.log.info
@@ -159,6 +162,8 @@ def build_stream_asset(
                     if config.reconcile:
                         reconciled = reconcile_stream(spec, source, warehouse, log=context.log.info)
                         result.rows_deleted += reconciled.rows_deleted
+                        for key, value in reconciled.warehouse_usage.items():
+                            result.warehouse_usage[key] = result.warehouse_usage.get(key, 0) + value
                         result.row_count = reconciled.row_count
                 finally:
                     usage = source_run_metadata(source)

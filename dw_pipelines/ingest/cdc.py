@@ -126,7 +126,10 @@ def _build_multi_asset(
     def _cdc(context: dg.AssetExecutionContext, config: CdcConfig):
         source_resource = getattr(context.resources, source_resource_key(source))
         try:
-            with source_resource.open() as src, context.resources.warehouse.open() as warehouse:
+            with (
+                source_resource.open() as src,
+                context.resources.warehouse.open(context.run.run_id) as warehouse,
+            ):
                 result = sync_postgres_cdc(
                     source,
                     list(specs),

@@ -136,8 +136,12 @@ def _build_asset(
         )
         store_resource = getattr(context.resources, source_resource_key(spec.source))
         results: list[SyncResult] = []
+        usage: dict[str, int] = {}
         try:
-            with store_resource.open() as store, context.resources.warehouse.open() as warehouse:
+            with (
+                store_resource.open() as store,
+                context.resources.warehouse.open(context.run.run_id) as warehouse,
+            ):
                 for day in days:
                     results.append(
                         sync_files(
@@ -150,6 +154,8 @@ def _build_asset(
                             log=context.log.info,
                         )
                     )
+                # The connection is this run's own: its totals are the run's (BigQuery's cost).
+                usage = warehouse.usage()
         except SyncError as exc:
             mark_run_retryable(context, exc)
             raise dg.Failure(description=f"stream '{spec.stream_id}': {exc}") from None
@@ -157,6 +163,7 @@ def _build_asset(
             mark_run_retryable(context, exc)
             raise
         total = _combine(results)
+        total.warehouse_usage = usage
         log_sync(context.log.info, total)
         if total.files_quarantined:
             context.log.warning(

@@ -47,6 +47,8 @@ def result_metadata(result: SyncResult) -> dict[str, object]:
         "sync_mode": result.mode,
         **_counts_and_positions(result),
     }
+    # Only where the warehouse bills its work (BigQuery: `bigquery_bytes_processed`, ...).
+    metadata.update(result.warehouse_usage)
     if result.late_row_guard:
         metadata["late_row_guard"] = result.late_row_guard
         metadata["read_horizon"] = cursor_text(result.read_horizon)

@@ -8,13 +8,20 @@ from typing import Annotated, Literal, Union
 from pydantic import Discriminator, Tag
 
 from dw_pipelines.kinds.base import SourceKind, SourceModel, Stream
+from dw_pipelines.kinds.bigquery import BigQueryKind
 from dw_pipelines.kinds.rest import RestKind
 from dw_pipelines.kinds.s3_files import S3FilesKind
 from dw_pipelines.kinds.salesforce import SalesforceKind
 from dw_pipelines.kinds.sql import SqlKind
 from dw_pipelines.kinds.streams import StreamModel
 
-KINDS: tuple[SourceKind, ...] = (SqlKind(), S3FilesKind(), SalesforceKind(), RestKind())
+KINDS: tuple[SourceKind, ...] = (
+    SqlKind(),
+    S3FilesKind(),
+    SalesforceKind(),
+    RestKind(),
+    BigQueryKind(),
+)
 
 _BY_TYPE = {type_name: kind for kind in KINDS for type_name in kind.types}
 

@@ -69,14 +69,16 @@ class RestKind(SourceKind):
                         "a child endpoint's path takes a parent field, e.g. /invoices/{parent.id}/lines",
                         where,
                     )
-            gone = endpoint.deletes
-            if gone is not None and (gone.endpoint not in api.endpoints or gone.endpoint == key):
-                raise DeclarationError(
-                    name,
-                    f"rest.endpoints.{key}.deletes.endpoint",
-                    f"'{gone.endpoint}' is not another endpoint of this source",
-                    where,
-                )
+            for field, listing in (("deletes", endpoint.deletes), ("changes", endpoint.changes)):
+                if listing is not None and (
+                    listing.endpoint not in api.endpoints or listing.endpoint == key
+                ):
+                    raise DeclarationError(
+                        name,
+                        f"rest.endpoints.{key}.{field}.endpoint",
+                        f"'{listing.endpoint}' is not another endpoint of this source",
+                        where,
+                    )
             inc = endpoint.incremental
             if endpoint.paginator.type == "keyset" and (inc is None or endpoint.parent):
                 raise DeclarationError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
@@ -122,6 +123,9 @@ class S3FilesKind(SourceKind):
                     sid, field_name, "does not apply to file streams (see `files:`)"
                 )
         spec = stream.files.to_spec(stream.source, stream.name or "", stream.primary_key)
+        if stream.bigquery is not None:
+            spec = replace(spec, table_layout=stream.bigquery.to_layout())
+            spec.table_layout.validate(sid, None)  # type: ignore[union-attr]
         try:
             spec.validate()
             check_type_labels(spec.column_types)

@@ -7,7 +7,7 @@ from typing import Literal
 import dagster as dg
 
 from dw_pipelines.kinds.s3_files import FilesModel
-from dw_pipelines.sync.spec import StreamSpec
+from dw_pipelines.sync.spec import StreamSpec, TableLayout
 
 
 class PartitionsModel(dg.Model):
@@ -17,6 +17,30 @@ class PartitionsModel(dg.Model):
     period: Literal["hourly", "daily", "monthly"]
     start: str
     """The first partition's start: a date (`2026-01-01`), or a date and hour for hourly."""
+
+
+class PartitionByModel(dg.Model):
+    """Time partitioning of a BigQuery table on a DATE or TIMESTAMP column."""
+
+    field: str
+    granularity: Literal["hour", "day", "month", "year"] = "day"
+
+
+class BigQueryTableModel(dg.Model):
+    """How the stream's table is laid out when the warehouse is BigQuery (other warehouses
+    create it without this)."""
+
+    partition_by: PartitionByModel | None = None
+    cluster_by: list[str] = []
+    """Up to four columns, in the order BigQuery sorts the rows of each partition by."""
+
+    def to_layout(self) -> TableLayout:
+        by = self.partition_by
+        return TableLayout(
+            partition_by=by.field if by else None,
+            granularity=by.granularity if by else "day",
+            cluster_by=tuple(self.cluster_by),
+        )
 
 
 class CheckModel(dg.Model):
@@ -73,6 +97,9 @@ class StreamModel(dg.Model):
     date range from the UI or the CLI without moving the live cursor."""
     checks: list[CheckModel] = []
     """Data-quality checks on the synced table, each an asset check (README, "Checks")."""
+    bigquery: BigQueryTableModel | None = None
+    """On BigQuery: the table's time partitioning and clustering (README, "BigQuery as the
+    warehouse")."""
 
     @property
     def stream_label(self) -> str:
@@ -94,4 +121,5 @@ class StreamModel(dg.Model):
             name=self.name or "",
             deletes=self.deletes,
             exclude_columns=tuple(self.exclude_columns),
+            table_layout=self.bigquery.to_layout() if self.bigquery else None,
         )

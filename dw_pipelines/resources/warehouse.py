@@ -28,8 +28,9 @@ class WarehouseResource(dg.ConfigurableResource):
         return cls(url=settings.warehouse_url())
 
     @contextmanager
-    def open(self) -> Iterator[Warehouse]:
-        warehouse = open_warehouse(self.url)
+    def open(self, run_id: str | None = None) -> Iterator[Warehouse]:
+        """`run_id`: the Dagster run, named in the ids of the warehouse's jobs (BigQuery)."""
+        warehouse = open_warehouse(self.url, run_id=run_id)
         try:
             yield warehouse
         finally:

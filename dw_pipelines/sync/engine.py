@@ -90,6 +90,7 @@ def sync_stream(
             )
     bounds = _window_bounds(window, cursor_col)
 
+    usage_before = warehouse.usage()
     prepare_warehouse(warehouse, spec.source)
     try:
         result = _sync_in_transaction(spec, source, warehouse, columns, bounds, window, say)
@@ -98,7 +99,13 @@ def sync_stream(
             with_context(exc, f"stream '{spec.stream_id}'")
         raise
     result.duration_s = round(time.monotonic() - started, 3)
+    result.warehouse_usage = usage_since(usage_before, warehouse.usage())
     return result
+
+
+def usage_since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """The warehouse's counters (`Warehouse.usage`) for the work between the two readings."""
+    return {key: value - before.get(key, 0) for key, value in after.items()}
 
 
 def with_default_cursor(spec: StreamSpec, source: Source) -> StreamSpec:
@@ -218,6 +225,7 @@ def reconcile_stream(
     keys = [by_name[k] for k in spec.primary_key]
     target = warehouse.table(spec.source, spec.name)
     result = SyncResult(spec.stream_id, "reconcile", f"{spec.source}.{spec.name}")
+    usage_before = warehouse.usage()
     prepare_warehouse(warehouse, spec.source)
     with LoadUnit(warehouse, spec.stream_id) as unit:
         state = unit.state
@@ -246,6 +254,7 @@ def reconcile_stream(
         unit.log(log_line(result))
     say(f"{spec.stream_id}: {result.rows_read} source keys, {result.rows_deleted} purged rows")
     result.duration_s = round(time.monotonic() - started, 3)
+    result.warehouse_usage = usage_since(usage_before, warehouse.usage())
     return result
 
 
@@ -282,7 +291,7 @@ def _full_refresh(
     new_name = f"{spec.name}__dw_new"
     new_table = warehouse.table(spec.source, new_name)
     warehouse.execute(f"DROP TABLE IF EXISTS {new_table}")
-    warehouse.create_table(new_table, columns)
+    warehouse.create_table(new_table, columns, spec.table_layout)
     reader = source.read(
         ReadRequest(
             spec.object,
@@ -314,7 +323,7 @@ def _incremental(
     result: SyncResult,
 ) -> CursorValue | None:
     if not exists:
-        warehouse.create_table(target, plan.target)
+        warehouse.create_table(target, plan.target, spec.table_layout)
     deletes = _reports_deletes(spec, source)
     soft = deletes and spec.deletes == "soft"
     if soft and not warehouse.column_exists(spec.source, spec.name, DELETED_AT):

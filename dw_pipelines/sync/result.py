@@ -49,6 +49,8 @@ class SyncResult:
     columns_altered: list[str] = field(default_factory=list)
     columns_dropped: list[str] = field(default_factory=list)  # evolve: kept as NULL from now on
     duration_s: float = 0.0
+    # What the sync's warehouse work cost, where the warehouse bills it (`Warehouse.usage`).
+    warehouse_usage: dict[str, int] = field(default_factory=dict)
     # incremental reads of sources that report open transactions (PostgreSQL): where the next
     # read starts at the latest, and how late rows are guarded ("open transactions" or why not)
     read_horizon: CursorValue | None = None

@@ -71,6 +71,51 @@ def default_name(obj: str) -> str:
     return _NAME.sub("_", obj.split(".")[-1].lower()).strip("_") or "table"
 
 
+PARTITION_GRANULARITIES = ("hour", "day", "month", "year")
+# BigQuery clusters on at most four columns.
+MAX_CLUSTER_COLUMNS = 4
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """How the warehouse lays a stream's table out: time partitions on a DATE or TIMESTAMP
+    column, and the columns rows are clustered by. BigQuery's (the YAML block is `bigquery:`);
+    other warehouses create the table without it."""
+
+    partition_by: str | None = None
+    granularity: str = "day"
+    cluster_by: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cluster_by", tuple(self.cluster_by))
+
+    def validate(self, stream: str, columns: tuple[str, ...] | None) -> None:
+        if self.granularity not in PARTITION_GRANULARITIES:
+            raise DeclarationError(
+                stream, "bigquery.partition_by.granularity",
+                f"must be one of {', '.join(PARTITION_GRANULARITIES)}, not {self.granularity!r}",
+            )  # fmt: skip
+        if len(self.cluster_by) > MAX_CLUSTER_COLUMNS:
+            raise DeclarationError(
+                stream, "bigquery.cluster_by", f"BigQuery clusters on at most {MAX_CLUSTER_COLUMNS}"
+                f" columns, not {len(self.cluster_by)}",
+            )  # fmt: skip
+        if len(set(self.cluster_by)) != len(self.cluster_by):
+            raise DeclarationError(stream, "bigquery.cluster_by", "lists a column twice")
+        if columns is None:
+            return  # the columns are known at sync time: the warehouse checks them then
+        for field_name, names in (
+            ("bigquery.partition_by.field", [self.partition_by] if self.partition_by else []),
+            ("bigquery.cluster_by", list(self.cluster_by)),
+        ):
+            # The sync time is a column of every table, listed or not.
+            missing = [n for n in names if n not in columns and n != "_dw_synced_at"]
+            if missing:
+                raise DeclarationError(
+                    stream, field_name, f"column {missing[0]!r} is not in the stream's 'columns'"
+                )
+
+
 @dataclass(frozen=True)
 class StreamSpec:
     """One source object synced into one warehouse table `<source>.<name>`."""
@@ -91,6 +136,7 @@ class StreamSpec:
     deletes: str = "hard"
     # Columns left out of a stream that does not list its `columns`.
     exclude_columns: tuple[str, ...] = ()
+    table_layout: TableLayout | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", SyncMode(self.mode))
@@ -147,6 +193,8 @@ class StreamSpec:
                 raise DeclarationError(
                     sid, "exclude_columns", f"column {kept[0]!r} is the stream's key or cursor"
                 )
+        if self.table_layout is not None:
+            self.table_layout.validate(sid, self.columns)
         if self.lookback is not None:
             if not self.mode.incremental:
                 raise DeclarationError(sid, "lookback", "only applies to incremental modes")

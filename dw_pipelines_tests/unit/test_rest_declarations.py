@@ -130,3 +130,72 @@ def test_keyset_paging_without_an_incremental_filter_is_refused() -> None:
     )
     message = refusal(catalog(rest=rest))
     assert "rest.endpoints.things.paginator" in message and "incremental" in message
+
+
+def test_a_changes_listing_naming_no_endpoint_is_refused() -> None:
+    rest = VALID["rest"] + "\n          changes: {endpoint: nowhere}"
+    message = refusal(catalog(rest))
+    assert "rest.endpoints.things.changes.endpoint" in message
+    assert "'nowhere' is not another endpoint" in message
+
+
+STRIPE_STREAMS = [
+    "customers",
+    "charges",
+    "payment_intents",
+    "invoices",
+    "subscriptions",
+    "refunds",
+    "balance_transactions",
+]
+HUBSPOT_STREAMS = ["contacts", "companies", "deals"]
+ASSOCIATIONS = ["contact_companies", "deal_companies", "deal_contacts"]
+
+
+def preset_catalog(preset: str, streams: list[str], extra: str = "", **spec: str) -> str:
+    shape = ", ".join(f"{k}: {v}" for k, v in spec.items())
+    lines = "".join(f"\n  - {{source: {preset}, object: {s}, {shape}}}" for s in streams)
+    return f"sources:\n  {preset}:\n    type: rest\n    rest: {{preset: {preset}{extra}}}\nstreams:{lines}\n"
+
+
+def test_the_stripe_preset_declares_every_object_as_an_incremental_merge_stream() -> None:
+    yaml = preset_catalog(
+        "stripe", STRIPE_STREAMS, mode="incremental_merge", primary_key="[id]", cursor="created"
+    )
+    yaml += "  - {source: stripe, object: invoice_lines, primary_key: [invoice_id, id]}\n"
+    defs = StreamCatalog.resolve_from_yaml(yaml).build_defs(None)  # type: ignore[arg-type]
+    assert sorted(a.key.path[1] for a in defs.assets) == sorted([*STRIPE_STREAMS, "invoice_lines"])  # type: ignore[union-attr]
+
+
+def test_the_hubspot_preset_declares_objects_and_their_associations() -> None:
+    objects = preset_catalog(
+        "hubspot", HUBSPOT_STREAMS, mode="incremental_merge", primary_key="[id]", cursor="updatedAt"
+    )
+    associations = preset_catalog("hubspot", ASSOCIATIONS, primary_key="[from_id, to_id]")
+    yaml = objects + associations.split("streams:", 1)[1]
+    defs = StreamCatalog.resolve_from_yaml(yaml).build_defs(None)  # type: ignore[arg-type]
+    assert len(defs.assets) == 6  # type: ignore[arg-type]
+
+
+def test_a_preset_endpoint_override_is_checked_as_a_declaration() -> None:
+    extra = ", endpoints: {customers: {paginator: {type: scroll}}}"
+    yaml = preset_catalog("stripe", ["customers"], extra)
+    message = refusal(yaml)
+    assert "scroll" in message and "customers" in message
+
+
+def test_an_unknown_preset_is_refused() -> None:
+    message = refusal(preset_catalog("salesforce", []))
+    assert "preset" in message and "stripe" in message
+
+
+def test_a_preset_reaches_the_resource_expanded_with_the_overrides() -> None:
+    from dw_pipelines.kinds.rest import RestKind, RestSourceModel
+
+    source = RestSourceModel.model_validate(
+        {"type": "rest", "rest": {"preset": "hubspot", "max_requests": 99}}
+    )
+    api = RestKind().resource("hubspot", source).model()
+    assert api.model_dump() == source.rest.model_dump() and api.max_requests == 99
+    assert api.endpoints["contacts"].deletes.endpoint == "contacts_archived"  # type: ignore[union-attr]
+    assert api.endpoints["deal_contacts"].parent == "deals"

@@ -319,7 +319,7 @@ class _Run:
         self.say(f"{spec.stream_id}: snapshot at {lsn_text(snapshot_lsn)}")
         new_table = wh.table(self.name, f"{spec.name}__dw_new")
         wh.execute(f"DROP TABLE IF EXISTS {new_table}")
-        wh.create_table(new_table, table.columns)
+        wh.create_table(new_table, table.columns, spec.table_layout)
         for column in cdc_columns(table.soft):
             wh.add_column(new_table, column)
         reader = self.source.read(ReadRequest(spec.object, tuple(table.columns)))

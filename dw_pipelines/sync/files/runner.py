@@ -342,7 +342,7 @@ class _Loader:
     ) -> None:
         spec, wh = self.spec, self.wh
         if not exists:
-            wh.create_table(self.target, columns + FILE_COLUMNS)
+            wh.create_table(self.target, columns + FILE_COLUMNS, spec.table_layout)
             wh.index_keys(spec.source, spec.name, list(spec.primary_key) or [SOURCE_FILE])
             return
         known_names = {c.name for c in known or ()}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from dw_pipelines.sync.spec import DeclarationError, SchemaPolicy, default_name
+from dw_pipelines.sync.spec import DeclarationError, SchemaPolicy, TableLayout, default_name
 
 SOURCE_FILE = "_dw_source_file"
 SOURCE_MODIFIED = "_dw_source_modified"
@@ -79,6 +79,7 @@ class FileStreamSpec:
     # missing ones are NULL. CUR layouts default to evolve (AWS adds tag columns over time).
     schema_policy: SchemaPolicy | None = None
     layout: Layout = Layout.FILES
+    table_layout: TableLayout | None = None  # the warehouse table's partitioning (BigQuery)
 
     def __post_init__(self) -> None:
         if self.format is not None:

@@ -21,13 +21,16 @@ def warehouse_kind_of(url: str) -> str:
     )
 
 
-def open_warehouse(url: str | None = None) -> Warehouse:
+def open_warehouse(url: str | None = None, *, run_id: str | None = None) -> Warehouse:
+    """`run_id`: the orchestrator's run, named in the ids of BigQuery's jobs."""
     url = url or DEFAULT_WAREHOUSE_URL
     if warehouse_kind_of(url) == "bigquery":
         from dw_pipelines import settings
         from dw_pipelines.sync.warehouses.bigquery import BigQueryWarehouse
 
-        return BigQueryWarehouse(url, credentials_file=settings.bigquery_credentials_file())
+        return BigQueryWarehouse(
+            url, credentials_file=settings.bigquery_credentials_file(), run_id=run_id
+        )
     if warehouse_kind_of(url) == "postgres":
         from dw_pipelines.sync.warehouses.postgres import PostgresWarehouse
 

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from dw_pipelines.sync.schema import Column
+from dw_pipelines.sync.spec import TableLayout
 from dw_pipelines.sync.state import StreamState, SyncLogLine
 
 STATE_SCHEMA = "_dw"
@@ -177,6 +178,11 @@ class Warehouse(ABC):
         one), constant columns and the sync time. Only where `reads_parquet_files`."""
         raise NotImplementedError
 
+    def usage(self) -> dict[str, int]:
+        """What this connection's work has cost so far, as counters under stable metadata keys
+        (BigQuery: bytes processed and billed, slot milliseconds); none where nothing bills."""
+        return {}
+
     def is_data_error(self, exc: BaseException) -> bool:
         """The warehouse refused a value (conversion, bad text, constraint), not a failure of
         the warehouse itself: a file stream quarantines the file instead of failing the run."""
@@ -226,7 +232,11 @@ class Warehouse(ABC):
             )
         return ", ".join(defs)
 
-    def create_table(self, table: str, columns: Sequence[Column]) -> None:
+    def create_table(
+        self, table: str, columns: Sequence[Column], layout: TableLayout | None = None
+    ) -> None:
+        """A stream's table with its columns and `_dw_synced_at`. `layout` (partitioning and
+        clustering) is BigQuery's: the other warehouses create the table without it."""
         self.execute(f"CREATE TABLE {table} ({self.column_defs(columns, synced_at=True)})")
 
     def add_column(self, table: str, column: Column) -> None:

@@ -29,7 +29,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 from dw_pipelines.sync.errors import SyncError, WarehouseUnreachable
 from dw_pipelines.sync.redact import redact
 from dw_pipelines.sync.schema import Column
+from dw_pipelines.sync.spec import DeclarationError, TableLayout
 from dw_pipelines.sync.state import SyncLogLine
 from dw_pipelines.sync.urls import BigQueryUrl, parse_bigquery_url
 from dw_pipelines.sync.warehouses.base import (
@@ -78,6 +79,7 @@ _TYPES = {
 STAGE_EXPIRY_HOURS = 24
 _DML = re.compile(r"^\s*(INSERT\s+INTO|DELETE\s+FROM|UPDATE|MERGE\s+INTO)\s+(\S+)", re.I)
 _PARAM = re.compile(r"\$(\d+)")
+_JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # The error text the commit script's compare-and-set fails with.
 CONCURRENT_SYNC_MARK = "dw_concurrent_sync"
 
@@ -95,6 +97,7 @@ class JobStats:
     """What BigQuery billed the jobs of this connection for (for materialization metadata)."""
 
     bytes_processed: int = 0
+    bytes_billed: int = 0
     slot_ms: int = 0
     jobs: int = 0
 
@@ -154,6 +157,67 @@ def arrow_load_type(column: Column) -> pa.DataType:
     simple = {"boolean": pa.bool_(), "date": pa.date32(), "time": pa.time64("us"),
               "binary": pa.binary()}  # fmt: skip
     return simple.get(t, pa.string())  # string, uuid, json (JSON loads as its text)
+
+
+# The types BigQuery clusters on (FLOAT64, BYTES, JSON and TIME it does not).
+CLUSTERABLE = ("BOOL", "INT64", "NUMERIC", "BIGNUMERIC", "STRING", "DATE", "TIMESTAMP")
+
+
+def schema_field(column: Column) -> bigquery.SchemaField:
+    """A column as the API's field: the same type `column_type` writes in DDL."""
+    from google.cloud import bigquery
+
+    kind = column_type(column)
+    name, _, digits = kind.partition("(")
+    precision, scale = (int(d) for d in digits.rstrip(")").split(",")) if digits else (None, None)
+    return bigquery.SchemaField(column.name, name, precision=precision, scale=scale)
+
+
+def table_layout(
+    table: bigquery.Table, columns: Sequence[Column], layout: TableLayout, stream: str
+) -> None:
+    """Set `layout`'s time partitioning and clustering on `table`, or raise DeclarationError
+    naming the field when a column is missing or of a type BigQuery refuses there."""
+    from google.cloud import bigquery
+
+    kinds = {c.name: column_type(c).partition("(")[0] for c in columns}
+    if layout.partition_by is not None:
+        kind = kinds.get(layout.partition_by)
+        field_name = "bigquery.partition_by.field"
+        if kind is None:
+            raise DeclarationError(
+                stream, field_name, f"column {layout.partition_by!r} is not in the table"
+            )
+        if kind not in ("DATE", "TIMESTAMP"):
+            raise DeclarationError(
+                stream, field_name,
+                f"column {layout.partition_by!r} is {kind}; time partitions need DATE or TIMESTAMP",
+            )  # fmt: skip
+        if kind == "DATE" and layout.granularity == "hour":
+            raise DeclarationError(
+                stream, "bigquery.partition_by.granularity",
+                f"column {layout.partition_by!r} is a DATE: partition it by day, month or year",
+            )  # fmt: skip
+        table.time_partitioning = bigquery.TimePartitioning(
+            type_=layout.granularity.upper(), field=layout.partition_by
+        )
+    for name in layout.cluster_by:
+        if kinds.get(name) not in CLUSTERABLE:
+            what = f"is {kinds[name]}" if name in kinds else "is not in the table"
+            raise DeclarationError(
+                stream, "bigquery.cluster_by", f"column {name!r} {what}; BigQuery clusters on"
+                f" {', '.join(CLUSTERABLE)}",
+            )  # fmt: skip
+    if layout.cluster_by:
+        table.clustering_fields = list(layout.cluster_by)
+
+
+def job_id(run: str, stream: str, step: int, kind: str) -> str:
+    """`dw_<run>_<stream>_<step>_<kind>` in BigQuery's job id alphabet (letters, digits, `_`,
+    `-`; at most 1,024): the same step of the same run always gets the same id, so BigQuery
+    refuses a second submission of it (409) instead of running it twice."""
+    safe = _JOB_ID_UNSAFE.sub("_", stream)[:200]
+    return _JOB_ID_UNSAFE.sub("_", f"dw_{run}")[:800] + f"_{safe}_{step}_{kind}"
 
 
 def bigquery_param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
@@ -261,6 +325,10 @@ def commit_script(
     return "BEGIN TRANSACTION;\n" + ";\n".join(body) + ";\nCOMMIT TRANSACTION;"
 
 
+def _position(order: list[str], name: str) -> int:
+    return order.index(name) if name in order else len(order)
+
+
 def string_literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -287,12 +355,15 @@ class BigQueryWarehouse(Warehouse):
         self.target: BigQueryUrl = parse_bigquery_url(url)
         self.catalog = self.target.project
         # Job ids are derived from the run, the stream and the step: see `_job_id`.
-        self.run_id = re.sub(r"[^A-Za-z0-9_-]", "_", run_id or uuid.uuid4().hex)
+        # The Dagster run's id (its first block) and this connection's own: two connections of
+        # one run number their steps apart, and never wait for each other's jobs.
+        self.run_id = f"{(run_id or 'run').split('-')[0]}_{uuid.uuid4().hex[:12]}"
         self.stats = JobStats()
         self._unit: _Unit | None = None
         self._step = 0
         self._stream = "none"
         self._columns: dict[str, list[Column]] = {}  # tables this connection created -> columns
+        self._layouts: dict[str, TableLayout] = {}  # ... and their partitioning and clustering
         try:
             self.client = self._connect(credentials_file)
         except Exception as exc:
@@ -311,27 +382,9 @@ class BigQueryWarehouse(Warehouse):
         return {"retry": bigquery.DEFAULT_RETRY.with_deadline(t), "timeout": t}
 
     def _connect(self, credentials_file: str | None) -> bigquery.Client:
-        from google.cloud import bigquery
+        from dw_pipelines.sync.bigquery_client import bigquery_client, credentials_for
 
-        options: dict[str, Any] = {}
-        credentials = None
-        if self.target.endpoint:
-            # A local emulator takes no credentials.
-            from google.auth.credentials import AnonymousCredentials
-
-            options["client_options"] = {"api_endpoint": self.target.endpoint}
-            credentials = AnonymousCredentials()
-        elif credentials_file:
-            from google.oauth2 import service_account
-
-            credentials = service_account.Credentials.from_service_account_file(credentials_file)
-        # Otherwise Application Default Credentials, found by the client itself.
-        return bigquery.Client(
-            project=self.target.project,
-            credentials=credentials,
-            location=self.target.location,
-            **options,
-        )
+        return bigquery_client(self.target, credentials_for(self.target, credentials_file))
 
     # -- names ----------------------------------------------------------------------------------
 
@@ -356,11 +409,24 @@ class BigQueryWarehouse(Warehouse):
     # -- jobs -----------------------------------------------------------------------------------
 
     def _job_id(self, kind: str) -> str:
-        # Derived from run, stream and step: a retried submission of the same step reuses the
-        # id, and BigQuery answers 409 instead of running it twice (we then wait for the first).
         self._step += 1
-        stream = re.sub(r"[^A-Za-z0-9_-]", "_", self._stream)[:200]
-        return f"dw_{self.run_id}_{stream}_{self._step}_{kind}"[:1024]
+        return job_id(self.run_id, self._stream, self._step, kind)
+
+    def _submit(self, job_id: str, start: Callable[[], Any]) -> Any:
+        """Start a job under its derived id. A 409 (the id exists) is this step's own earlier
+        submission, answered after the client sent it again (a lost answer, a timeout): wait for
+        that job instead of running the step twice."""
+        from google.api_core import exceptions
+
+        try:
+            return start()
+        except exceptions.Conflict:
+            try:
+                return self.client.get_job(job_id, **self._calls())
+            except Exception as exc:
+                raise BigQueryError(redact(error_text(exc), self.url)) from None
+        except Exception as exc:
+            raise BigQueryError(redact(error_text(exc), self.url)) from None
 
     def _wait(self, job: Any) -> Any:
         try:
@@ -369,26 +435,31 @@ class BigQueryWarehouse(Warehouse):
             raise BigQueryError(redact(error_text(exc), self.url)) from None
         self.stats.jobs += 1
         self.stats.bytes_processed += int(getattr(job, "total_bytes_processed", 0) or 0)
+        self.stats.bytes_billed += int(getattr(job, "total_bytes_billed", 0) or 0)
         self.stats.slot_ms += int(getattr(job, "slot_millis", 0) or 0)
         return result
 
+    def usage(self) -> dict[str, int]:
+        return {
+            "bigquery_bytes_processed": self.stats.bytes_processed,
+            "bigquery_bytes_billed": self.stats.bytes_billed,
+            "bigquery_slot_ms": self.stats.slot_ms,
+            "bigquery_jobs": self.stats.jobs,
+        }
+
     def _query(self, sql: str, params: Sequence[Any] = (), kind: str = "query") -> Any:
-        from google.api_core import exceptions
         from google.cloud import bigquery
 
         text, query_params = named_params(sql, params)
         config = bigquery.QueryJobConfig(query_parameters=query_params)
         job_id = self._job_id(kind)
-        try:
-            # job_retry=None: a job with a fixed id cannot be resubmitted under that id.
-            job = self.client.query(
+        # job_retry=None: a job with a fixed id cannot be resubmitted under that id.
+        job = self._submit(
+            job_id,
+            lambda: self.client.query(
                 text, job_config=config, job_id=job_id, job_retry=None, **self._calls()
-            )
-        except exceptions.Conflict:
-            # Our own earlier submission of this step.
-            job = self.client.get_job(job_id, **self._calls())
-        except Exception as exc:
-            raise BigQueryError(redact(error_text(exc), self.url)) from None
+            ),
+        )
         return job, self._wait(job)
 
     # -- primitives -----------------------------------------------------------------------------
@@ -462,12 +533,15 @@ class BigQueryWarehouse(Warehouse):
         script = commit_script(self.table(STATE_SCHEMA, STATE_TABLE), unit.seen, unit.statements)
         job_id = self._job_id("commit")
         try:
-            job = self.client.query(
-                script,
-                job_config=bigquery.QueryJobConfig(),
-                job_id=job_id,
-                job_retry=None,
-                **self._calls(),
+            job = self._submit(
+                job_id,
+                lambda: self.client.query(
+                    script,
+                    job_config=bigquery.QueryJobConfig(),
+                    job_id=job_id,
+                    job_retry=None,
+                    **self._calls(),
+                ),
             )
             self._wait(job)
         except Exception as exc:
@@ -495,15 +569,23 @@ class BigQueryWarehouse(Warehouse):
         live = self._unit is not None and table not in self._unit.fresh
         # JSON travels as text; it, and any load into a live table, goes through a raw stage.
         raw = self._raw_stage(load_columns) if has_json or live else None
+        if raw is None:
+            schema = self._file_schema(table, schema)
         with tempfile.TemporaryDirectory(prefix="dw_bq_") as tmp:
             path = os.path.join(tmp, "rows.parquet")
             rows = 0
             with pq.ParquetWriter(path, schema) as writer:
                 for batch in reader:
-                    arrays = [batch.column(n).cast(schema.field(n).type) for n in names]
+                    arrays = {n: batch.column(n) for n in names}
                     if synced_at:
-                        arrays.append(pa.array([synced_at] * batch.num_rows, schema[-1].type))
-                    writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+                        arrays[SYNCED_AT] = pa.array([synced_at] * batch.num_rows)
+                    ordered = [
+                        arrays[f.name].cast(f.type)
+                        if f.name in arrays
+                        else pa.nulls(batch.num_rows, f.type)
+                        for f in schema
+                    ]
+                    writer.write_batch(pa.RecordBatch.from_arrays(ordered, schema=schema))
                     rows += batch.num_rows
             if rows == 0:
                 if raw:
@@ -521,6 +603,22 @@ class BigQueryWarehouse(Warehouse):
             self._drop_later(raw)
         return rows
 
+    def _file_schema(self, table: str, schema: pa.Schema) -> pa.Schema:
+        """A direct load's file: every column of the table, in the table's order, those the rows
+        lack written as NULL. The emulator matches a Parquet file's columns to the table's by
+        position and wants them all (a CDC table has `_dw_lsn` after `_dw_synced_at`, and soft
+        deletes' `_dw_deleted_at`, which no load supplies)."""
+        known = self._columns.get(table)
+        if known is None:  # not created by this connection: its order, as reported
+            order = list(self._schema_of(table) or {})
+            return pa.schema(sorted(schema, key=lambda f: _position(order, f.name)))
+        given = {f.name: f for f in schema}
+        fields = [
+            given.pop(c.name) if c.name in given else pa.field(c.name, arrow_load_type(c))
+            for c in known
+        ]
+        return pa.schema([*fields, *given.values()])
+
     def _raw_stage(self, columns: Sequence[Column]) -> str:
         as_text = [Column(c.name, "string") if c.type == "json" else c for c in columns]
         return self.create_stage(self.stage_name("raw"), as_text)
@@ -533,12 +631,16 @@ class BigQueryWarehouse(Warehouse):
             write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
             create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
         )
+        job_id = self._job_id("load")
         with open(path, "rb") as handle:
             # No `size=`: a resumable upload, bounded in memory whatever the file's size.
             # The upload takes a timeout per request, no retry object.
             bounded = {"timeout": self.target.timeout_s} if self.target.timeout_s else {}
-            job = self.client.load_table_from_file(
-                handle, self._ref(table), job_config=config, job_id=self._job_id("load"), **bounded
+            job = self._submit(
+                job_id,
+                lambda: self.client.load_table_from_file(
+                    handle, self._ref(table), job_config=config, job_id=job_id, **bounded
+                ),
             )
         self._wait(job)
 
@@ -560,11 +662,39 @@ class BigQueryWarehouse(Warehouse):
             self._unit.fresh.add(table)
         return table
 
-    def create_table(self, table: str, columns: Sequence[Column]) -> None:
-        super().create_table(table, columns)
-        self._columns[table] = [*columns, Column(SYNCED_AT, "timestamptz")]
+    def create_table(
+        self, table: str, columns: Sequence[Column], layout: TableLayout | None = None
+    ) -> None:
+        all_columns = [*columns, Column(SYNCED_AT, "timestamptz")]
+        self._create(table, all_columns, layout)
+        self._columns[table] = all_columns
+        if layout is not None:
+            self._layouts[table] = layout
         if self._unit is not None:
             self._unit.fresh.add(table)
+
+    def _create(self, table: str, columns: Sequence[Column], layout: TableLayout | None) -> None:
+        """CREATE TABLE by DDL, or by tables.insert with a layout: partitioning and clustering
+        then travel as the API's own fields. (The emulator ignores DDL's `PARTITION BY
+        <expression>` and `CLUSTER BY`, and its tables.insert fails on BIGNUMERIC: each path
+        is the one it gets right.)"""
+        from google.cloud import bigquery
+
+        if layout is None:
+            self.execute(f"CREATE TABLE {table} ({self.column_defs(columns, synced_at=False)})")
+            return
+        created = bigquery.Table(self._ref(table), schema=[schema_field(c) for c in columns])
+        table_layout(created, columns, layout, self._stream)
+        try:
+            self.client.create_table(created, **self._calls())
+        except Exception as exc:
+            raise BigQueryError(redact(error_text(exc), self.url)) from None
+
+    def add_column(self, table: str, column: Column) -> None:
+        super().add_column(table, column)
+        # `swap_in` creates the live table from these: a CDC table's `_dw_lsn` comes this way.
+        if table in self._columns:
+            self._columns[table].append(column)
 
     def drop_stage(self, table: str) -> None:
         # Buffered statements may still read it: it goes after the commit.
@@ -724,7 +854,7 @@ class BigQueryWarehouse(Warehouse):
             # From the declared columns, not from what get_table reports of the new table: the
             # emulator reports NUMERIC(p, s) and BIGNUMERIC alike as NUMERIC, without p and s.
             if live_schema is None:
-                self.execute(f"CREATE TABLE {target} ({self.column_defs(declared, False)})")
+                self._create(target, declared, self._layouts.get(new))
             else:
                 for column in declared:
                     if column.name not in live_schema:

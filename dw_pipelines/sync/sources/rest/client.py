@@ -119,6 +119,8 @@ class RestClient:
         json: Any = None,
     ) -> requests.Response:
         """The response to one API call (2xx), retried as the settings allow."""
+        if params:
+            params = {k: _wire(v) for k, v in params.items()}
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retryable),
             stop=tenacity.stop_after_attempt(self.api.max_retries + 1),
@@ -331,3 +333,13 @@ def retry_after(response: requests.Response) -> float | None:
         return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
     except (TypeError, ValueError):
         return None
+
+
+def _wire(value: Any) -> Any:
+    """A query value as APIs read it: booleans in JSON's spelling (`archived=true`), which
+    requests would send as Python's `True`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    return value

@@ -7,9 +7,12 @@ sync opens the source): pydantic only, no Dagster. Secrets are environment-varia
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The engine's logical types (`sync/schema.py`), spelled here so the catalog checks a declared
 # type without importing pyarrow.
@@ -221,13 +224,33 @@ class Deletes(_Model):
     """Each primary-key column and its dotted path in a deletion record (`id: data.object.id`)."""
 
 
+class Changes(_Model):
+    """Where an endpoint's updates are listed: another endpoint of the source whose records
+    each carry one changed record whole (Stripe: `/v1/events?types[]=customer.updated`, the
+    event's `data.object`), read from the stream's lower cursor bound through that endpoint's
+    own `incremental:`. An endpoint listed by an immutable field (Stripe's `created`) never
+    re-reads an old record; its changes reach the warehouse this way, merged with the rows."""
+
+    endpoint: str
+    record: str = "data.object"
+    """Dotted path of the changed record in a listed one."""
+    key: str = "id"
+    """Dotted path of the record's identity in the changed record: one record changed several
+    times lands once, as its latest change."""
+    time: str = "created"
+    """Dotted path of when the change happened, in a listed record: the latest wins."""
+    order: Literal["newest_first", "oldest_first"] = "newest_first"
+    """How the listing orders changes of the same `time` (Stripe lists newest first)."""
+
+
 class Endpoint(_Model):
     """One API resource read as one stream (`object:` names it)."""
 
     path: str
     """Relative to `base_url`; `{parent.<field>}` takes a field of the parent's record."""
     method: Literal["GET", "POST"] = "GET"
-    params: dict[str, str | int | float | bool] = {}
+    params: dict[str, str | int | float | bool | list[str | int | float | bool]] = {}
+    """A list is sent as the parameter repeated (Stripe's `types[]`)."""
     body: dict[str, Any] | None = None
     """JSON body of a POST (e.g. a search's sorts and limit)."""
     records: str = ""
@@ -247,11 +270,46 @@ class Endpoint(_Model):
     """Columns copied from the parent record, e.g. `invoice_id: id`."""
     deletes: Deletes | None = None
     """Deletions applied by `incremental_merge` in the same transaction as the rows."""
+    changes: Changes | None = None
+    """Changed records merged with the rows by an incremental run (after a first load)."""
+
+
+PresetName = Literal["stripe", "hubspot"]
+PRESETS = get_args(PresetName)
+_PRESET_DIR = Path(__file__).with_name("presets")
+
+
+@cache
+def preset_settings(name: str) -> dict[str, Any]:
+    """A packaged declaration (`presets/<name>.yaml`), as the YAML's `rest:` block; its `x-`
+    keys only hold the YAML anchors its endpoints share."""
+    loaded = yaml.safe_load((_PRESET_DIR / f"{name}.yaml").read_text())
+    return {k: v for k, v in loaded.items() if not k.startswith("x-")}
+
+
+def with_preset(data: dict[str, Any]) -> dict[str, Any]:
+    """The preset's settings with the user's on top: every top-level setting replaces the
+    preset's (`auth` whole), but `endpoints` merge by name, and inside an endpoint each
+    setting given replaces the preset's one. An endpoint no stream names is never read, so
+    there is nothing to leave out."""
+    preset = preset_settings(data["preset"])
+    merged = {**preset, **{k: v for k, v in data.items() if k != "endpoints"}}
+    endpoints = {k: dict(v) for k, v in preset.get("endpoints", {}).items()}
+    for name, override in (data.get("endpoints") or {}).items():
+        if isinstance(override, dict):
+            endpoints[name] = {**endpoints.get(name, {}), **override}
+        else:
+            endpoints[name] = override  # not a mapping: refused by the model, naming it
+    merged["endpoints"] = endpoints
+    return merged
 
 
 class RestApi(_Model):
     """A JSON REST API: where it is, how to log in, how hard to push it, its endpoints."""
 
+    preset: PresetName | None = Field(default=None, exclude=True)
+    """A packaged declaration (`sync/sources/rest/presets/`) under the settings given here.
+    Left out of a dump, which is the expanded declaration itself."""
     base_url: str | None = None
     base_url_env: str | None = None
     """Takes the base URL from this environment variable instead (one per deployment)."""
@@ -271,3 +329,10 @@ class RestApi(_Model):
     timeout_seconds: float = 60.0
     batch_rows: int = 10_000
     """Records per Arrow batch handed to the warehouse."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") in PRESETS:
+            return with_preset(data)
+        return data

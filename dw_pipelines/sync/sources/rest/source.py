@@ -25,6 +25,7 @@ from dw_pipelines.sync.schema import Column, arrow_schema
 from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
 from dw_pipelines.sync.sources.rest.client import RestApiError, RestClient, Secrets
 from dw_pipelines.sync.sources.rest.config import (
+    Changes,
     CursorPaging,
     Deletes,
     Endpoint,
@@ -126,17 +127,64 @@ class RestSource:
         columns = list(request.columns)
         cursor = next((c for c in columns if c.name == request.cursor), None)
         path = endpoint.flatten.get(request.cursor or "", request.cursor or "")
+        # Changes are read before the list: a record listed after them is at least as new, so
+        # it replaces its change. A first load (no lower bound) lists every record as it is.
+        changes = endpoint.changes
+        changed: dict[str, Mapping[str, Any]] = {}
+        if changes is not None and cursor is not None and request.lower is not None:
+            changed = self._changed(changes, request.lower)
         pending: list[Mapping[str, Any]] = []
         for page in self._records(request.object, request.lower, request.cursor is not None):
             for record in page:
+                if changed and changes is not None:
+                    key = str(path_get(record, changes.key))
+                    if key in changed:
+                        changed[key] = record  # given with the changes, once
+                        continue
                 if cursor is not None and not self._in_range(request, cursor, path, record):
                     continue
                 pending.append(record)
             if len(pending) >= self.api.batch_rows:
                 yield to_batch(columns, pending, endpoint)
                 pending = []
+        for record in changed.values():
+            # Whatever its (immutable) cursor: below the lower bound is what changes are for.
+            # At or past the upper bound, the next run lists it as it then is.
+            assert cursor is not None
+            value = convert(cursor, path_get(record, path))
+            if value is not None and (request.upper is None or value < request.upper):
+                pending.append(record)
+            if len(pending) >= self.api.batch_rows:
+                yield to_batch(columns, pending, endpoint)
+                pending = []
         if pending:
             yield to_batch(columns, pending, endpoint)
+
+    def _changed(self, changes: Changes, lower: CursorValue) -> dict[str, Mapping[str, Any]]:
+        """The latest change of each record listed since the lower bound, by key.
+
+        Held whole until the list is read: as many records as changed since the bound."""
+        latest: dict[str, tuple[tuple[datetime, int], Mapping[str, Any]]] = {}
+        position = 0
+        for page in self._records(changes.endpoint, lower):
+            for listed in page:
+                record, moment = path_get(listed, changes.record), path_get(listed, changes.time)
+                key = path_get(record, changes.key)
+                if not isinstance(record, Mapping) or key is None or moment is None:
+                    raise RestApiError(
+                        f"source '{self.name}', endpoint '{changes.endpoint}': a listed change"
+                        f" has no record at '{changes.record}' with '{changes.key}', or no"
+                        f" '{changes.time}'"
+                    )
+                position += 1
+                rank = (
+                    to_datetime(moment),
+                    -position if changes.order == "newest_first" else position,
+                )
+                held = latest.get(str(key))
+                if held is None or rank > held[0]:
+                    latest[str(key)] = (rank, record)
+        return {key: record for key, (_, record) in latest.items()}
 
     def _in_range(
         self, request: ReadRequest, cursor: Column, path: str, record: Mapping[str, Any]
