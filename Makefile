@@ -105,6 +105,7 @@ bench: install $(BQEMU_STAMP)
 	$(BIN)/python bench/cdc.py
 	$(BIN)/python bench/files.py
 	$(BIN)/python bench/salesforce.py
+	$(BIN)/python bench/rest.py
 	$(BIN)/python bench/bigquery.py
 
 clean:

@@ -30,7 +30,7 @@ def test_every_declared_stream_is_an_asset_keyed_by_source_and_table(defs: dg.De
     keys = {tuple(k.path) for k in defs.resolve_all_asset_keys() if k.path[0] not in DBT_LAYERS}
     assert keys == {("demo_shop", name) for name in DEMO_STREAMS} | {
         ("salesforce", name) for name in SALESFORCE_STREAMS
-    } | {("partner_drops", "returns"), ("aws", "cost_and_usage")}
+    } | {("partner_drops", "returns"), ("aws", "cost_and_usage"), ("stripe", "charges")}
 
 
 def test_stream_assets_carry_group_kinds_owners_description_and_table_name(
@@ -51,7 +51,7 @@ def test_incremental_job_selects_exactly_the_incremental_streams(defs: dg.Defini
     selected = {tuple(k.path) for k in job.asset_layer.selected_asset_keys}
     assert selected == {("demo_shop", n) for n in ("customers", "orders", "order_items")} | {
         ("salesforce", n) for n in SALESFORCE_STREAMS
-    }
+    } | {("stripe", "charges")}
 
 
 def test_the_partitioned_stream_runs_in_its_own_job_not_in_the_location_wide_ones(
@@ -101,7 +101,7 @@ def test_streams_keeping_one_row_per_key_have_a_primary_key_check(defs: dg.Defin
         for key in defs.resolve_asset_graph().asset_check_keys
         if key.name == "primary_key_is_unique"
     }
-    assert checked == {"customers", "products", "orders"} | SALESFORCE_STREAMS
+    assert checked == {"customers", "products", "orders", "charges"} | SALESFORCE_STREAMS
 
 
 def test_salesforce_streams_are_keyed_by_object_in_the_salesforce_pool(
@@ -123,6 +123,15 @@ def test_salesforce_credentials_come_from_the_variables_the_yaml_names(
     assert resource.password_env == "DW_SALESFORCE_PASSWORD"
     assert resource.security_token_env == "DW_SALESFORCE_SECURITY_TOKEN"
     assert resource.domain_env == "DW_SALESFORCE_DOMAIN"
+
+
+def test_the_stripe_stream_reads_the_api_and_its_key_from_the_variables_the_yaml_names(
+    defs: dg.Definitions,
+) -> None:
+    spec = next(iter(defs.get_assets_def(dg.AssetKey(["stripe", "charges"])).specs))
+    api = defs.resources["source_stripe"].model()
+    assert spec.kinds == {"rest", "duckdb"}
+    assert (api.base_url_env, api.auth.token_env) == ("DW_STRIPE_BASE_URL", "DW_STRIPE_API_KEY")
 
 
 def test_the_salesforce_reconcile_job_syncs_then_reconciles_every_merge_stream(

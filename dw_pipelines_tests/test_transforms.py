@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -86,7 +86,7 @@ def test_the_build_succeeds_and_materializes_every_staging_model_and_mart(built)
     assert result.success
     keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {f"marts/{m}" for m in MARTS} <= keys
-    assert len([k for k in keys if k.startswith("staging/")]) == 10
+    assert len([k for k in keys if k.startswith("staging/")]) == 11
 
 
 def test_customer_360_sums_live_orders_returns_and_the_matched_accounts_open_deals(built) -> None:  # type: ignore[no-untyped-def]
@@ -108,6 +108,19 @@ def test_customer_360_leaves_a_customer_whose_contact_was_soft_deleted_unmatched
     )
     # Order 12 was cancelled, order 13 was cancelled by a later update: nothing counts.
     assert rows == [(None, 0)]
+
+
+def test_customer_360_counts_succeeded_payments_net_of_refunds_and_the_failed_ones(built) -> None:  # type: ignore[no-untyped-def]
+    rows = mart(
+        built,
+        "SELECT customer_id, payment_count, paid_amount, failed_payment_count, last_paid_at"
+        " FROM marts.customer_360 ORDER BY customer_id",
+    )
+    assert rows == [
+        (1, 2, Decimal("55.00"), 1, datetime(2026, 11, 2, 10, 5, tzinfo=UTC)),
+        (2, 0, Decimal("0.00"), 1, None),
+        (3, 0, Decimal("0.00"), 0, None),
+    ]
 
 
 def test_revenue_pipeline_counts_weights_and_wins_by_stage_and_close_month(built) -> None:  # type: ignore[no-untyped-def]
@@ -243,7 +256,7 @@ def test_lineage_runs_from_each_stream_through_staging_to_the_marts(defs: dg.Def
     assert parents("marts", "customer_360") == {
         ("staging", n)
         for n in ("stg_demo_shop__customers", "stg_demo_shop__orders",
-                  "stg_partner_drops__returns", "stg_salesforce__contact",
+                  "stg_partner_drops__returns", "stg_stripe__charges", "stg_salesforce__contact",
                   "stg_salesforce__account", "stg_salesforce__opportunity")
     }  # fmt: skip
 

@@ -2,7 +2,8 @@
 
 What each row is for: a soft-deleted contact (its customer stays unmatched), a late-updated
 order (two rows, the newer one cancelled), an order line appended twice, a return delivered
-again with a corrected refund, and a restated AWS cost line.
+again with a corrected refund, a restated AWS cost line, and Stripe charges: a declined card
+before a payment, a partly refunded payment.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import duckdb
 
 RAW = """
 CREATE SCHEMA demo_shop; CREATE SCHEMA salesforce; CREATE SCHEMA partner_drops; CREATE SCHEMA aws;
+CREATE SCHEMA stripe;
 CREATE TABLE demo_shop.customers (id BIGINT, email VARCHAR, full_name VARCHAR, country VARCHAR,
     city VARCHAR, is_active BOOLEAN, created_at TIMESTAMP, updated_at TIMESTAMP,
     _dw_synced_at TIMESTAMPTZ);
@@ -90,6 +92,19 @@ CREATE TABLE salesforce.lead ("Id" VARCHAR, "IsDeleted" BOOLEAN, "CreatedDate" T
 INSERT INTO salesforce.lead VALUES
     ('00QA', false, '2026-06-01', '2026-06-01', 'Uma', 'Ivanova', 'Initech', 'Open', 'Web',
      'uma@initech.example', false, now());
+CREATE TABLE stripe.charges (id VARCHAR, created TIMESTAMPTZ, amount BIGINT,
+    amount_captured BIGINT, amount_refunded BIGINT, currency VARCHAR, status VARCHAR,
+    receipt_email VARCHAR, shop_customer_id BIGINT, shop_order_id BIGINT, metadata JSON,
+    _dw_synced_at TIMESTAMPTZ);
+INSERT INTO stripe.charges VALUES
+    ('ch_1', '2026-11-01 09:04+00', 2000, 0, 0, 'eur', 'failed', 'Ada@X.example', 1, 10,
+     '{"shop_customer_id": "1", "shop_order_id": "10"}', now()),
+    ('ch_2', '2026-11-01 09:05+00', 2000, 2000, 0, 'eur', 'succeeded', 'Ada@X.example', 1, 10,
+     '{"shop_customer_id": "1", "shop_order_id": "10"}', now()),
+    ('ch_3', '2026-11-02 10:05+00', 5000, 5000, 1500, 'eur', 'succeeded', 'ada@x.example', 1, 11,
+     '{"shop_customer_id": "1", "shop_order_id": "11"}', now()),
+    ('ch_4', '2026-11-02 12:01+00', 5000, 0, 0, 'eur', 'failed', 'ben@y.example', 2, 13,
+     '{"shop_customer_id": "2", "shop_order_id": "13"}', now());
 CREATE TABLE aws.cost_and_usage (identity_line_item_id VARCHAR, identity_time_interval VARCHAR,
     bill_billing_period_start_date TIMESTAMPTZ, bill_payer_account_id VARCHAR,
     line_item_usage_account_id VARCHAR, line_item_line_item_type VARCHAR,

@@ -5,8 +5,11 @@ simulates a day of business in it, so the next sync has changes to pick up incre
 It also starts the demo's local S3 server (SeaweedFS, kept running under .dw/s3 for the next
 runs and `make dev`), lands the day's files in it, and writes the project's `.env`, so the
 README's commands run from a plain shell.
+It charges the orders the shop's day made chargeable in the demo's Stripe-like API (its data
+under .dw/stripe).
 run [--progress] -- CMD: runs CMD with the demo's services up and their variables set: the S3
-server, and the Salesforce fake org (started for the command, stopped after it); with
+server, the Salesforce fake org and the Stripe-like API (both started for the command, stopped
+after it); with
 --progress, Dagster's log lines are shortened to their time and message.
 summary: prints each synced table, its row count and what the last run did, and where
 everything lives.
@@ -23,7 +26,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from dw_pipelines import settings
-from dw_pipelines.demo import drops, localenv, shop
+from dw_pipelines.demo import drops, localenv, payments, shop
 from dw_pipelines.demo import summary as tables_summary
 from dw_pipelines.devservices import s3_server
 from dw_pipelines.sync.redact import safe_url
@@ -49,6 +52,8 @@ def prepare() -> None:
     else:
         counts = shop.build(path)
         print(f"demo shop: built {path}: {counts}")
+    charges = payments.charge_orders(path, payments.stripe_dir() / "charges.json")
+    print(f"demo Stripe: {charges} new charges of the shop's orders")
     server = s3_server.ensure_running(s3_dir())
     landed = drops.seed(server.client())
     print(f"demo S3 ({server.endpoint_url}): bucket {drops.BUCKET}: {landed}")
@@ -61,11 +66,15 @@ def s3_dir() -> Path:
 
 
 def run_with_demo_services(command: list[str]) -> int:
-    """Run `command` with the S3 server and the Salesforce fake org up, their variables set."""
+    """Run `command` with the S3 server, the Salesforce fake org and the Stripe-like API up,
+    their variables set."""
     from dw_pipelines.demo.salesforce import run_with_fake_org
 
     os.environ.update(s3_server.ensure_running(s3_dir()).env())
-    return run_with_fake_org(command)
+    with payments.stripe_api(payments.stripe_dir()) as variables:
+        print(f"demo Stripe: API at {variables['DW_STRIPE_BASE_URL']}")
+        os.environ.update(variables)
+        return run_with_fake_org(command)
 
 
 def summary(port: int) -> None:
@@ -85,6 +94,8 @@ def summary(port: int) -> None:
         f"\nWarehouse (DuckDB):   {safe_url(url)}"
         f"\nDemo source (SQLite): {demo_db_path()}"
         "\nDemo Salesforce:      a local fake org (data in $DW_HOME/salesforce/)"
+        "\nDemo Stripe:          a local Stripe-like API charging the shop's orders"
+        " (data in $DW_HOME/stripe/)"
         f"\nDemo S3:              bucket {drops.BUCKET} on a local SeaweedFS (data in $DW_HOME/s3/)"
         f"\nDagster home:         {os.environ.get('DAGSTER_HOME', '(temporary)')}"
         f"\nSettings:             {localenv.ENV_FILE.resolve()} (read by the dagster and dg commands)"

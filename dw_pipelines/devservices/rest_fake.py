@@ -729,3 +729,109 @@ def serve(directory: Path) -> tuple[FakeServer, Path]:
     """A started server with a fresh FakeApi and its CA file (the self-signed certificate)."""
     cert, key = make_certificate(directory)
     return FakeServer(FakeApi(), cert, key).start(), cert
+
+
+# -- as a background process (the demo, the bench) ---------------------------------------------
+
+
+def seed_bench_charges(api: FakeApi, n: int, created: int = 1_767_225_600) -> None:
+    """n Stripe charges shaped like real ones (nested billing details, card, metadata), one
+    per second from `created`: the bench's payload, built without per-object locking."""
+    charges = api.stripe.setdefault("charges", [])
+    for i in range(n):
+        amount = 500 + (i * 37) % 20_000
+        charges.append(
+            {
+                "id": f"ch_{i + 1:024d}",
+                "object": "charge",
+                "amount": amount,
+                "amount_captured": amount,
+                "amount_refunded": 0,
+                "balance_transaction": f"txn_{i + 1:024d}",
+                "billing_details": {"email": f"customer{i % 5000}@example.com", "name": None},
+                "captured": True,
+                "created": created + i,
+                "currency": "eur",
+                "customer": f"cus_{i % 5000:014d}",
+                "description": f"Order {i + 1}",
+                "failure_code": None,
+                "livemode": False,
+                "metadata": {"order_id": str(i + 1)},
+                "paid": True,
+                "payment_method_details": {
+                    "type": "card",
+                    "card": {"brand": "visa", "last4": "4242"},
+                },
+                "receipt_email": f"customer{i % 5000}@example.com",
+                "refunded": False,
+                "status": "succeeded",
+            }
+        )
+
+
+class IndexedStripeHandler(Handler):
+    """Stripe lists served from an index built once: a page costs its own records, not a sort of
+    the whole collection, so a bench of 200k records measures the client. Only the unfiltered
+    list (`limit`, `starting_after`) is indexed; anything else is the plain route's."""
+
+    # Headers and body leave in two writes: with Nagle's algorithm the body waits for the
+    # client's delayed ACK of the headers, about 40 ms a page, which would be all we measured.
+    disable_nagle_algorithm = True
+    _index: dict[str, tuple[list[dict[str, Any]], dict[str, int]]] = {}  # noqa: RUF012
+
+    def _stripe(self, path: str, query: dict[str, str]) -> None:
+        api, collection = self.server.api, path[len("/v1/") :].strip("/")
+        if set(query) - {"limit", "starting_after"} or self._bearer() not in api.stripe_keys:
+            super()._stripe(path, query)
+            return
+        with api.lock:
+            if collection not in self._index:
+                ordered = sorted(
+                    api.stripe.get(collection, []),
+                    key=lambda r: (r["created"], r["id"]),
+                    reverse=True,
+                )
+                self._index[collection] = ordered, {r["id"]: i for i, r in enumerate(ordered)}
+        ordered, position = self._index[collection]
+        start = position[query["starting_after"]] + 1 if query.get("starting_after") else 0
+        limit = min(int(query.get("limit", 10)), 100)
+        page = ordered[start : start + limit]
+        more = start + limit < len(ordered)
+        self._json(200, {"object": "list", "url": path, "has_more": more, "data": page})
+
+
+def main() -> None:
+    """Serve the Stripe-like API until killed, printing one JSON line once it listens:
+    `{"base_url", "ca_bundle", "stripe_key"}`. `--stripe-data FILE` serves the collections of
+    a JSON file (`{"charges": [...]}`, as the demo writes them); `--bench N` serves N charges."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])  # type: ignore[union-attr]
+    parser.add_argument("--dir", type=Path, required=True, help="its certificate goes here")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--stripe-data", type=Path)
+    parser.add_argument("--bench", type=int, default=0)
+    args = parser.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    api = FakeApi()
+    if args.stripe_data is not None and args.stripe_data.exists():
+        api.stripe = json.loads(args.stripe_data.read_text())
+    if args.bench:
+        seed_bench_charges(api, args.bench)
+    cert, key = make_certificate(args.dir)
+    server = FakeServer(api, cert, key, args.port)
+    if args.bench:
+        server.RequestHandlerClass = IndexedStripeHandler
+    ready = {
+        "base_url": server.base_url,
+        "ca_bundle": str(cert),
+        "stripe_key": next(iter(api.stripe_keys)),
+    }
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,8 @@ inferred from the records' top-level keys; nested objects and lists as JSON text
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import json.encoder
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -32,6 +33,16 @@ def path_get(value: Any, path: str) -> Any:
     """`a.b.c` of nested dicts; None where a step is missing. An empty path is the value."""
     for step in path.split(".") if path else ():
         if not isinstance(value, Mapping):
+            return None
+        value = value.get(step)
+    return value
+
+
+def _dig(record: dict[str, Any], steps: list[str]) -> Any:
+    """`path_get` of a dict record, its path split once for the whole batch."""
+    value: Any = record
+    for step in steps:
+        if type(value) is not dict:
             return None
         value = value.get(step)
     return value
@@ -80,17 +91,83 @@ def endpoint_columns(
 def to_batch(
     columns: Sequence[Column], records: Sequence[Mapping[str, Any]], endpoint: Endpoint
 ) -> pa.RecordBatch:
+    plain = all(type(r) is dict for r in records)
     arrays = []
     for column in columns:
         path = endpoint.flatten.get(column.name, column.name)
+        if plain and "." not in path:
+            values = [r.get(path) for r in records]
+        elif plain:
+            steps = path.split(".")
+            values = [_dig(r, steps) for r in records]
+        else:
+            values = [path_get(r, path) for r in records]
         try:
-            values = [convert(column, path_get(r, path)) for r in records]
-            arrays.append(pa.array(values, column.arrow_type()))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError, InvalidOperation) as e:
+            arrays.append(column_array(column, values))
+        except (
+            pa.ArrowInvalid,
+            pa.ArrowTypeError,
+            ValueError,
+            TypeError,
+            OverflowError,
+            InvalidOperation,
+        ) as e:
             raise DataConversionError(
                 f"column '{column.name}' ({column.type_label}): a value does not convert: {e}"
             ) from None
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(list(columns)))
+
+
+# The JSON types Arrow takes as they are for a column type, giving what `convert` would: a
+# column whose values all have one of them is built by Arrow in one call, not value by value.
+_NONE = type(None)
+_NATIVE: dict[str, set[type]] = {
+    "string": {str, _NONE},
+    "uuid": {str, _NONE},
+    "boolean": {bool, _NONE},
+    "int16": {int, _NONE},
+    "int32": {int, _NONE},
+    "int64": {int, _NONE},
+    "float32": {int, float, _NONE},
+    "float64": {int, float, _NONE},
+}
+_EPOCH = {int, _NONE}
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _json_text() -> Callable[[Any], str]:
+    """`convert`'s JSON text (compact, keys sorted, ASCII) from one encoder made once: the C
+    encoder `json.dumps` builds anew for every value, about a third of its cost."""
+    make = json.encoder.c_make_encoder
+    if make is None:  # an interpreter without the C accelerator
+        return json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+    encode = make(
+        None, _not_json, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+_JSON_TEXT = _json_text()
+
+
+def column_array(column: Column, values: list[Any]) -> pa.Array:
+    """The column's JSON values as an Arrow array, as `convert` makes each value (exact types
+    are checked, so a bool is never taken for an int nor 2.5 truncated)."""
+    kind, arrow_type = column.type, column.arrow_type()
+    native = _NATIVE.get(kind)
+    if native is not None and set(map(type, values)) <= native:
+        return pa.array(values, arrow_type)
+    if kind == "json":
+        return pa.array([None if v is None else _JSON_TEXT(v) for v in values], arrow_type)
+    if kind in ("timestamptz", "timestamp") and set(map(type, values)) <= _EPOCH:
+        # Epoch seconds (Stripe's `created`), converted by Arrow
+        seconds = pa.array(values, pa.int64())
+        unit = pa.timestamp("s", tz="UTC" if kind == "timestamptz" else None)
+        return seconds.cast(unit).cast(arrow_type)
+    return pa.array([convert(column, v) for v in values], arrow_type)
 
 
 def convert(column: Column, value: Any) -> Any:

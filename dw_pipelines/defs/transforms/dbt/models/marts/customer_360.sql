@@ -1,4 +1,4 @@
--- One row per shop customer: what they bought and returned, and the CRM account they belong to.
+-- One row per shop customer: what they bought, paid and returned, and the CRM account they belong to.
 --
 -- Matching rule: a customer belongs to the Salesforce account holding a live contact with the
 -- same email address (compared lower-case). When several do, the account whose matching
@@ -27,6 +27,17 @@ returns as (
     from {{ ref('stg_partner_drops__returns') }} as r
     inner join {{ ref('stg_demo_shop__orders') }} as o on o.order_id = r.order_id
     group by o.customer_id
+),
+
+payments as (
+    select
+        customer_id,
+        sum(case when status = 'succeeded' then 1 else 0 end) as payment_count,
+        sum(case when status = 'succeeded' then amount - amount_refunded else 0 end) as paid_amount,
+        sum(case when status = 'failed' then 1 else 0 end) as failed_payment_count,
+        max(case when status = 'succeeded' then created_at end) as last_paid_at
+    from {{ ref('stg_stripe__charges') }}
+    group by customer_id
 ),
 
 account_matches as (
@@ -66,11 +77,16 @@ select
     t.last_order_at,
     coalesce(r.returned_item_count, 0) as returned_item_count,
     coalesce(r.refunded_amount, 0) as refunded_amount,
+    coalesce(y.payment_count, 0) as payment_count,
+    coalesce(y.paid_amount, 0) as paid_amount,
+    coalesce(y.failed_payment_count, 0) as failed_payment_count,
+    y.last_paid_at,
     coalesce(p.open_opportunity_count, 0) as open_opportunity_count,
     coalesce(p.open_opportunity_amount, 0) as open_opportunity_amount
 from {{ ref('stg_demo_shop__customers') }} as c
 left join order_totals as t on t.customer_id = c.customer_id
 left join returns as r on r.customer_id = c.customer_id
+left join payments as y on y.customer_id = c.customer_id
 left join account_matches as m on m.customer_id = c.customer_id and m.match_rank = 1
 left join {{ ref('stg_salesforce__account') }} as a on a.account_id = m.account_id
 left join open_opportunities as p on p.account_id = a.account_id
