@@ -7,7 +7,7 @@ select
     lower(receipt_email) as email,
     status,
     upper(currency) as currency,
-    cast(amount / 100.0 as decimal(18, 2)) as amount,
-    cast(amount_refunded / 100.0 as decimal(18, 2)) as amount_refunded,
+    cast(amount / 100.0 as {{ decimal_type(18, 2) }}) as amount,
+    cast(amount_refunded / 100.0 as {{ decimal_type(18, 2) }}) as amount_refunded,
     created as created_at
 from {{ source('stripe', 'charges') }}
