@@ -147,7 +147,7 @@ RAW_TABLES = [
     ("demo_shop", "customers"), ("demo_shop", "products"), ("demo_shop", "orders"),
     ("demo_shop", "order_items"), ("salesforce", "account"), ("salesforce", "contact"),
     ("salesforce", "opportunity"), ("salesforce", "lead"), ("partner_drops", "returns"),
-    ("aws", "cost_and_usage"),
+    ("aws", "cost_and_usage"), ("stripe", "charges"),
 ]  # fmt: skip
 
 
