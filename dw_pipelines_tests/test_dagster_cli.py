@@ -6,12 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from dw_pipelines.demo import drops, shop
+from dw_pipelines.demo.payments import stripe_api
 from dw_pipelines.devservices.salesforce_fake import seed_demo
 from dw_pipelines_tests.conftest import MYSQL_HOST, MYSQL_PORT, warehouse_rows
 
@@ -21,7 +23,7 @@ SECRET = "Sup3r-S3cret-Pw!"
 
 
 @pytest.fixture
-def project_env(tmp_path: Path, local_s3, salesforce) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def project_env(tmp_path: Path, local_s3, salesforce) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
@@ -29,14 +31,17 @@ def project_env(tmp_path: Path, local_s3, salesforce) -> dict[str, str]:  # type
     shop.build(db)
     drops.seed(local_s3.client())  # the demo's file drops, on the test session's S3 server
     seed_demo(salesforce.org, accounts=10)
-    return {
-        **os.environ,
-        **local_s3.env(),
-        "DAGSTER_HOME": str(home),
-        "DW_WAREHOUSE_URL": str(tmp_path / "warehouse.duckdb"),
-        "DW_DEMO_SHOP_URL": f"sqlite:///{db}",
-        **salesforce_env(salesforce),
-    }
+    # The shipped catalog's stripe.charges reads the demo's Stripe API (no charges yet).
+    with stripe_api(tmp_path) as stripe_env:
+        yield {
+            **os.environ,
+            **local_s3.env(),
+            "DAGSTER_HOME": str(home),
+            "DW_WAREHOUSE_URL": str(tmp_path / "warehouse.duckdb"),
+            "DW_DEMO_SHOP_URL": f"sqlite:///{db}",
+            **salesforce_env(salesforce),
+            **stripe_env,
+        }
 
 
 def salesforce_env(salesforce) -> dict[str, str]:  # type: ignore[no-untyped-def]
