@@ -18,12 +18,15 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
+import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dw_pipelines.sync.errors import CursorNullError, SourceObjectMissing
+from dw_pipelines.sync.prefetch import prefetched
 from dw_pipelines.sync.schema import Column, arrow_schema
 from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
-from dw_pipelines.sync.sources.rest.client import RestApiError, RestClient, Secrets
+from dw_pipelines.sync.sources.rest.client import Response, RestApiError, RestClient, Secrets
 from dw_pipelines.sync.sources.rest.config import (
     Changes,
     CursorPaging,
@@ -134,19 +137,24 @@ class RestSource:
         if changes is not None and cursor is not None and request.lower is not None:
             changed = self._changed(changes, request.lower)
         pending: list[Mapping[str, Any]] = []
-        for page in self._records(request.object, request.lower, request.cursor is not None):
-            for record in page:
-                if changed and changes is not None:
+        # The next pages are fetched while this one converts and loads (see `prefetched`).
+        pages = prefetched(self._records(request.object, request.lower, request.cursor is not None))
+        for page in pages:
+            if changed and changes is not None:
+                for record in page:
                     key = str(path_get(record, changes.key))
                     if key in changed:
                         changed[key] = record  # given with the changes, once
-                        continue
-                if cursor is not None and not self._in_range(request, cursor, path, record):
-                    continue
-                pending.append(record)
+                    else:
+                        pending.append(record)
+            else:
+                pending.extend(page)
             if len(pending) >= self.api.batch_rows:
-                yield to_batch(columns, pending, endpoint)
+                yield self._within(request, cursor, to_batch(columns, pending, endpoint), pending)
                 pending = []
+        if pending:
+            yield self._within(request, cursor, to_batch(columns, pending, endpoint), pending)
+            pending = []
         for record in changed.values():
             # Whatever its (immutable) cursor: below the lower bound is what changes are for.
             # At or past the upper bound, the next run lists it as it then is.
@@ -159,6 +167,35 @@ class RestSource:
                 pending = []
         if pending:
             yield to_batch(columns, pending, endpoint)
+
+    def _within(
+        self,
+        request: ReadRequest,
+        cursor: Column | None,
+        batch: pa.RecordBatch,
+        records: list[Mapping[str, Any]],
+    ) -> pa.RecordBatch:
+        """The batch's rows in the request's cursor range, compared by Arrow a column at a time
+        (a record's cursor as a Python value cost more than converting the whole record)."""
+        if cursor is None:
+            return batch
+        values = batch.column(cursor.name)
+        if values.null_count:
+            first = pc.index(values.is_null(), True).as_py()
+            raise CursorNullError(
+                f"source '{self.name}', endpoint '{request.object}': a record has no value for"
+                f" the cursor '{cursor.name}' (key {records[first].get('id')!r}); an incremental"
+                " sync would never read it"
+            )
+        keep = None
+        if request.lower is not None:
+            keep = pc.greater_equal(values, pa.scalar(request.lower, values.type))
+        if request.upper is not None:
+            below = pc.less(values, pa.scalar(request.upper, values.type))
+            keep = below if keep is None else pc.and_(keep, below)
+        if keep is None or keep.true_count == len(batch):
+            return batch
+        return batch.filter(keep)
 
     def _changed(self, changes: Changes, lower: CursorValue) -> dict[str, Mapping[str, Any]]:
         """The latest change of each record listed since the lower bound, by key.
@@ -185,20 +222,6 @@ class RestSource:
                 if held is None or rank > held[0]:
                     latest[str(key)] = (rank, record)
         return {key: record for key, (_, record) in latest.items()}
-
-    def _in_range(
-        self, request: ReadRequest, cursor: Column, path: str, record: Mapping[str, Any]
-    ) -> bool:
-        value = convert(cursor, path_get(record, path))
-        if value is None:
-            raise CursorNullError(
-                f"source '{self.name}', endpoint '{request.object}': a record has no value for"
-                f" the cursor '{cursor.name}' (key {record.get('id')!r}); an incremental sync"
-                " would never read it"
-            )
-        if request.lower is not None and value < request.lower:
-            return False
-        return request.upper is None or value < request.upper
 
     def _records(
         self, obj: str, lower: CursorValue | None, incremental: bool = False
@@ -235,7 +258,7 @@ class RestSource:
         url = self.client.url(path)
         while True:
             response = self.client.request(obj, endpoint.method, url, params, body)
-            data = response.json()
+            data = self._body(obj, response)
             records = path_get(data, endpoint.records)
             if not isinstance(records, list):
                 raise RestApiError(
@@ -304,7 +327,7 @@ class RestSource:
             response = self.client.request(obj, endpoint.method, url, params, body)
             if cutoff is None and incremental:
                 cutoff = _server_time(response.headers.get("Date")) - timedelta(seconds=1)
-            data = response.json()
+            data = self._body(obj, response)
             records = path_get(data, endpoint.records)
             if not isinstance(records, list):
                 raise RestApiError(
@@ -338,6 +361,16 @@ class RestSource:
             else:
                 token = following  # a whole page in the bound's instant: on by offset
                 at_bound |= keys
+
+    def _body(self, obj: str, response: Response) -> Any:
+        # orjson parses a page about three times faster than the standard library.
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise RestApiError(
+                f"source '{self.name}', endpoint '{obj}': the response"
+                f" ({response.headers.get('Content-Type') or 'no content type'}) is not JSON: {exc}"
+            ) from None
 
     def _keyset_time(self, obj: str, paging: KeysetPaging, record: Mapping[str, Any]) -> datetime:
         value = path_get(record, paging.from_record)
