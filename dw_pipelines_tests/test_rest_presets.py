@@ -1,6 +1,7 @@
 """The packaged Stripe and HubSpot declarations (`preset:`) read the fakes as shipped: every
 Stripe object incremental on `created` with its updates from events; HubSpot objects through
-CRM search with archived records as deletes, and their CRM v4 associations.
+CRM search with archived records as deletes, and their CRM v4 associations through the batch
+read, many records a request.
 
 What a declaration asks is checked on DuckDB only; archived deletes, which rely on the load
 unit's transaction, on every warehouse."""
@@ -286,3 +287,18 @@ def test_deal_associations_read_both_companies_and_contacts(rest, duckdb_warehou
         assert warehouse_rows(duckdb_warehouse_url, f"SELECT from_id, to_id FROM api.{table}") == [
             (deal, to_id)
         ]
+
+
+def test_a_failing_batch_read_fails_the_run_and_keeps_the_last_associations(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    contact, company = rest.api.hubspot_add("contacts", T0), rest.api.hubspot_add("companies", T0)
+    rest.api.hubspot_associate("contacts", contact, "companies", company, 279)
+    hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
+    rest.api.hubspot_associate(
+        "contacts", contact, "companies", rest.api.hubspot_add("companies", T0), 279
+    )
+    rest.api.fail("/batch/read", 500, times=10)
+    with pytest.raises(Exception, match=r"endpoint 'contact_companies'.*batch/read.*HTTP 500"):
+        hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
+    assert associated(duckdb_warehouse_url, "contact_companies") == {(contact, company): [279]}
