@@ -1,6 +1,7 @@
 """The packaged Stripe and HubSpot declarations (`preset:`) read the fakes as shipped: every
 Stripe object incremental on `created` with its updates from events; HubSpot objects through
-CRM search with archived records as deletes, and their CRM v4 associations.
+CRM search with archived records as deletes, and their CRM v4 associations through the batch
+read, many records a request.
 
 What a declaration asks is checked on DuckDB only; archived deletes, which rely on the load
 unit's transaction, on every warehouse."""
@@ -161,6 +162,35 @@ def test_a_failing_archived_page_commits_neither_rows_nor_deletes(rest, warehous
     assert (third.rows_deleted, third.rows_inserted) == (1, 1)
 
 
+# The association endpoint as it was before the batch read: one listing per contact.
+ONE_BY_ONE: dict[str, Any] = {
+    "path": "/crm/v4/objects/contacts/{parent.id}/associations/companies",
+    "parent": "contacts",
+    "parent_fields": {"from_id": "id"},
+    "params": {"limit": 2},
+    "records": "results",
+    "paginator": {"type": "token", "from_body": "paging.next.after", "param": "after"},
+    "flatten": {"to_id": "toObjectId", "association_types": "associationTypes"},
+    "columns": {"from_id": "string", "to_id": "string", "association_types": "json"},
+    "infer_columns": False,
+}
+PAIRS = {"mode": "full_refresh", "primary_key": ["from_id", "to_id"]}
+
+
+def associated(warehouse_url: str, table: str) -> dict[tuple[str, str], list[int]]:
+    rows = warehouse_rows(
+        warehouse_url, f"SELECT from_id, to_id, association_types FROM api.{table}"
+    )
+    return {
+        (f, t): sorted(x["typeId"] for x in (json.loads(a) if isinstance(a, str) else a))
+        for f, t, a in rows
+    }
+
+
+def batch_inputs(rest) -> list[list[dict[str, str]]]:  # type: ignore[no-untyped-def]
+    return [body["inputs"] for _, _, body in rest.api.requests_to("/batch/read")]
+
+
 def test_contact_company_associations_land_one_row_per_pair_with_their_types(
     rest, duckdb_warehouse_url
 ) -> None:  # type: ignore[no-untyped-def]
@@ -171,30 +201,78 @@ def test_contact_company_associations_land_one_row_per_pair_with_their_types(
     rest.api.hubspot_associate("contacts", contacts[0], "companies", companies[1], 279, None)
     rest.api.hubspot_associate("contacts", contacts[0], "companies", companies[2], 9, "Billing")
     rest.api.hubspot_associate("contacts", contacts[2], "companies", companies[2], 1, None)
-    endpoints = {"contact_companies": {"params": {"limit": 2}}}  # the first contact's: 2 pages
-    hubspot(
-        rest,
-        duckdb_warehouse_url,
-        "contact_companies",
-        endpoints,
-        mode="full_refresh",
-        primary_key=["from_id", "to_id"],
-    )
-    rows = warehouse_rows(
-        duckdb_warehouse_url, "SELECT from_id, to_id, association_types FROM api.contact_companies"
-    )
-    held = {
-        (f, t): sorted(x["typeId"] for x in (json.loads(a) if isinstance(a, str) else a))
-        for f, t, a in rows
-    }
-    assert held == {
+    rest.api.association_page = 2  # the first contact's result: 2 pages
+    hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
+    assert associated(duckdb_warehouse_url, "contact_companies") == {
         (contacts[0], companies[0]): [1, 279],
         (contacts[0], companies[1]): [279],
         (contacts[0], companies[2]): [9],
         (contacts[2], companies[2]): [1],
     }
-    first_contacts = rest.api.requests_to(f"/crm/v4/objects/contacts/{contacts[0]}/")
-    assert any("after=2" in path for _, path, _ in first_contacts)  # its second page
+    first, second = batch_inputs(rest)
+    assert first == [{"id": c} for c in contacts]
+    assert [i["id"] for i in second] == [contacts[0]] and second[0]["after"]  # its second page
+
+
+def test_the_batch_read_lands_the_same_rows_as_one_request_per_contact_in_fewer_requests(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    contacts = [rest.api.hubspot_add("contacts", T0 + dt.timedelta(minutes=i)) for i in range(8)]
+    companies = [rest.api.hubspot_add("companies", T0) for _ in range(3)]
+    for n, contact in enumerate(contacts):
+        for company in companies[: n % 4]:  # 0 to 3 companies, none for some contacts
+            rest.api.hubspot_associate("contacts", contact, "companies", company, 279)
+    rest.api.association_page = 2  # contacts with 3 companies: a second page, either way
+    endpoints = {"contacts_one_by_one": ONE_BY_ONE}
+    before = hubspot(rest, duckdb_warehouse_url, "contacts_one_by_one", endpoints, **PAIRS)
+    listings = len(rest.api.requests_to("/crm/v4/"))
+    after = hubspot(rest, duckdb_warehouse_url, "contact_companies", endpoints, **PAIRS)
+    assert associated(duckdb_warehouse_url, "contact_companies") == associated(
+        duckdb_warehouse_url, "contacts_one_by_one"
+    )
+    assert after.rows_inserted == before.rows_inserted == 2 * (0 + 1 + 2 + 3)
+    assert listings == 8 + 2  # a request per contact, and the second pages of 2 of them
+    assert len(batch_inputs(rest)) == 1 + 1  # all 8 contacts, then those 2 second pages
+    assert after.usage.requests == before.usage.requests - listings + 2
+
+
+def test_association_requests_are_one_per_batch_of_contacts_plus_each_round_of_pages(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    contacts = [rest.api.hubspot_add("contacts", T0 + dt.timedelta(minutes=i)) for i in range(5)]
+    companies = [rest.api.hubspot_add("companies", T0) for _ in range(5)]
+    for company in companies:
+        rest.api.hubspot_associate("contacts", contacts[0], "companies", company, 279)
+    for company in companies[:3]:
+        rest.api.hubspot_associate("contacts", contacts[3], "companies", company, 279)
+    rest.api.association_page = 2  # 5 companies: 3 pages; 3 companies: 2 pages
+    batch = preset_settings("hubspot")["endpoints"]["contact_companies"]["parent_batch"]
+    endpoints = {"contact_companies": {"parent_batch": {**batch, "size": 2}}}
+    result = hubspot(rest, duckdb_warehouse_url, "contact_companies", endpoints, **PAIRS)
+    assert result.rows_inserted == 5 + 3
+    asked = [[(i["id"], "after" in i) for i in inputs] for inputs in batch_inputs(rest)]
+    assert asked == [
+        [(contacts[0], False), (contacts[1], False)],
+        [(contacts[0], True)],
+        [(contacts[0], True)],
+        [(contacts[2], False), (contacts[3], False)],
+        [(contacts[3], True)],
+        [(contacts[4], False)],
+    ]  # ceil(5 / 2) = 3 batches, and 3 more pages; contacts without any: none (a 207's errors)
+    searches = len(rest.api.requests_to("/contacts/search"))
+    assert result.usage.requests == searches + 6
+
+
+def test_the_hubspot_preset_asks_for_a_thousand_contacts_a_request(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    contacts = [rest.api.hubspot_add("contacts", T0) for _ in range(1001)]
+    company = rest.api.hubspot_add("companies", T0)
+    for contact in contacts[::100]:
+        rest.api.hubspot_associate("contacts", contact, "companies", company, 279)
+    result = hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
+    assert result.rows_inserted == 11
+    assert [len(inputs) for inputs in batch_inputs(rest)] == [1000, 1]
 
 
 def test_deal_associations_read_both_companies_and_contacts(rest, duckdb_warehouse_url) -> None:  # type: ignore[no-untyped-def]
@@ -209,3 +287,18 @@ def test_deal_associations_read_both_companies_and_contacts(rest, duckdb_warehou
         assert warehouse_rows(duckdb_warehouse_url, f"SELECT from_id, to_id FROM api.{table}") == [
             (deal, to_id)
         ]
+
+
+def test_a_failing_batch_read_fails_the_run_and_keeps_the_last_associations(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    contact, company = rest.api.hubspot_add("contacts", T0), rest.api.hubspot_add("companies", T0)
+    rest.api.hubspot_associate("contacts", contact, "companies", company, 279)
+    hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
+    rest.api.hubspot_associate(
+        "contacts", contact, "companies", rest.api.hubspot_add("companies", T0), 279
+    )
+    rest.api.fail("/batch/read", 500, times=10)
+    with pytest.raises(Exception, match=r"endpoint 'contact_companies'.*batch/read.*HTTP 500"):
+        hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
+    assert associated(duckdb_warehouse_url, "contact_companies") == {(contact, company): [279]}

@@ -10,7 +10,11 @@
   `archived=true` listing archived records (`FakeApi.hubspot_archive`, with `archivedAt`), and
   `POST .../search` with `filterGroups` on `hs_lastmodifieddate`/`lastmodifieddate`, sorts,
   `after` as an offset refused beyond the 10,000-result window; CRM v4 associations
-  (`/crm/v4/objects/<from>/<id>/associations/<to>`, `FakeApi.hubspot_associate`); errors
+  (`/crm/v4/objects/<from>/<id>/associations/<to>`, `FakeApi.hubspot_associate`) and their
+  batch read (`POST /crm/v4/associations/<from>/<to>/batch/read`, `{"inputs": [{"id",
+  "after"?}]}`, at most 1,000: one result per record with its `to` list, paged per result by
+  `paging.next.after` past `FakeApi.association_page`; a record with none, or no such record,
+  only under `errors` (`NO_ASSOCIATIONS_FOUND`) of a 207 Multi-Status); errors
   `{"status": "error", "message", "category"}`; private-app or OAuth bearer tokens.
 - Generic (`/api/<style>/items`): the other pagination styles (`page_number`, `offset`,
   `next_url`, `link_header`), with `updated_since`; bearer, `X-Api-Key` header, `api_key`
@@ -97,6 +101,8 @@ class FakeApi:
     """Archived CRM records by object type: gone from lists and searches, listed with
     `archived=true` (HubSpot keeps them 90 days)."""
     hubspot_associations: list[dict[str, Any]] = field(default_factory=list)
+    association_page: int = 500
+    """Associations one result of a batch read holds before it pages (tests shrink it)."""
     items: list[dict[str, Any]] = field(default_factory=list)
     log: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -342,6 +348,40 @@ def _iso(at: dt.datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
+def _association(held: dict[str, Any]) -> dict[str, Any]:
+    """One association as CRM v4 gives it: `{toObjectId, associationTypes}`."""
+    return {
+        "toObjectId": int(held["to_id"]),
+        "associationTypes": [
+            {
+                "category": "HUBSPOT_DEFINED" if label is None else "USER_DEFINED",
+                "typeId": type_id,
+                "label": label,
+            }
+            for type_id, label in held["types"]
+        ],
+    }
+
+
+def _no_associations(from_type: str, from_id: str, to_type: str) -> dict[str, Any]:
+    """A batch read's error for an id without associations of the type asked."""
+    one = {"contacts": "contact", "companies": "company", "deals": "deal"}
+    return {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+        "message": f"No {one.get(to_type, to_type)} is associated with"
+        f" {one.get(from_type, from_type)} {from_id}.",
+        "context": {
+            "fromObjectId": [from_id],
+            "fromObjectType": [one.get(from_type, from_type).upper()],
+            "toObjectType": [one.get(to_type, to_type).upper()],
+        },
+        "errors": [],
+        "links": {},
+    }
+
+
 def _ms(text: str) -> int:
     if text.isdigit():
         return int(text)
@@ -406,6 +446,8 @@ class Handler(BaseHTTPRequestHandler):
             self._stripe(url.path, query)
         elif url.path.startswith("/crm/v3/objects/"):
             self._hubspot(method, url.path, query, body)
+        elif url.path.startswith("/crm/v4/associations/") and method == "POST":
+            self._hubspot_batch_associations(url.path, body or {})
         elif url.path.startswith("/crm/v4/objects/"):
             self._hubspot_associations(url.path, query)
         elif url.path.startswith("/api/"):
@@ -632,24 +674,70 @@ class Handler(BaseHTTPRequestHandler):
             ]
         found.sort(key=lambda a: int(a["to_id"]))
         offset, limit = int(query.get("after") or 0), min(int(query.get("limit") or 500), 500)
-        results = [
-            {
-                "toObjectId": int(a["to_id"]),
-                "associationTypes": [
-                    {
-                        "category": "HUBSPOT_DEFINED" if label is None else "USER_DEFINED",
-                        "typeId": type_id,
-                        "label": label,
-                    }
-                    for type_id, label in a["types"]
-                ],
-            }
-            for a in found[offset : offset + limit]
-        ]
+        results = [_association(a) for a in found[offset : offset + limit]]
         page: dict[str, Any] = {"results": results}
         if offset + limit < len(found):
             page["paging"] = {"next": {"after": str(offset + limit)}}
         self._json(200, page)
+
+    def _hubspot_batch_associations(self, path: str, body: dict[str, Any]) -> None:
+        """CRM v4 `POST /crm/v4/associations/<from>/<to>/batch/read`: for each input `{id,
+        after?}` a result `{from: {id}, to: [...], paging?}`, its `to` paged past
+        `association_page` by an opaque `paging.next.after` sent back beside the id; an id with
+        no associations (HubSpot cannot tell one that does not exist) is an error instead, and
+        any error makes the answer a 207 Multi-Status."""
+        api = self.server.api
+        if self._hubspot_refused():
+            return
+        parts = path[len("/crm/v4/associations/") :].strip("/").split("/")
+        inputs = body.get("inputs")
+        if len(parts) != 4 or parts[2:] != ["batch", "read"]:
+            self._json(404, {"status": "error", "message": f"no route {path}"})
+            return
+        if not isinstance(inputs, list) or not 0 < len(inputs) <= 1000:
+            self._json(
+                400,
+                {
+                    "status": "error",
+                    "message": "Invalid input: inputs must hold between 1 and 1000 ids",
+                    "category": "VALIDATION_ERROR",
+                },
+            )
+            return
+        from_type, to_type = parts[:2]
+        started = _iso(dt.datetime.fromtimestamp(time.time() + api.clock_offset, UTC))
+        held: dict[str, list[dict[str, Any]]] = {}
+        with api.lock:
+            for a in api.hubspot_associations:
+                if (a["from_type"], a["to_type"]) == (from_type, to_type):
+                    held.setdefault(a["from_id"], []).append(a)
+        results, errors = [], []
+        for item in inputs:
+            from_id = str(item["id"])
+            found = held.get(from_id, [])
+            if not found:
+                errors.append(_no_associations(from_type, from_id, to_type))
+                continue
+            found.sort(key=lambda a: int(a["to_id"]))
+            offset = int(base64.b64decode(item["after"])) if item.get("after") else 0
+            limit = api.association_page
+            result: dict[str, Any] = {
+                "from": {"id": from_id},
+                "to": [_association(a) for a in found[offset : offset + limit]],
+            }
+            if offset + limit < len(found):
+                token = base64.b64encode(str(offset + limit).encode()).decode()
+                result["paging"] = {"next": {"after": token, "link": None}}
+            results.append(result)
+        answer: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": started,
+        }
+        if errors:
+            answer |= {"numErrors": len(errors), "errors": errors}
+        self._json(207 if errors else 200, answer)
 
     # -- generic ------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from dw_pipelines.kinds.base import (
 )
 from dw_pipelines.kinds.sql import table_stream_spec
 from dw_pipelines.resources.rest import RestResource
-from dw_pipelines.sync.sources.rest.config import RestApi, type_problem
+from dw_pipelines.sync.sources.rest.config import Endpoint, RestApi, type_problem
 from dw_pipelines.sync.spec import DeclarationError, SyncMode
 
 if TYPE_CHECKING:
@@ -62,13 +62,27 @@ class RestKind(SourceKind):
                         f"'{endpoint.parent}' is not another endpoint of this source",
                         where,
                     )
-                if "{parent." not in endpoint.path:
+                if endpoint.parent_batch is not None:
+                    batch_problem = _batch_problem(endpoint)
+                    if batch_problem:
+                        field, problem = batch_problem
+                        raise DeclarationError(
+                            name, f"rest.endpoints.{key}.{field}", problem, where
+                        )
+                elif "{parent." not in endpoint.path:
                     raise DeclarationError(
                         name,
                         f"rest.endpoints.{key}.path",
                         "a child endpoint's path takes a parent field, e.g. /invoices/{parent.id}/lines",
                         where,
                     )
+            elif endpoint.parent_batch is not None:
+                raise DeclarationError(
+                    name,
+                    f"rest.endpoints.{key}.parent_batch",
+                    "a batch read lists the records of a `parent:` endpoint; name it",
+                    where,
+                )
             for field, listing in (("deletes", endpoint.deletes), ("changes", endpoint.changes)):
                 if listing is not None and (
                     listing.endpoint not in api.endpoints or listing.endpoint == key
@@ -139,3 +153,17 @@ class RestKind(SourceKind):
         pool = source.pool or name
         defs = [table_stream_defs(s, source_kind="rest", pool=pool) for s in streams]
         return dg.Definitions.merge(*defs) if defs else dg.Definitions()
+
+
+def _batch_problem(endpoint: Endpoint) -> tuple[str, str] | None:
+    """The field at fault, and why, in a batch read's declaration (`parent_batch:`)."""
+    if endpoint.method != "POST":
+        return "method", "a batch read lists its parents in the JSON body: needs method: POST"
+    if "{parent." in endpoint.path:
+        return "path", "a batch read asks for many parents at once: its path takes no parent field"
+    if endpoint.paginator.type != "none":
+        return "paginator", (
+            "a batch read pages each result by its own token (`parent_batch.result_next`):"
+            " give no paginator"
+        )
+    return None

@@ -81,6 +81,26 @@ def test_a_child_endpoint_needs_an_existing_parent() -> None:
     assert "'nothing' is not another endpoint" in refusal(catalog(VALID["rest"] + child))
 
 
+def test_a_batch_read_needs_a_parent_endpoint() -> None:
+    child = "\n        lines: {path: /v1/lines/batch, method: POST, parent_batch: {size: 50}}"
+    message = refusal(catalog(VALID["rest"] + child))
+    assert "rest.endpoints.lines.parent_batch" in message and "`parent:`" in message
+
+
+def test_a_batch_read_lists_its_parents_in_a_post_body() -> None:
+    child = "\n        lines: {path: /v1/lines/batch, parent: things, parent_batch: {size: 50}}"
+    message = refusal(catalog(VALID["rest"] + child))
+    assert "rest.endpoints.lines.method" in message and "needs method: POST" in message
+
+
+def test_a_batch_read_pages_its_results_not_its_answer() -> None:
+    child = (
+        "\n        lines: {path: /v1/lines/batch, method: POST, parent: things,"
+        " parent_batch: {size: 50}, paginator: {type: cursor}}"
+    )
+    assert "rest.endpoints.lines.paginator" in refusal(catalog(VALID["rest"] + child))
+
+
 def test_an_incremental_filter_names_where_the_bound_goes() -> None:
     rest = VALID["rest"] + "\n          incremental: {format: unix}"
     assert "give the query `param` or the `body`" in refusal(catalog(rest))

@@ -243,6 +243,34 @@ class Changes(_Model):
     """How the listing orders changes of the same `time` (Stripe lists newest first)."""
 
 
+class ParentBatch(_Model):
+    """Many parent records per request: a batch read, whose JSON body lists the parents
+    (HubSpot CRM v4 `POST /crm/v4/associations/<from>/<to>/batch/read`, `{"inputs": [{"id"}]}`)
+    and whose answer holds one result per parent, each with its own list of records.
+
+    A parent the answer leaves out (HubSpot lists it under `errors`, in a 207 Multi-Status: no
+    associations, or no such record) has no records. A result with more records than one answer
+    holds carries its own next-page token; those parents are asked again together, each input
+    with its token, until no result has one."""
+
+    size: int = Field(100, gt=0)
+    """Parents per request (HubSpot: at most 1,000)."""
+    key: str = "id"
+    """Dotted path of the parent's identity in its record, sent as `input`."""
+    inputs: str = "inputs"
+    """Dotted path in the JSON body of the list of inputs, one per parent."""
+    input: str = "id"
+    """The key of the parent's identity in its input: `{"id": "<key>"}`."""
+    result_key: str = "from.id"
+    """Dotted path in a result of the identity of the parent it answers."""
+    result_records: str = "to"
+    """Dotted path in a result of its records, one row each (with the `parent_fields`)."""
+    result_next: str | None = None
+    """Dotted path in a result of its next-page token (HubSpot: `paging.next.after`)."""
+    next_param: str = "after"
+    """The key given that token in the parent's input, asking for its next page."""
+
+
 class Endpoint(_Model):
     """One API resource read as one stream (`object:` names it)."""
 
@@ -268,6 +296,9 @@ class Endpoint(_Model):
     """Another endpoint of this source whose every record is a request of this one."""
     parent_fields: dict[str, str] = {}
     """Columns copied from the parent record, e.g. `invoice_id: id`."""
+    parent_batch: ParentBatch | None = None
+    """Many parents per request, listed in the body (a batch read), instead of one request
+    per parent through `{parent.<field>}` in the path."""
     deletes: Deletes | None = None
     """Deletions applied by `incremental_merge` in the same transaction as the rows."""
     changes: Changes | None = None

@@ -38,6 +38,7 @@ from dw_pipelines.sync.sources.rest.config import (
     NextUrlPaging,
     OffsetPaging,
     PageNumberPaging,
+    ParentBatch,
     RestApi,
     TokenPaging,
 )
@@ -74,7 +75,10 @@ class RestSource:
 
     def describe(self, obj: str) -> list[Column]:
         endpoint = self._endpoint(obj)
-        sample = next(self._records(obj, None), [])
+        # A sample only types inferred and undeclared flattened columns: without those, reading
+        # one (a whole batch of parents, for a batch read) would be requests for nothing.
+        fixed = not endpoint.infer_columns and set(endpoint.flatten) <= set(endpoint.columns)
+        sample = [] if fixed else next(self._records(obj, None), [])
         return endpoint_columns(endpoint, sample, f"{self.name}.{obj}")
 
     def read(self, request: ReadRequest) -> pa.RecordBatchReader:
@@ -234,12 +238,84 @@ class RestSource:
         if endpoint.parent is None:
             yield from self._pages(obj, endpoint, endpoint.path, lower)
             return
+        if endpoint.parent_batch is not None:
+            yield from self._batch_pages(obj, endpoint, endpoint.parent_batch, lower)
+            return
         for parent_page in self._records(endpoint.parent, None):
             for parent in parent_page:
                 path = _PARENT_FIELD.sub(lambda m, p=parent: str(path_get(p, m[1])), endpoint.path)
                 copied = {k: path_get(parent, v) for k, v in endpoint.parent_fields.items()}
                 for page in self._pages(obj, endpoint, path, lower):
                     yield [{**r, **copied} for r in page] if copied else page
+
+    def _batch_pages(
+        self, obj: str, endpoint: Endpoint, batch: ParentBatch, lower: CursorValue | None
+    ) -> Iterator[Records]:
+        """Pages of a batch read: one per `batch.size` parents, then one per round of their
+        results' next pages. Only one batch of parents is held at a time."""
+        assert endpoint.parent is not None  # the declaration is refused without it
+        parents: dict[str, Mapping[str, Any]] = {}
+        for parent_page in self._records(endpoint.parent, None):
+            for parent in parent_page:
+                key = path_get(parent, batch.key)
+                if key is None:
+                    raise RestApiError(
+                        f"source '{self.name}', endpoint '{obj}': a record of '{endpoint.parent}'"
+                        f" has no '{batch.key}' to ask for"
+                    )
+                parents[str(key)] = parent
+                if len(parents) >= batch.size:
+                    yield from self._batch_read(obj, endpoint, batch, parents, lower)
+                    parents = {}
+        if parents:
+            yield from self._batch_read(obj, endpoint, batch, parents, lower)
+
+    def _batch_read(
+        self,
+        obj: str,
+        endpoint: Endpoint,
+        batch: ParentBatch,
+        parents: Mapping[str, Mapping[str, Any]],
+        lower: CursorValue | None,
+    ) -> Iterator[Records]:
+        params: dict[str, Any] = dict(endpoint.params)
+        base = copy.deepcopy(endpoint.body) if endpoint.body is not None else {}
+        if lower is not None and endpoint.incremental is not None:
+            params, base = _with_bound(endpoint.incremental, lower, params, base)
+        url = self.client.url(endpoint.path)
+        asking: list[tuple[str, Any]] = [(key, None) for key in parents]
+        while asking:
+            inputs = [
+                {batch.input: path_get(parents[key], batch.key)}
+                | ({batch.next_param: token} if token is not None else {})
+                for key, token in asking
+            ]
+            body = _put(copy.deepcopy(base or {}), batch.inputs, inputs)
+            data = self.client.request(obj, endpoint.method, url, params, body).json()
+            results = path_get(data, endpoint.records)
+            if not isinstance(results, list):
+                raise RestApiError(
+                    f"source '{self.name}', endpoint '{obj}': the response has no result list"
+                    f" at '{endpoint.records or '(the body)'}'"
+                )
+            page: Records = []
+            asking = []
+            for result in results:
+                key = str(path_get(result, batch.result_key))
+                parent = parents.get(key)
+                records = path_get(result, batch.result_records)
+                if parent is None or not isinstance(records, list | None):
+                    raise RestApiError(
+                        f"source '{self.name}', endpoint '{obj}': a result answers no parent"
+                        f" asked for at '{batch.result_key}' ({key!r}), or has no record list at"
+                        f" '{batch.result_records}'"
+                    )
+                copied = {k: path_get(parent, v) for k, v in endpoint.parent_fields.items()}
+                page.extend({**r, **copied} for r in records or ())
+                token = path_get(result, batch.result_next) if batch.result_next else None
+                if token:
+                    asking.append((key, token))
+            yield page
 
     def _pages(
         self, obj: str, endpoint: Endpoint, path: str, lower: CursorValue | None
@@ -440,6 +516,16 @@ def bound_text(value: CursorValue, fmt: str) -> str:
     if isinstance(value, int | Decimal):
         return str(value)
     return str(value)
+
+
+def _put(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """`body` with `value` at the dotted `path`, the objects on the way made as needed."""
+    *steps, last = path.split(".")
+    here = body
+    for step in steps:
+        here = here.setdefault(step, {})
+    here[last] = value
+    return body
 
 
 def _substitute(value: Any, text: str) -> Any:
