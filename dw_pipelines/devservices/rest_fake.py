@@ -391,6 +391,9 @@ def _ms(text: str) -> int:
 class Handler(BaseHTTPRequestHandler):
     server: FakeServer
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: with Nagle's algorithm the body waits for the
+    # client's delayed ACK of the headers, about 40 ms a response on a kept-alive connection.
+    disable_nagle_algorithm = True
     _limit_headers: dict[str, str] = {}  # noqa: RUF012 (set per request, never mutated)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
@@ -862,9 +865,6 @@ class IndexedStripeHandler(Handler):
     the whole collection, so a bench of 200k records measures the client. Only the unfiltered
     list (`limit`, `starting_after`) is indexed; anything else is the plain route's."""
 
-    # Headers and body leave in two writes: with Nagle's algorithm the body waits for the
-    # client's delayed ACK of the headers, about 40 ms a page, which would be all we measured.
-    disable_nagle_algorithm = True
     _index: dict[str, tuple[list[dict[str, Any]], dict[str, int]]] = {}  # noqa: RUF012
 
     def _stripe(self, path: str, query: dict[str, str]) -> None:

@@ -127,6 +127,18 @@ class RestKind(SourceKind):
             )
         if spec.mode is SyncMode.CDC:
             raise DeclarationError(stream.stream_label, "mode", "an API has no change log (cdc)")
+        listed = endpoints[spec.object].changes
+        if listed is not None and spec.mode is SyncMode.INCREMENTAL_APPEND:
+            # Append keeps a row it holds (same key and cursor) and would skip the changed
+            # record, or, keyless, add it as another row: only a merge replaces the old one.
+            raise DeclarationError(
+                stream.stream_label,
+                "mode",
+                f"endpoint '{spec.object}' lists its updates in `changes:` (endpoint"
+                f" '{listed.endpoint}'), which incremental_append cannot apply: use mode"
+                " incremental_merge with a primary_key (or full_refresh, which reads every"
+                " record as it now is)",
+            )
         gone = endpoints[spec.object].deletes
         if spec.deletes == "soft" and gone is None:
             raise DeclarationError(

@@ -1,8 +1,9 @@
 """The dbt target for the warehouse named by DW_WAREHOUSE_URL.
 
 The project's `profiles.yml` reads only variables this module derives from the one URL the syncs
-use (`DW_DBT_*`, and dbt's own `DBT_ENV_SECRET_*` for the BigQuery key file, which dbt scrubs
-from everything it logs), so dbt and the syncs always write to the same warehouse.
+use (`DW_DBT_*`, and dbt's own `DBT_ENV_SECRET_*` for the Postgres password and the BigQuery key
+file, whose values dbt scrubs from everything it logs), so dbt and the syncs always write to the
+same warehouse.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dw_pipelines.sync.warehouses import DEFAULT_WAREHOUSE_URL
 POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+")
 # The emulator takes any bearer token; dbt-bigquery has no anonymous credentials method.
 EMULATOR_TOKEN = "emulator-accepts-any-token"
+POSTGRES_PASSWORD_ENV = "DBT_ENV_SECRET_DW_PG_PASSWORD"
 BIGQUERY_KEYFILE_ENV = "DBT_ENV_SECRET_DW_BIGQUERY_KEYFILE"
 
 
@@ -37,7 +39,7 @@ def dbt_env(url: str | None = None, cwd: Path | None = None) -> dict[str, str]:
             "DW_DBT_PG_HOST": parsed.host or "127.0.0.1",
             "DW_DBT_PG_PORT": str(parsed.port or 5432),
             "DW_DBT_PG_USER": parsed.username or "postgres",
-            "DW_DBT_PG_PASSWORD": parsed.password or "",
+            POSTGRES_PASSWORD_ENV: parsed.password or "",
             "DW_DBT_PG_DBNAME": parsed.database or "postgres",
         }
     if url.startswith("bigquery://"):

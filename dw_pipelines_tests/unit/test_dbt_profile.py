@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dw_pipelines.transforms.profile import BIGQUERY_KEYFILE_ENV, dbt_env
+from dw_pipelines.transforms.profile import BIGQUERY_KEYFILE_ENV, POSTGRES_PASSWORD_ENV, dbt_env
 
 
 def test_a_bigquery_url_names_the_project_location_and_the_dataset_prefix_of_every_schema(
@@ -52,3 +52,10 @@ def test_an_emulator_endpoint_needs_no_google_login(monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("url", [".dw/warehouse.duckdb", "postgresql://postgres@127.0.0.1:5432/dw"])
 def test_other_warehouses_put_nothing_before_a_schema_name(url: str) -> None:
     assert dbt_env(url)["DW_DBT_SCHEMA_PREFIX"] == ""
+
+
+def test_a_postgres_password_goes_to_dbt_in_a_variable_dbt_scrubs_from_its_logs() -> None:
+    env = dbt_env("postgresql://dw:s3cret@127.0.0.1:5432/dw")
+    assert POSTGRES_PASSWORD_ENV.startswith("DBT_ENV_SECRET_")
+    assert env[POSTGRES_PASSWORD_ENV] == "s3cret"
+    assert "s3cret" not in [v for k, v in env.items() if k != POSTGRES_PASSWORD_ENV]

@@ -130,6 +130,31 @@ def test_a_deletes_listing_without_a_path_for_every_key_column_is_refused() -> N
     assert "field 'primary_key'" in message and "no path for region" in message
 
 
+CHANGES = (
+    VALID["rest"]
+    + """
+          changes: {endpoint: updates}
+        updates:
+          path: /v1/events
+          records: data"""
+)
+
+
+def test_an_append_stream_on_an_endpoint_listing_changes_is_refused() -> None:
+    stream = "{source: api, object: things, mode: incremental_append, cursor: created}"
+    message = refusal(catalog(rest=CHANGES, stream=stream))
+    assert "('api.things'): field 'mode'" in message
+    assert "endpoint 'things' lists its updates in `changes:`" in message
+    assert "use mode incremental_merge" in message
+
+
+def test_a_full_refresh_stream_on_an_endpoint_listing_changes_is_accepted() -> None:
+    # A full refresh lists every record as it now is: the changes have nothing to add.
+    stream = "{source: api, object: things, primary_key: [id]}"
+    defs = StreamCatalog.resolve_from_yaml(catalog(CHANGES, stream)).build_defs(None)  # type: ignore[arg-type]
+    assert [a.key.path for a in defs.assets] == [["api", "things"]]  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     ("fmt", "expected"),
     [

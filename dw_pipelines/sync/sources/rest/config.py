@@ -302,7 +302,8 @@ class Endpoint(_Model):
     deletes: Deletes | None = None
     """Deletions applied by `incremental_merge` in the same transaction as the rows."""
     changes: Changes | None = None
-    """Changed records merged with the rows by an incremental run (after a first load)."""
+    """Changed records merged with the rows by an incremental_merge run (after a first load);
+    an incremental_append stream of this endpoint is refused."""
 
 
 PresetName = Literal["stripe", "hubspot"]
