@@ -23,7 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dw_pipelines.sync.errors import CursorNullError, SourceObjectMissing
-from dw_pipelines.sync.prefetch import prefetched
 from dw_pipelines.sync.schema import Column, arrow_schema
 from dw_pipelines.sync.sources.base import ReadRequest, SourceAbilities
 from dw_pipelines.sync.sources.rest.client import Response, RestApiError, RestClient, Secrets
@@ -141,9 +140,7 @@ class RestSource:
         if changes is not None and cursor is not None and request.lower is not None:
             changed = self._changed(changes, request.lower)
         pending: list[Mapping[str, Any]] = []
-        # The next pages are fetched while this one converts and loads (see `prefetched`).
-        pages = prefetched(self._records(request.object, request.lower, request.cursor is not None))
-        for page in pages:
+        for page in self._records(request.object, request.lower, request.cursor is not None):
             if changed and changes is not None:
                 for record in page:
                     key = str(path_get(record, changes.key))
