@@ -4,7 +4,7 @@ Prints figures; asserts nothing. The fake API runs in its own process (serving i
 an index, so a page costs the same whatever the collection's size); each measured step runs in a
 child process, so wall time and peak RSS (os.wait4's ru_maxrss) are that step's alone.
 
-    .venv/bin/python bench/rest.py                       # 50k and 200k charges, best of 3
+    .venv/bin/python bench/rest.py                       # 50k and 200k charges, best of 5
     .venv/bin/python bench/rest.py --sizes 200000 --profile   # + the engine's top functions
 
 reference: the same pages (`GET /v1/charges?limit=100&starting_after=<last id>` until
@@ -153,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="50000,200000")
     parser.add_argument("--profile", action="store_true", help="cProfile the engine's sync")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each case (best kept)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each case (best kept)")
     args = parser.parse_args()
     print(
         f"{'case':<40} {'records':>8} {'wall s':>7} {'rec/s':>9} {'process CPU s':>14}"

@@ -12,7 +12,7 @@ import pytest
 from dw_pipelines.sync.errors import DataConversionError
 from dw_pipelines.sync.schema import Column
 from dw_pipelines.sync.sources.rest.config import Endpoint
-from dw_pipelines.sync.sources.rest.records import column_array, convert, to_batch
+from dw_pipelines.sync.sources.rest.records import BatchBuilder, column_array, convert, to_batch
 
 CASES = [
     ("string", ["a", None, "é"]),
@@ -65,3 +65,35 @@ def test_flattened_paths_and_top_level_keys_fill_one_batch() -> None:
         {"id": "ch_1", "order_id": 7, "amount": 500},
         {"id": "ch_2", "order_id": None, "amount": None},
     ]
+
+
+def test_pages_built_into_one_batch_hold_what_one_conversion_of_all_their_records_gives() -> None:
+    endpoint = Endpoint(path="/v1/charges", flatten={"order_id": "metadata.order_id"})
+    columns = [
+        Column("id", "string"),
+        Column("amount", "int64"),  # an int on one page, digits on the next: converted
+        Column("order_id", "int64"),
+        Column("created", "timestamptz"),
+        Column("card", "json"),
+    ]
+    pages = [
+        [{"id": "ch_1", "amount": 500, "metadata": {"order_id": 7}, "created": 1_767_225_600}],
+        [
+            {"id": "ch_2", "amount": "42", "card": {"brand": "visa", "last4": "é"}},
+            {"id": "ch_3", "created": "2026-01-01T00:00:02Z", "card": [1, 2**70]},
+        ],
+    ]
+    builder = BatchBuilder(columns, endpoint)
+    for page in pages:
+        builder.add(page)
+
+    batch = builder.build()
+
+    assert batch.equals(to_batch(columns, [r for page in pages for r in page], endpoint))
+    assert batch.column("card").to_pylist() == [
+        None,
+        '{"brand":"visa","last4":"é"}',
+        f"[1,{2**70}]",
+    ]
+    assert batch.column("amount").to_pylist() == [500, 42, None]
+    assert builder.rows == 0  # emptied for the next batch

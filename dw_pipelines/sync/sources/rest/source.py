@@ -42,6 +42,7 @@ from dw_pipelines.sync.sources.rest.config import (
     TokenPaging,
 )
 from dw_pipelines.sync.sources.rest.records import (
+    BatchBuilder,
     convert,
     endpoint_columns,
     path_get,
@@ -139,11 +140,8 @@ class RestSource:
         changed: dict[str, Mapping[str, Any]] = {}
         if changes is not None and cursor is not None and request.lower is not None:
             changed = self._changed(changes, request.lower)
-        # Each page becomes Arrow as soon as it is parsed, while its records are still in the
-        # CPU's cache (twice as fast, measured, as converting 10,000 at a time); the small
-        # batches are joined into batches of `batch_rows` for the warehouse.
-        converted: list[pa.RecordBatch] = []
-        held = 0
+        # Each page is taken into the batch as soon as it is parsed (see `BatchBuilder`).
+        batch = BatchBuilder(columns, endpoint)
         for page in self._records(request.object, request.lower, request.cursor is not None):
             if changed and changes is not None:
                 listed = []
@@ -154,15 +152,11 @@ class RestSource:
                     else:
                         listed.append(record)
                 page = listed
-            if not page:
-                continue
-            converted.append(to_batch(columns, page, endpoint))
-            held += len(page)
-            if held >= self.api.batch_rows:
-                yield self._within(request, cursor, pa.concat_batches(converted))
-                converted, held = [], 0
-        if converted:
-            yield self._within(request, cursor, pa.concat_batches(converted))
+            batch.add(page)
+            if batch.rows >= self.api.batch_rows:
+                yield self._within(request, cursor, batch.build())
+        if batch.rows:
+            yield self._within(request, cursor, batch.build())
         pending: list[Mapping[str, Any]] = []
         for record in changed.values():
             # Whatever its (immutable) cursor: below the lower bound is what changes are for.
