@@ -2,7 +2,7 @@
 errors, the request budget and authentication.
 
 The fake APIs (Stripe-like, HubSpot-like, generic) serve HTTPS on a free port; the product's own
-client (requests + tenacity) talks to them; the warehouse is real (DuckDB, and PostgreSQL where
+client (urllib3 + tenacity) talks to them; the warehouse is real (DuckDB, and PostgreSQL where
 the test is about what lands in the table). Retry waits are recorded, never slept.
 """
 
@@ -244,6 +244,25 @@ def test_a_page_failing_mid_stream_commits_nothing_and_moves_no_cursor(rest, war
     third = rest.sync(warehouse_url, {"customers": STRIPE_CUSTOMERS}, **spec)
     assert third.cursor_before == first.cursor_after
     assert len(ids(warehouse_url, "api.customers")) == 13
+
+
+def test_a_page_that_is_not_json_fails_naming_endpoint_and_content_type_and_commits_nothing(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    add_customers(rest, 6)
+    spec = {"object": "customers", "mode": "incremental_merge", "cursor": "created"}
+    rest.api.fail("starting_after", 200, html="<html><body>Gateway maintenance</body></html>")
+
+    with pytest.raises(RestApiError) as failure:
+        rest.sync(duckdb_warehouse_url, {"customers": STRIPE_CUSTOMERS}, **spec)
+
+    message = str(failure.value)
+    assert "endpoint 'customers'" in message and "(text/html) is not JSON" in message
+    assert STRIPE_KEY not in message
+    assert warehouse_rows(
+        duckdb_warehouse_url,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'api'",
+    ) == [(0,)]
 
 
 def test_the_request_budget_stops_the_run_before_anything_is_committed(

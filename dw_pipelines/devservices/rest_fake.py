@@ -71,6 +71,8 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     """Seconds to hold the answer (a client with a shorter timeout gives up first)."""
+    html: str | None = None
+    """Answered as an HTML page instead of the API's JSON error (a proxy's or gateway's)."""
 
 
 @dataclass
@@ -248,11 +250,12 @@ class FakeApi:
         times: int = 1,
         retry_after: str | None = None,
         delay: float = 0.0,
+        html: str | None = None,
     ) -> None:
         """The next `times` requests whose path (with its query) contains `path` are answered
-        `status`, after `delay` seconds."""
+        `status`, after `delay` seconds (with the `html` page as the body, if given)."""
         with self.lock:
-            self._faults.append(Fault(path, status, times, retry_after, delay))
+            self._faults.append(Fault(path, status, times, retry_after, delay, html))
 
     def limit(
         self, path: str, limit: int, interval: float, style: str = "hubspot", used: int = 0
@@ -439,6 +442,14 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)  # the server's latency, not the test's: clients time out
+            if fault.html is not None:
+                page = fault.html.encode()
+                self.send_response(fault.status)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             message = "Too many requests" if fault.status == 429 else "Internal error"
             self._json(fault.status, self._error_body(url.path, message, "api_error"), headers)
