@@ -1,11 +1,12 @@
 """One HTTP client per opened REST source: authentication, retries, the request budget, errors.
 
-urllib3 (the connection pool requests is built on) sends; tenacity decides when to try again. A 429 waits what its
-`Retry-After` says (else what the rate-limit headers say), a 5xx or timeout waits an exponential
-backoff; both are bounded, and every attempt counts against the run's request budget. A response
-saying the rate-limit window is used up (HubSpot's `X-HubSpot-RateLimit-*`, the IETF draft's
-`RateLimit-*`) makes the next request wait for the window, so the API need not answer 429. Every message leaving here is redacted with
-the secrets this client knows (keys, passwords, tokens it was issued).
+urllib3 (the connection pool requests is built on) sends and orjson parses; tenacity decides
+when to try again. A 429 waits what its `Retry-After` says (else what the rate-limit headers
+say), a 5xx or timeout waits an exponential backoff; both are bounded, and every attempt counts
+against the run's request budget. A response saying the rate-limit window is used up
+(HubSpot's `X-HubSpot-RateLimit-*`, the IETF draft's `RateLimit-*`) makes the next request wait
+for the window, so the API need not answer 429. Every message leaving here is redacted with the
+secrets this client knows (keys, passwords, tokens it was issued).
 """
 
 from __future__ import annotations
