@@ -287,13 +287,8 @@ class RestSource:
                 for key, token in asking
             ]
             body = _put(copy.deepcopy(base or {}), batch.inputs, inputs)
-            data = self.client.request(obj, endpoint.method, url, params, body).json()
-            results = path_get(data, endpoint.records)
-            if not isinstance(results, list):
-                raise RestApiError(
-                    f"source '{self.name}', endpoint '{obj}': the response has no result list"
-                    f" at '{endpoint.records or '(the body)'}'"
-                )
+            response = self.client.request(obj, endpoint.method, url, params, body)
+            _, results = self._listed(obj, endpoint, response, "result")
             page: Records = []
             asking = []
             for result in results:
@@ -330,13 +325,7 @@ class RestSource:
         url = self.client.url(path)
         while True:
             response = self.client.request(obj, endpoint.method, url, params, body)
-            data = self._body(obj, response)
-            records = path_get(data, endpoint.records)
-            if not isinstance(records, list):
-                raise RestApiError(
-                    f"source '{self.name}', endpoint '{obj}': the response has no record list"
-                    f" at '{endpoint.records or '(the body)'}'"
-                )
+            data, records = self._listed(obj, endpoint, response)
             yield records
             if isinstance(paging, CursorPaging):
                 if not records or not path_get(data, paging.has_more):
@@ -399,13 +388,7 @@ class RestSource:
             response = self.client.request(obj, endpoint.method, url, params, body)
             if cutoff is None and incremental:
                 cutoff = _server_time(response.headers.get("Date")) - timedelta(seconds=1)
-            data = self._body(obj, response)
-            records = path_get(data, endpoint.records)
-            if not isinstance(records, list):
-                raise RestApiError(
-                    f"source '{self.name}', endpoint '{obj}': the response has no record list"
-                    f" at '{endpoint.records or '(the body)'}'"
-                )
+            data, records = self._listed(obj, endpoint, response)
             fresh: Records = []
             for record in records:
                 moment = self._keyset_time(obj, paging, record)
@@ -434,15 +417,25 @@ class RestSource:
                 token = following  # a whole page in the bound's instant: on by offset
                 at_bound |= keys
 
-    def _body(self, obj: str, response: Response) -> Any:
-        # orjson parses a page about three times faster than the standard library.
+    def _listed(
+        self, obj: str, endpoint: Endpoint, response: Response, what: str = "record"
+    ) -> tuple[Any, list[Any]]:
+        """The parsed body and the list its `records` path selects; a clear error if the body is
+        not JSON or holds no list there. orjson parses about three times faster than json."""
         try:
-            return orjson.loads(response.content)
+            data = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             raise RestApiError(
                 f"source '{self.name}', endpoint '{obj}': the response"
                 f" ({response.headers.get('Content-Type') or 'no content type'}) is not JSON: {exc}"
             ) from None
+        listed = path_get(data, endpoint.records)
+        if not isinstance(listed, list):
+            raise RestApiError(
+                f"source '{self.name}', endpoint '{obj}': the response has no {what} list"
+                f" at '{endpoint.records or '(the body)'}'"
+            )
+        return data, listed
 
     def _keyset_time(self, obj: str, paging: KeysetPaging, record: Mapping[str, Any]) -> datetime:
         value = path_get(record, paging.from_record)
