@@ -258,12 +258,15 @@ def test_a_look_at_pending_changes_decodes_no_further_than_its_window(
     assert whole is not None
 
 
-def retained_wal(url: str) -> int:
-    return query(
+def wal_positions(url: str) -> tuple[int, int]:
+    """The server's current WAL position and the slot's restart_lsn, as byte offsets."""
+    current, restart = query(
         url,
-        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint,"
+        " pg_wal_lsn_diff(restart_lsn, '0/0')::bigint"
         " FROM pg_replication_slots WHERE database = current_database()",
-    )[0][0]
+    )[0]
+    return current, restart
 
 
 @pytest.mark.usefixtures("logical_wal")
@@ -279,15 +282,18 @@ def test_status_shows_the_wal_the_slot_retains_beside_its_lag(
     )
     run_cdc(pg_source_url, duckdb_warehouse_url, ITEMS)
 
-    # Other sessions write WAL meanwhile: the server's own figure, read before and after, brackets it.
-    low = retained_wal(pg_source_url)
+    # Other sessions write WAL meanwhile, and a status call's peek may move restart_lsn forward
+    # (the server releases WAL the slot no longer needs): the positions read before and after
+    # bracket any figure read in between.
+    current_before, restart_before = wal_positions(pg_source_url)
     status = slot_status(pg_source_url, "src")
     env = {**os.environ, "SRC_URL": pg_source_url}
     printed = subprocess.run(
         [sys.executable, "-m", "dw_pipelines.sync.cdc", "status", "--source", "src",
          "--url-env", "SRC_URL"], env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    high = retained_wal(pg_source_url)
+    current_after, restart_after = wal_positions(pg_source_url)
+    low, high = current_before - restart_after, current_after - restart_before
 
     assert low <= status.retained_bytes <= high
     assert status.retained_bytes >= status.lag_bytes
