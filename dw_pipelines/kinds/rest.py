@@ -127,19 +127,24 @@ class RestKind(SourceKind):
             )
         if spec.mode is SyncMode.CDC:
             raise DeclarationError(stream.stream_label, "mode", "an API has no change log (cdc)")
-        listed = endpoints[spec.object].changes
-        if listed is not None and spec.mode is SyncMode.INCREMENTAL_APPEND:
-            # Append keeps a row it holds (same key and cursor) and would skip the changed
-            # record, or, keyless, add it as another row: only a merge replaces the old one.
-            raise DeclarationError(
-                stream.stream_label,
-                "mode",
-                f"endpoint '{spec.object}' lists its updates in `changes:` (endpoint"
-                f" '{listed.endpoint}'), which incremental_append cannot apply: use mode"
-                " incremental_merge with a primary_key (or full_refresh, which reads every"
-                " record as it now is)",
-            )
-        gone = endpoints[spec.object].deletes
+        endpoint = endpoints[spec.object]
+        for field, listing, what in (
+            ("changes", endpoint.changes, "updates"),
+            ("deletes", endpoint.deletes, "deletions"),
+        ):
+            if listing is not None and spec.mode is SyncMode.INCREMENTAL_APPEND:
+                # Append keeps a row it holds (same key and cursor) and would skip the changed
+                # record, or, keyless, add it as another row; it never removes one: only a
+                # merge applies what these listings report.
+                raise DeclarationError(
+                    stream.stream_label,
+                    "mode",
+                    f"endpoint '{spec.object}' lists its {what} in `{field}:` (endpoint"
+                    f" '{listing.endpoint}'), which incremental_append cannot apply: use mode"
+                    " incremental_merge with a primary_key (or full_refresh, which reads every"
+                    " record as it now is)",
+                )
+        gone = endpoint.deletes
         if spec.deletes == "soft" and gone is None:
             raise DeclarationError(
                 stream.stream_label,

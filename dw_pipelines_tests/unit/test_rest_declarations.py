@@ -148,6 +148,22 @@ def test_an_append_stream_on_an_endpoint_listing_changes_is_refused() -> None:
     assert "use mode incremental_merge" in message
 
 
+def test_an_append_stream_on_an_endpoint_listing_deletions_is_refused() -> None:
+    rest = (
+        VALID["rest"]
+        + """
+          deletes: {endpoint: gone, keys: {id: data.object.id}}
+        gone:
+          path: /v1/events
+          records: data"""
+    )
+    stream = "{source: api, object: things, mode: incremental_append, cursor: created}"
+    message = refusal(catalog(rest=rest, stream=stream))
+    assert "('api.things'): field 'mode'" in message
+    assert "endpoint 'things' lists its deletions in `deletes:` (endpoint 'gone')" in message
+    assert "use mode incremental_merge" in message
+
+
 def test_a_full_refresh_stream_on_an_endpoint_listing_changes_is_accepted() -> None:
     # A full refresh lists every record as it now is: the changes have nothing to add.
     stream = "{source: api, object: things, primary_key: [id]}"
