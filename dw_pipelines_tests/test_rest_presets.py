@@ -302,3 +302,23 @@ def test_a_failing_batch_read_fails_the_run_and_keeps_the_last_associations(
     with pytest.raises(Exception, match=r"endpoint 'contact_companies'.*batch/read.*HTTP 500"):
         hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
     assert associated(duckdb_warehouse_url, "contact_companies") == {(contact, company): [279]}
+
+
+def test_a_batch_read_error_other_than_no_associations_fails_the_run_and_keeps_the_last_ones(
+    rest, duckdb_warehouse_url
+) -> None:  # type: ignore[no-untyped-def]
+    # A 207 lists the contacts it could not answer beside those it did: reading only the
+    # answered ones would drop the others' associations without a word.
+    contact, company = rest.api.hubspot_add("contacts", T0), rest.api.hubspot_add("companies", T0)
+    rest.api.hubspot_associate("contacts", contact, "companies", company, 279)
+    hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
+    other = rest.api.hubspot_add("contacts", T0)
+    rest.api.hubspot_associate("contacts", other, "companies", company, 279)
+    rest.api.association_errors[other] = {
+        "status": "error",
+        "category": "INTERNAL_ERROR",
+        "message": f"Could not read associations of contact {other}.",
+    }
+    with pytest.raises(Exception, match=r"endpoint 'contact_companies'.*INTERNAL_ERROR"):
+        hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
+    assert associated(duckdb_warehouse_url, "contact_companies") == {(contact, company): [279]}

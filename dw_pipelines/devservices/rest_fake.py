@@ -14,7 +14,8 @@
   batch read (`POST /crm/v4/associations/<from>/<to>/batch/read`, `{"inputs": [{"id",
   "after"?}]}`, at most 1,000: one result per record with its `to` list, paged per result by
   `paging.next.after` past `FakeApi.association_page`; a record with none, or no such record,
-  only under `errors` (`NO_ASSOCIATIONS_FOUND`) of a 207 Multi-Status); errors
+  only under `errors` (`NO_ASSOCIATIONS_FOUND`, or `FakeApi.association_errors`' own) of a
+  207 Multi-Status); errors
   `{"status": "error", "message", "category"}`; private-app or OAuth bearer tokens.
 - Generic (`/api/<style>/items`): the other pagination styles (`page_number`, `offset`,
   `next_url`, `link_header`), with `updated_since`; bearer, `X-Api-Key` header, `api_key`
@@ -104,6 +105,8 @@ class FakeApi:
     `archived=true` (HubSpot keeps them 90 days)."""
     hubspot_associations: list[dict[str, Any]] = field(default_factory=list)
     association_page: int = 500
+    association_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """A batch read answers these ids with the error given instead of their associations."""
     """Associations one result of a batch read holds before it pages (tests shrink it)."""
     items: list[dict[str, Any]] = field(default_factory=list)
     log: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
@@ -728,6 +731,9 @@ class Handler(BaseHTTPRequestHandler):
         results, errors = [], []
         for item in inputs:
             from_id = str(item["id"])
+            if from_id in api.association_errors:
+                errors.append(api.association_errors[from_id])
+                continue
             found = held.get(from_id, [])
             if not found:
                 errors.append(_no_associations(from_type, from_id, to_type))

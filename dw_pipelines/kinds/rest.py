@@ -183,4 +183,10 @@ def _batch_problem(endpoint: Endpoint) -> tuple[str, str] | None:
             "a batch read pages each result by its own token (`parent_batch.result_next`):"
             " give no paginator"
         )
+    assert endpoint.parent_batch is not None
+    if endpoint.parent_batch.no_records and endpoint.parent_batch.errors is None:
+        return "parent_batch.no_records", (
+            "says which per-parent errors mean no records: give `errors:`, the path of the"
+            " answer's error list"
+        )
     return None

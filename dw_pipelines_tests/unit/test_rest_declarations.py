@@ -101,6 +101,15 @@ def test_a_batch_read_pages_its_results_not_its_answer() -> None:
     assert "rest.endpoints.lines.paginator" in refusal(catalog(VALID["rest"] + child))
 
 
+def test_a_batch_read_naming_errors_that_mean_no_records_needs_their_list() -> None:
+    child = (
+        "\n        lines: {path: /v1/lines/batch, method: POST, parent: things,"
+        " parent_batch: {size: 50, no_records: {code: [none_found]}}}"
+    )
+    message = refusal(catalog(VALID["rest"] + child))
+    assert "rest.endpoints.lines.parent_batch.no_records" in message and "give `errors:`" in message
+
+
 def test_an_incremental_filter_names_where_the_bound_goes() -> None:
     rest = VALID["rest"] + "\n          incremental: {format: unix}"
     assert "give the query `param` or the `body`" in refusal(catalog(rest))

@@ -248,10 +248,12 @@ class ParentBatch(_Model):
     (HubSpot CRM v4 `POST /crm/v4/associations/<from>/<to>/batch/read`, `{"inputs": [{"id"}]}`)
     and whose answer holds one result per parent, each with its own list of records.
 
-    A parent the answer leaves out (HubSpot lists it under `errors`, in a 207 Multi-Status: no
-    associations, or no such record) has no records. A result with more records than one answer
-    holds carries its own next-page token; those parents are asked again together, each input
-    with its token, until no result has one."""
+    A parent the answer leaves out has no records. Where the answer lists per-parent errors
+    (`errors:`; HubSpot does, in a 207 Multi-Status), an error matching `no_records` is how the
+    API says a parent has none (HubSpot: no associations, or no such record); any other fails
+    the run, since that parent's records would be missing. A result with more records than one
+    answer holds carries its own next-page token; those parents are asked again together, each
+    input with its token, until no result has one."""
 
     size: int = Field(100, gt=0)
     """Parents per request (HubSpot: at most 1,000)."""
@@ -269,6 +271,12 @@ class ParentBatch(_Model):
     """Dotted path in a result of its next-page token (HubSpot: `paging.next.after`)."""
     next_param: str = "after"
     """The key given that token in the parent's input, asking for its next page."""
+    errors: str | None = None
+    """Dotted path in the answer of its list of per-parent errors (HubSpot: `errors`)."""
+    no_records: dict[str, list[str]] = {}
+    """The errors that only say a parent has no records: an error whose value at each dotted
+    path given is one of those listed (HubSpot: `subCategory:
+    [crm.associations.NO_ASSOCIATIONS_FOUND]`)."""
 
 
 class Endpoint(_Model):

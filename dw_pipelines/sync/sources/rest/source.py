@@ -288,7 +288,8 @@ class RestSource:
             ]
             body = _put(copy.deepcopy(base or {}), batch.inputs, inputs)
             response = self.client.request(obj, endpoint.method, url, params, body)
-            _, results = self._listed(obj, endpoint, response, "result")
+            answer, results = self._listed(obj, endpoint, response, "result")
+            self._check_batch_errors(obj, batch, answer)
             page: Records = []
             asking = []
             for result in results:
@@ -307,6 +308,20 @@ class RestSource:
                 if token:
                     asking.append((key, token))
             yield page
+
+    def _check_batch_errors(self, obj: str, batch: ParentBatch, answer: Any) -> None:
+        """Fails on a per-parent error that is not the API's way of saying "no records": that
+        parent's records would be missing from the table, and the cursor would move past them."""
+        if batch.errors is None:
+            return
+        errors = path_get(answer, batch.errors) if isinstance(answer, dict) else None
+        for error in errors if isinstance(errors, list) else ():
+            if not _says_no_records(error, batch.no_records):
+                said = orjson.dumps(error).decode()
+                raise RestApiError(
+                    f"source '{self.name}', endpoint '{obj}': the batch read failed for a parent"
+                    f" (under '{batch.errors}', not one of `no_records`): {said[:500]}"
+                )
 
     def _pages(
         self, obj: str, endpoint: Endpoint, path: str, lower: CursorValue | None
@@ -525,3 +540,12 @@ def _substitute(value: Any, text: str) -> Any:
     if isinstance(value, list):
         return [_substitute(v, text) for v in value]
     return value
+
+
+def _says_no_records(error: Any, no_records: Mapping[str, list[str]]) -> bool:
+    """Whether a batch read's per-parent error only says the parent has no records."""
+    return (
+        bool(no_records)
+        and isinstance(error, dict)
+        and all(str(path_get(error, path)) in values for path, values in no_records.items())
+    )
