@@ -112,6 +112,26 @@ def test_cdc_inserts_updates_and_deletes_land_in_bigquery(
     assert (result.transactions, stream.row_count) == (4, 6)
 
 
+def test_cdc_reports_what_its_bigquery_jobs_cost_once_for_the_whole_run(
+    cdc_source_url: str, bigquery_warehouse_url: str, slot: str
+) -> None:
+    """Emulator gap: it bills 0 bytes, so the job count is the figure known to be above zero."""
+    make_items(cdc_source_url)
+    cdc(cdc_source_url, bigquery_warehouse_url, slot)
+    run_sql(cdc_source_url, "UPDATE items SET price = price + 1 WHERE id = 1")
+
+    result = cdc(cdc_source_url, bigquery_warehouse_url, slot)
+
+    assert sorted(result.warehouse_usage) == sorted(
+        ["bigquery_bytes_processed", "bigquery_bytes_billed", "bigquery_slot_ms", "bigquery_jobs"]
+    )
+    assert result.warehouse_usage["bigquery_jobs"] > 0
+    # On the stream under the run's name: a source's streams share the run's jobs.
+    assert result.streams["src.items"].warehouse_usage == {
+        f"cdc_run_{k}": v for k, v in result.warehouse_usage.items()
+    }
+
+
 def test_cdc_a_primary_key_update_moves_the_row_in_bigquery(
     cdc_source_url: str, bigquery_warehouse_url: str, slot: str
 ) -> None:

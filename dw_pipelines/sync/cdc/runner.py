@@ -27,7 +27,7 @@ from dw_pipelines.sync.cdc.changes import TableChanges
 from dw_pipelines.sync.cdc.pg_replication import Keepalive, PgReplication, SlotInfo
 from dw_pipelines.sync.cdc.pgoutput import Value, lsn_text
 from dw_pipelines.sync.cdc.pgtext import to_arrow
-from dw_pipelines.sync.engine import plan_schema, prepare_warehouse
+from dw_pipelines.sync.engine import plan_schema, prepare_warehouse, usage_since
 from dw_pipelines.sync.errors import ReplicationSlotLost, SchemaDriftError, SyncError, with_context
 from dw_pipelines.sync.load_unit import LoadUnit
 from dw_pipelines.sync.result import SyncResult
@@ -69,6 +69,8 @@ class CdcResult:
     slot_lag_bytes: int = 0
     slot_retained_bytes: int = 0
     duration_s: float = 0.0
+    warehouse_usage: dict[str, int] = field(default_factory=dict)
+    """What the warehouse billed for the whole run (`Warehouse.usage`), all streams together."""
 
 
 @dataclass
@@ -142,6 +144,7 @@ class _Run:
         self.tables: list[_Table] = []
         self.by_oid: dict[int, _Table | None] = {}
         self.lsn = 0  # everything before this position is in the warehouse
+        self.usage_before = warehouse.usage()
 
     # -- setup --------------------------------------------------------------------------------
 
@@ -195,6 +198,7 @@ class _Run:
         self._stream(started)
         self.result.lsn_after = self.lsn
         self.result.duration_s = round(time.monotonic() - started, 3)
+        self.result.warehouse_usage = usage_since(self.usage_before, self.warehouse.usage())
         info = repl.slot_info()
         self.result.slot_lag_bytes = info.lag_bytes if info else 0
         self.result.slot_retained_bytes = info.retained_bytes if info else 0
@@ -212,6 +216,9 @@ class _Run:
             stream.snapshot_taken = table.spec.stream_id in run.snapshots
             stream.transactions_applied = run.transactions
             stream.duration_s = run.duration_s
+            # One run applies every stream's changes in the same jobs: the cost is the run's,
+            # named so, so that summing it over the streams does not count it once per stream.
+            stream.warehouse_usage = {f"cdc_run_{k}": v for k, v in run.warehouse_usage.items()}
 
     def _forget_positions(self, fresh: bool, known_lsn: int) -> None:
         """Before the slot is recreated or a table published again, say so in the warehouse.
