@@ -1,11 +1,15 @@
-"""The local S3 server the demo keeps running: it stops its own server and nothing else."""
+"""The local services the demo and tests start: the S3 server stops its own server and nothing
+else; the fake APIs stop when told to, whatever signals their parent ignored."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from dw_pipelines.devservices import s3_server
 
@@ -35,3 +39,31 @@ def test_the_recorded_server_is_reused_and_then_stopped(tmp_path: Path) -> None:
         assert s3_server.stop_recorded(tmp_path) is False
     finally:
         server.stop()
+
+
+def _ignore_stop_signals() -> None:
+    # What a child of a background shell (SIGINT ignored) under Dagster (SIGTERM mapped to
+    # SIGINT's handler) inherits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("fake", ["rest_fake", "salesforce_fake"])
+def test_a_fake_api_stops_on_terminate_even_when_its_parent_ignored_the_signal(
+    fake: str, tmp_path: Path
+) -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", f"dw_pipelines.devservices.{fake}", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_stop_signals,
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline()  # serving
+
+        server.terminate()
+
+        assert server.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        server.kill()
+        server.wait()

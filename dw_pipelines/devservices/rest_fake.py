@@ -52,6 +52,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from dw_pipelines.devservices.salesforce_fake import make_certificate
+from dw_pipelines.devservices.serving import serve_until_stopped
 
 UTC = dt.UTC
 STRIPE_PREFIX = {
@@ -935,7 +936,7 @@ def main() -> None:
     }
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
-    server.serve_forever()
+    serve_until_stopped(server)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
+from dw_pipelines.devservices.serving import serve_until_stopped
+
 UTC = dt.UTC
 ORG_ID = "00D5g000004ABCDEAA"
 USER_ID = "0055g000009XYZWAAA"
@@ -1257,7 +1259,7 @@ def main() -> None:
     server = FakeServer(org, cert, key, args.port)
     ready = {"port": server.port, "domain": server.domain, "ca_bundle": str(cert)}
     print(json.dumps(ready | {"username": org.username}), flush=True)
-    server.serve_forever()
+    serve_until_stopped(server)
 
 
 if __name__ == "__main__":
