@@ -289,12 +289,18 @@ def test_deal_associations_read_both_companies_and_contacts(rest, duckdb_warehou
         ]
 
 
+def one_association_synced(rest, warehouse_url: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A contact associated with a company, and the association synced: (contact, company)."""
+    contact, company = rest.api.hubspot_add("contacts", T0), rest.api.hubspot_add("companies", T0)
+    rest.api.hubspot_associate("contacts", contact, "companies", company, 279)
+    hubspot(rest, warehouse_url, "contact_companies", **PAIRS)
+    return contact, company
+
+
 def test_a_failing_batch_read_fails_the_run_and_keeps_the_last_associations(
     rest, duckdb_warehouse_url
 ) -> None:  # type: ignore[no-untyped-def]
-    contact, company = rest.api.hubspot_add("contacts", T0), rest.api.hubspot_add("companies", T0)
-    rest.api.hubspot_associate("contacts", contact, "companies", company, 279)
-    hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
+    contact, company = one_association_synced(rest, duckdb_warehouse_url)
     rest.api.hubspot_associate(
         "contacts", contact, "companies", rest.api.hubspot_add("companies", T0), 279
     )
@@ -309,9 +315,7 @@ def test_a_batch_read_error_other_than_no_associations_fails_the_run_and_keeps_t
 ) -> None:  # type: ignore[no-untyped-def]
     # A 207 lists the contacts it could not answer beside those it did: reading only the
     # answered ones would drop the others' associations without a word.
-    contact, company = rest.api.hubspot_add("contacts", T0), rest.api.hubspot_add("companies", T0)
-    rest.api.hubspot_associate("contacts", contact, "companies", company, 279)
-    hubspot(rest, duckdb_warehouse_url, "contact_companies", **PAIRS)
+    contact, company = one_association_synced(rest, duckdb_warehouse_url)
     other = rest.api.hubspot_add("contacts", T0)
     rest.api.hubspot_associate("contacts", other, "companies", company, 279)
     rest.api.association_errors[other] = {

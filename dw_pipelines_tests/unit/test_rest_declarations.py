@@ -125,17 +125,19 @@ def test_soft_deletes_are_refused_for_an_endpoint_declaring_no_deletes_listing()
     assert "declares no `deletes:` listing" in refusal(catalog(stream=stream))
 
 
-def test_a_deletes_listing_without_a_path_for_every_key_column_is_refused() -> None:
-    rest = (
-        VALID["rest"]
-        + """
+DELETES = (
+    VALID["rest"]
+    + """
           deletes: {endpoint: gone, keys: {id: data.object.id}}
         gone:
           path: /v1/events
           records: data"""
-    )
+)
+
+
+def test_a_deletes_listing_without_a_path_for_every_key_column_is_refused() -> None:
     stream = "{source: api, object: things, mode: incremental_merge, primary_key: [id, region], cursor: created}"
-    message = refusal(catalog(rest=rest, stream=stream))
+    message = refusal(catalog(rest=DELETES, stream=stream))
     assert "field 'primary_key'" in message and "no path for region" in message
 
 
@@ -158,16 +160,8 @@ def test_an_append_stream_on_an_endpoint_listing_changes_is_refused() -> None:
 
 
 def test_an_append_stream_on_an_endpoint_listing_deletions_is_refused() -> None:
-    rest = (
-        VALID["rest"]
-        + """
-          deletes: {endpoint: gone, keys: {id: data.object.id}}
-        gone:
-          path: /v1/events
-          records: data"""
-    )
     stream = "{source: api, object: things, mode: incremental_append, cursor: created}"
-    message = refusal(catalog(rest=rest, stream=stream))
+    message = refusal(catalog(rest=DELETES, stream=stream))
     assert "('api.things'): field 'mode'" in message
     assert "endpoint 'things' lists its deletions in `deletes:` (endpoint 'gone')" in message
     assert "use mode incremental_merge" in message
