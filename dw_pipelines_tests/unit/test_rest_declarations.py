@@ -151,19 +151,21 @@ CHANGES = (
 )
 
 
-def test_an_append_stream_on_an_endpoint_listing_changes_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("rest", "said"),
+    [
+        (CHANGES, "endpoint 'things' lists its updates in `changes:`"),
+        (DELETES, "endpoint 'things' lists its deletions in `deletes:` (endpoint 'gone')"),
+    ],
+    ids=["changes", "deletes"],
+)
+def test_an_append_stream_on_an_endpoint_listing_changes_or_deletions_is_refused(
+    rest: str, said: str
+) -> None:
     stream = "{source: api, object: things, mode: incremental_append, cursor: created}"
-    message = refusal(catalog(rest=CHANGES, stream=stream))
+    message = refusal(catalog(rest=rest, stream=stream))
     assert "('api.things'): field 'mode'" in message
-    assert "endpoint 'things' lists its updates in `changes:`" in message
-    assert "use mode incremental_merge" in message
-
-
-def test_an_append_stream_on_an_endpoint_listing_deletions_is_refused() -> None:
-    stream = "{source: api, object: things, mode: incremental_append, cursor: created}"
-    message = refusal(catalog(rest=DELETES, stream=stream))
-    assert "('api.things'): field 'mode'" in message
-    assert "endpoint 'things' lists its deletions in `deletes:` (endpoint 'gone')" in message
+    assert said in message
     assert "use mode incremental_merge" in message
 
 
